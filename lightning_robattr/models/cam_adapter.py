@@ -1,0 +1,62 @@
+"""``CAMAdapter``: gives any GAP-plus-linear classifier (e.g. a torchvision ResNet) the package's interface."""
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from .cam_net import CAMNet
+from .normalize import Normalize
+
+
+class CAMAdapter(CAMNet):
+    """Wrap ``net`` whose ``feature_layer`` output is globally average-pooled into the linear ``classifier``.
+
+    ``features(x)`` runs ``net`` and returns what ``feature_layer`` produced; ``forward`` is
+    ``net``'s own forward. Both take pixel-space images; the optional ``Normalize`` layer is
+    applied first.
+
+    Args:
+        net: the classifier to wrap.
+        feature_layer: dotted name of the module whose output is the last feature map ``(B, K, h, w)``.
+        classifier: dotted name of the final ``nn.Linear`` (``K -> num_classes``).
+        mean, std: per-channel normalisation; omit both for none.
+
+    Example:
+        >>> import torch, torchvision
+        >>> net = CAMAdapter(torchvision.models.resnet18(num_classes=10), feature_layer="layer4", classifier="fc")
+        >>> net.features(torch.rand(2, 3, 64, 64)).shape
+        torch.Size([2, 512, 2, 2])
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        feature_layer: str,
+        classifier: str,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.normalize = Normalize(mean, std) if mean is not None else nn.Identity()
+        self.feature_layer, self.classifier_name = feature_layer, classifier
+        head = net.get_submodule(classifier)
+        if not isinstance(head, nn.Linear):
+            raise TypeError(f"classifier {classifier!r} must name an nn.Linear, found {type(head).__name__}")
+        net.get_submodule(feature_layer)
+
+    @property
+    def classifier(self) -> nn.Linear:  # type: ignore[override]
+        return self.net.get_submodule(self.classifier_name)
+
+    def features(self, x: Tensor) -> Tensor:
+        captured: list[Tensor] = []
+        hook = self.net.get_submodule(self.feature_layer).register_forward_hook(lambda _m, _i, out: captured.append(out))
+        try:
+            self.net(self.normalize(x))
+        finally:
+            hook.remove()
+        return captured[0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(self.normalize(x))

@@ -1,0 +1,145 @@
+"""``RobustClassifier``: the LightningModule every training regime subclasses."""
+
+import math
+import warnings
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pytorch_lightning import LightningModule
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from ..losses import RegimeObjective, natural_loss
+
+
+class RobustClassifier(LightningModule):
+    """Trains ``net`` on the objective of :meth:`regime_loss` and reports accuracy.
+
+    Subclasses override :meth:`regime_loss` (and set ``regime``); everything else, namely
+    optimiser and scheduler wiring, accuracy metrics, logging of the objective's parts, the
+    non-finite-loss guard and the checkpoint regime check, is shared.
+
+    Args:
+        net: a classifier taking pixel-space images ``(B, C, H, W)`` in [0, 1] and returning logits.
+        optimizer: builds the optimiser from the parameters (default Adam, lr 1e-3).
+        lr_scheduler: builds an LR scheduler from the optimiser; ``OneCycleLR`` gets
+            ``total_steps`` from the Trainer when it is not given.
+        scheduler_interval: step the scheduler every ``"step"`` or every ``"epoch"``.
+    """
+
+    regime: str = "natural"
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: Literal["step", "epoch"] = "step",
+    ) -> None:
+        super().__init__()
+        with warnings.catch_warnings():
+            # ``net`` stays in the hyperparameters on purpose: ``load_from_checkpoint`` rebuilds it from there
+            warnings.filterwarnings("ignore", message="Attribute 'net' is an instance of `nn.Module`")
+            self.save_hyperparameters()
+        self.net = net
+        self.optimizer, self.lr_scheduler, self.scheduler_interval = optimizer, lr_scheduler, scheduler_interval
+        self.train_acc, self.val_acc, self.test_acc = (
+            MulticlassAccuracy(_num_classes(net), average="micro") for _ in range(3)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def regime_loss(self, x: Tensor, y: Tensor) -> RegimeObjective:
+        """The regime's objective on a training batch ``x (B, C, H, W)``, ``y (B,)``; here plain cross-entropy."""
+        return natural_loss(self.net, x, y)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        loss, logits, parts = self.regime_loss(x, y)
+        self._check_finite(loss, parts)
+        self.train_acc(logits.detach(), y)
+        self.log("train/loss", loss.detach(), prog_bar=True)
+        self.log_dict({f"train/{name}": value for name, value in parts.items()})
+        self.log("train/acc", self.train_acc, prog_bar=True, on_step=False, on_epoch=True)
+        return loss
+
+    def _check_finite(self, loss: Tensor, parts: dict[str, Tensor]) -> None:
+        for name, value in {"loss": loss, **parts}.items():
+            if not torch.isfinite(value).all():
+                raise FloatingPointError(
+                    f"{self.regime} regime: {name} became {value.item() if value.numel() == 1 else value} at global step "
+                    f"{self.global_step} (epoch {self.current_epoch}); lower the learning rate or the penalty weight, "
+                    "or train in fp32 instead of mixed precision"
+                )
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: MulticlassAccuracy) -> None:
+        x, y = batch
+        logits = self.net(x)
+        accuracy(logits, y)
+        self.log(f"{stage}/loss", F.cross_entropy(logits, y), sync_dist=True)
+        self.log(f"{stage}/acc", accuracy, prog_bar=True)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_acc)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_acc)
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        """Predicted class indices ``(B,)``."""
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self.net(x).argmax(dim=1)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer(self.parameters())
+        if self.lr_scheduler is None:
+            return optimizer
+        if _needs_total_steps(self.lr_scheduler):
+            scheduler = self.lr_scheduler(optimizer, total_steps=self._scheduler_horizon())
+        else:
+            scheduler = self.lr_scheduler(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
+
+    def _scheduler_horizon(self) -> int:
+        steps = self.trainer.estimated_stepping_batches
+        if self.scheduler_interval == "epoch":
+            steps = self.trainer.max_epochs
+        if steps is None or not math.isfinite(steps) or steps < 1:
+            raise ValueError("OneCycleLR needs a finite training length: set trainer.max_epochs or trainer.max_steps")
+        return int(steps)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["regime"] = self.regime
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("regime")
+        if saved is not None and saved != self.regime:
+            raise ValueError(
+                f"this checkpoint was trained with the {saved!r} regime but is being loaded into a {self.regime!r} "
+                f"module ({type(self).__name__}); use the {saved!r} regime's config, or load only the weights "
+                "with net.load_state_dict"
+            )
+
+
+def _num_classes(net: nn.Module) -> int:
+    if hasattr(net, "num_classes"):
+        return int(net.num_classes)
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"cannot tell how many classes {type(net).__name__} predicts: give it a num_classes attribute")
+    return linears[-1].out_features
+
+
+def _needs_total_steps(factory: Any) -> bool:
+    """Whether ``factory`` builds a ``OneCycleLR`` without being told ``total_steps``.
+
+    Factories are classes or partials of them (jsonargparse and ``functools.partial`` both
+    keep the class among ``func``/``args`` and the given options in ``keywords``).
+    """
+    candidates = (factory, getattr(factory, "func", None), *getattr(factory, "args", ()))
+    cls = next((c for c in candidates if isinstance(c, type)), None)
+    given = getattr(factory, "keywords", {}).get("total_steps")
+    return cls is not None and issubclass(cls, torch.optim.lr_scheduler.OneCycleLR) and given is None

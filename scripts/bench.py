@@ -1,0 +1,23 @@
+"""Benchmarks, side by side in one run: ``python scripts/bench.py {attributions,attacks,regimes,explanation_attacks}``.
+
+Each subcommand lives in ``scripts/bench_<name>.py`` as ``main(argv) -> None`` and prints a
+Markdown table of ratios measured in the same process (ours vs the reference library, or
+a regime step vs a natural step).
+"""
+
+import importlib
+import sys
+from pathlib import Path
+
+BENCHMARKS = ("attributions", "attacks", "regimes", "explanation_attacks")
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] not in BENCHMARKS:
+        raise SystemExit(f"usage: python scripts/bench.py {{{','.join(BENCHMARKS)}}} [options]")
+    sys.path.insert(0, str(Path(__file__).parent))
+    importlib.import_module(f"bench_{argv[0]}").main(argv[1:])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,48 @@
+"""Shared fixtures: the MNIST5k tensors and a small naturally trained network."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lightning_robattr.data.mnist5k import balanced_split, load_mnist5k
+from lightning_robattr.models import Small
+
+
+@pytest.fixture(scope="session")
+def mnist5k() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """MNIST5k's class-balanced train/val/test parts as ``(images, labels)`` tensors."""
+    x, y = load_mnist5k()
+    parts = balanced_split(y, (4000, 500, 500), seed=0)
+    return {name: (x[idx], y[idx]) for name, idx in zip(("train", "val", "test"), parts)}
+
+
+def train_small(x: torch.Tensor, y: torch.Tensor, *, epochs: int, seed: int = 0) -> Small:
+    """Small trained with Adam under a one-cycle schedule peaking at 1e-2, batch 32 (plain PyTorch)."""
+    torch.manual_seed(seed)
+    net = Small()
+    steps_per_epoch = len(x) // 32
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=epochs * steps_per_epoch)
+    for _ in range(epochs):
+        order = torch.randperm(len(x))
+        for i in range(steps_per_epoch):
+            batch = order[i * 32 : (i + 1) * 32]
+            loss = F.cross_entropy(net(x[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return net.eval()
+
+
+@pytest.fixture(scope="session")
+def trained_small(mnist5k, request) -> Small:
+    """Small trained naturally on MNIST5k's train part for 6 epochs (cached across runs in .pytest_cache)."""
+    cache = request.config.cache.mkdir("trained_small") / "natural_6ep.pt"
+    net = Small().eval()
+    if cache.exists():
+        net.load_state_dict(torch.load(cache))
+        return net
+    net = train_small(*mnist5k["train"], epochs=6)
+    torch.save(net.state_dict(), cache)
+    return net
