@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from pytorch_lightning import Callback
+from pytorch_lightning import Callback, Trainer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_robattr.cli import main
+from lightning_robattr.data import MNIST5k
+from lightning_robattr.models import Small
 from lightning_robattr.regimes import NaturalModule
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,8 +121,9 @@ class OtherRegime(NaturalModule):
 def test_checkpoint_from_another_regime_is_refused(tmp_path):
     run_cli(tmp_path, "fit", "--config", NATURAL, "--trainer.max_epochs", "1", *SHORT)
     last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
-    with pytest.raises(ValueError, match="trained with the 'natural' regime"):
-        OtherRegime.load_from_checkpoint(last)
+    trainer = Trainer(limit_val_batches=1, logger=False, enable_progress_bar=False, inference_mode=False, default_root_dir=tmp_path)
+    with pytest.raises(ValueError, match="trained with the 'natural' regime .* 'other'"):
+        trainer.validate(OtherRegime(Small()), MNIST5k(batch_size=8), ckpt_path=last)
 
 
 def test_non_finite_loss_stops_training_naming_regime_step_and_part(tmp_path):
@@ -130,10 +133,6 @@ def test_non_finite_loss_stops_training_naming_regime_step_and_part(tmp_path):
         def regime_loss(self, x, y):
             loss, logits, parts = super().regime_loss(x, y)
             return loss * float("nan"), logits, {**parts, "penalty": torch.tensor(float("inf"))}
-
-    from lightning_robattr.models import Small
-    from pytorch_lightning import Trainer
-    from lightning_robattr.data import MNIST5k
 
     trainer = Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=0, logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, default_root_dir=tmp_path)

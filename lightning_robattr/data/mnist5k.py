@@ -56,7 +56,13 @@ class MNIST5k(ImageDataModule):
         (torch.Size([32, 1, 28, 28]), torch.int64)
     """
 
-    def __init__(self, batch_size: int = 32, num_workers: int = 0, split: tuple[int, int, int] = (4000, 500, 500), seed: int = 0) -> None:
+    def __init__(
+        self,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        split: tuple[int, int, int] = (4000, 500, 500),
+        seed: int = 0,
+    ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers)
         self.save_hyperparameters()
         self.split, self.seed = tuple(split), seed

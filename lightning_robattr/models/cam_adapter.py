@@ -38,6 +38,8 @@ class CAMAdapter(CAMNet):
     ) -> None:
         super().__init__()
         self.net = net
+        if (mean is None) != (std is None):
+            raise ValueError("give both mean and std for the input normalisation, or neither")
         self.normalize = Normalize(mean, std) if mean is not None else nn.Identity()
         self.feature_layer, self.classifier_name = feature_layer, classifier
         head = net.get_submodule(classifier)

@@ -9,7 +9,7 @@ from torch import nn
 
 @contextmanager
 def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode with autocast off and gradients enabled; restore its mode on exit.
+    """Put ``model`` in eval mode with autocast off and gradients enabled; restore every submodule's mode on exit.
 
     Raises a clear error under ``torch.inference_mode``, whose tensors can never enter autograd
     (Lightning runs validation that way unless the Trainer gets ``inference_mode=False``).
@@ -19,11 +19,12 @@ def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
             "attacks and attributions need autograd, but this code runs under torch.inference_mode; "
             "create the Trainer with inference_mode=False (the lightning_robattr CLI does this by default)"
         )
-    was_training = model.training
+    modes = [(module, module.training) for module in model.modules()]
     model.eval()
     device_type = next(model.parameters(), torch.empty(0)).device.type
     try:
         with torch.autocast(device_type, enabled=False), torch.enable_grad():
             yield model
     finally:
-        model.train(was_training)
+        for module, training in modes:
+            module.training = training

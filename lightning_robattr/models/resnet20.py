@@ -35,7 +35,8 @@ class ResNet20(CAMNet):
     """conv 3x3/16 + BN + ReLU, three stages of three basic blocks (16/32/64 channels), GAP, linear.
 
     About 0.27M parameters; the CAM grid is 8x8 on 32x32 inputs. The head keeps its bias as
-    in the paper, so a CAM of class c sums to the logit minus that bias.
+    in the paper (zero-initialised, as in Keras), so the mean of a class-c CAM over the cells
+    is the logit minus that bias.
 
     Args:
         in_channels: 3 for CIFAR.
@@ -65,6 +66,8 @@ class ResNet20(CAMNet):
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def features(self, x: Tensor) -> Tensor:
         return self.blocks(self.stem(self.normalize(x)))

@@ -1,0 +1,48 @@
+"""``ImageDataModule``: the loaders every DataModule of the package shares."""
+
+from pytorch_lightning import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+
+class ImageDataModule(LightningDataModule):
+    """Serves ``train_set``, ``val_set`` and ``test_set`` (built by a subclass's ``setup``) as DataLoaders.
+
+    Training batches are reshuffled every epoch; validation, test and predict batches keep their
+    order (predict uses the test part). Every set yields ``(image, label)`` with images
+    ``(C, H, W)`` float32 in [0, 1], which batch to ``(B, C, H, W)`` and int64 labels ``(B,)``.
+
+    Args:
+        batch_size: examples per batch, for training and evaluation alike.
+        num_workers: DataLoader worker processes (0 loads in the main process).
+    """
+
+    train_set: Dataset
+    val_set: Dataset
+    test_set: Dataset
+
+    def __init__(self, *, batch_size: int, num_workers: int) -> None:
+        super().__init__()
+        if batch_size < 1 or num_workers < 0:
+            raise ValueError(f"need batch_size >= 1 and num_workers >= 0, got {batch_size} and {num_workers}")
+        self.batch_size, self.num_workers = batch_size, num_workers
+
+    def _loader(self, dataset: Dataset, *, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
