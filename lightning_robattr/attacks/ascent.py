@@ -18,6 +18,7 @@ def projected_gradient_ascent(
     random_start: bool = True,
     generator: torch.Generator | None = None,
     stop_when: Callable[[Tensor], Tensor] | None = None,
+    keep_best: bool = False,
 ) -> Tensor:
     """Maximise ``objective(x_adv)`` over the threat set around ``x`` by projected gradient steps.
 
@@ -33,16 +34,19 @@ def projected_gradient_ascent(
         stop_when: optional per-example early stop: maps ``x_adv`` to a boolean ``(B,)`` "done"
             mask, evaluated without gradients before every step (one extra forward pass per step);
             done examples keep their iterate from then on, and the loop ends once all are done.
+        keep_best: return each example's iterate of highest objective (start and final iterate
+            included; one extra forward pass) instead of the final iterate.
 
     Returns:
-        The detached final iterate ``(B, C, H, W)``. Gradients are taken with
+        The detached final (or best) iterate ``(B, C, H, W)``. Gradients are taken with
         ``torch.autograd.grad`` w.r.t. the input only, so no parameter ``.grad`` is touched.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     x = x.detach()
     x_adv = threat.random_start(x, generator) if random_start else x.clone()
-    done = None
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    done = best = best_value = None
     for _ in range(steps):
         if stop_when is not None:
             with torch.no_grad():
@@ -50,7 +54,23 @@ def projected_gradient_ascent(
             if bool(done.all()):
                 break
         x_adv.requires_grad_(True)
-        (grad,) = torch.autograd.grad(objective(x_adv).sum(), x_adv)
-        x_next = threat.project(x_adv.detach() + threat.step(grad, step_size), x)
-        x_adv = x_next if done is None else torch.where(done.view(-1, *[1] * (x.dim() - 1)), x_adv.detach(), x_next)
+        value = objective(x_adv)
+        (grad,) = torch.autograd.grad(value.sum(), x_adv)
+        x_adv = x_adv.detach()
+        if keep_best:
+            best, best_value = keep_better(best, best_value, x_adv, value.detach())
+        x_next = threat.project(x_adv + threat.step(grad, step_size), x)
+        x_adv = x_next if done is None else torch.where(done.view(shape), x_adv, x_next)
+    if keep_best:
+        with torch.no_grad():
+            best, best_value = keep_better(best, best_value, x_adv, objective(x_adv))
+        return best
     return x_adv.detach()
+
+
+def keep_better(best: Tensor | None, best_value: Tensor | None, x: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+    """Per example, the iterate of higher objective among ``best`` and ``x`` (ties keep ``best``)."""
+    if best is None:
+        return x, value
+    take = value > best_value
+    return torch.where(take.view((-1,) + (1,) * (x.dim() - 1)), x, best), torch.where(take, value, best_value)

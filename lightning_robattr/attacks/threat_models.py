@@ -3,6 +3,8 @@
 A threat model knows three things: how to draw a random start, how to turn a gradient into
 an ascent step, and how to project back onto the feasible set. Every projected-gradient
 loop of the package is written once (``ascent.projected_gradient_ascent``) over this interface.
+The same balls serve attacks that optimise other variables than pixels (the JPEG attack's
+DCT coefficients): ``bounds`` is then the box of that variable, or ``None`` for no box.
 """
 
 import math
@@ -17,14 +19,20 @@ def _per_example_norm(t: Tensor, p: float) -> Tensor:
 
 
 class ThreatModel:
-    """Base class; ``eps`` is the radius in pixel units of [0, 1] images."""
+    """Base class; ``eps`` is the radius in pixel units of [0, 1] images (or in the units of the
+    optimised variable), ``bounds`` the box every iterate is clamped to (``None``: no box)."""
 
     norm: str = ""
 
-    def __init__(self, eps: float) -> None:
-        if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
+    def __init__(self, eps: float, *, bounds: tuple[float, float] | None = (0.0, 1.0)) -> None:
+        if isinstance(eps, bool) or not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
             raise ValueError(f"eps must be a finite number >= 0 in pixel units of [0, 1] images, got {eps!r}")
         self.eps = float(eps)
+        self.bounds = bounds
+
+    def clamp(self, x: Tensor) -> Tensor:
+        """``x`` clamped to ``bounds``, in place (pass a fresh tensor)."""
+        return x if self.bounds is None else x.clamp_(*self.bounds)
 
     def random_start(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """A random point of the feasible set around ``x``."""
@@ -35,7 +43,7 @@ class ThreatModel:
         raise NotImplementedError
 
     def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
-        """Euclidean projection of ``x_adv`` onto the ball around ``x``, then clamped to [0, 1]."""
+        """Euclidean projection of ``x_adv`` onto the ball around ``x``, then clamped to ``bounds``."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -47,20 +55,20 @@ class LinfBall(ThreatModel):
 
     norm = "linf"
 
-    def __init__(self, eps: float) -> None:
-        super().__init__(eps)
-        if self.eps > 1:
+    def __init__(self, eps: float, *, bounds: tuple[float, float] | None = (0.0, 1.0)) -> None:
+        super().__init__(eps, bounds=bounds)
+        if self.eps > 1 and bounds == (0.0, 1.0):
             raise ValueError(f"L-inf eps must lie in [0, 1] (pixel units of [0, 1] images; 8/255 = {8 / 255:.4f}), got {eps}")
 
     def random_start(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return (x + (2 * noise - 1) * self.eps).clamp(0, 1)
+        return self.clamp(x + (2 * noise - 1) * self.eps)
 
     def step(self, grad: Tensor, step_size: float) -> Tensor:
-        return step_size * grad.sign()
+        return grad.sign().mul_(step_size)
 
     def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
-        return (x + (x_adv - x).clamp(-self.eps, self.eps)).clamp(0, 1)
+        return self.clamp((x_adv - x).clamp_(-self.eps, self.eps).add_(x))
 
 
 class L2Ball(ThreatModel):
@@ -78,14 +86,14 @@ class L2Ball(ThreatModel):
     def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
         delta = x_adv - x
         scale = (self.eps / (_per_example_norm(delta, 2) + 1e-12)).clamp(max=1.0)
-        return (x + delta * scale).clamp(0, 1)
+        return self.clamp(x + delta * scale)
 
 
 THREAT_MODELS: dict[str, type[ThreatModel]] = {"linf": LinfBall, "l2": L2Ball}
 
 
-def threat_model(norm: str, eps: float) -> ThreatModel:
-    """The threat model named ``norm`` (``"linf"`` or ``"l2"``) with radius ``eps``."""
+def threat_model(norm: str, eps: float, *, bounds: tuple[float, float] | None = (0.0, 1.0)) -> ThreatModel:
+    """The threat model named ``norm`` (``"linf"`` or ``"l2"``) with radius ``eps`` and box ``bounds``."""
     if norm not in THREAT_MODELS:
         raise ValueError(f"unknown norm {norm!r}; choose one of {sorted(THREAT_MODELS)}")
-    return THREAT_MODELS[norm](eps)
+    return THREAT_MODELS[norm](eps, bounds=bounds)

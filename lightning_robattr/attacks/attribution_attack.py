@@ -1,0 +1,171 @@
+"""Attacks that move an explanation while keeping the prediction (Ghorbani et al., Alg. 1)."""
+
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ..models import evaluation_mode
+from ._checks import check_images, check_nonnegative, check_positive_int
+from .explanation_constraint import constrained_threat
+from .explanation_maps import explainer, normalized_map, surrogate
+from .explanation_objectives import OBJECTIVES, dissimilarity
+from .random_sign import random_sign
+
+
+class AttributionAttackRecord(NamedTuple):
+    """What happened at every iterate, measured on the original model.
+
+    Attributes:
+        dissimilarity: ``(steps, B)`` the measured dissimilarity of each iterate (larger = more changed);
+            one row for ``random_sign``.
+        label_kept: ``(steps, B)`` whether the iterate kept the clean prediction.
+        success: ``(B,)`` whether some iterate kept the prediction; the others return the clean image.
+    """
+
+    dissimilarity: Tensor
+    label_kept: Tensor
+    success: Tensor
+
+    @property
+    def best_dissimilarity(self) -> Tensor:
+        """``(B,)`` the returned image's dissimilarity; ``-inf`` where no iterate kept the prediction."""
+        return self.dissimilarity.masked_fill(~self.label_kept, float("-inf")).amax(dim=0)
+
+
+def attribution_attack(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    method: str = "saliency",
+    objective: str = "topk",
+    eps: float,
+    steps: int = 50,
+    step_size: float | None = None,
+    norm: str = "linf",
+    constraint: str = "clip",
+    k: int | float = 0.1,
+    region: Tensor | None = None,
+    target_map: Tensor | None = None,
+    map_weight: float = 1e11,
+    output_weight: float = 1e6,
+    measure: str | None = None,
+    normalize: str = "sum1",
+    beta: float | None = 1.0,
+    random_start: bool = False,
+    method_options: Mapping[str, Any] | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, AttributionAttackRecord]:
+    """Perturb ``x`` within ``eps`` so that its attribution map changes but its predicted label does not.
+
+    The map ``I(x)`` is the attribution of the predicted class, ``|.|`` summed over channels and
+    normalised (``normalize``). Each step moves ``step_size`` along the signed (L-inf) or
+    normalised (L2) gradient of the dissimilarity ``D`` (``objective``), taken on the softplus
+    surrogate of the model (sharpness ``beta``) for gradient maps, then applies the constraint.
+    Every iterate is judged on the original model: the image returned for each example is the
+    iterate with the largest ``D`` among those that keep the clean label (Ghorbani et al., Alg. 1);
+    an example none of whose iterates keeps the label returns the clean image, unsuccessful.
+
+    Objectives (``D``, larger is better for the attacker):
+
+    ===============  ========================================================================
+    ``random_sign``  the baseline ``x + eps * s``, ``s`` uniform signs (one draw; ignores steps)
+    ``topk``         ``-sum_{i in TopK(I(x))} I(x')_i`` (``k`` cells)
+    ``mass_center``  ``||C(I(x')) - C(I(x))||^2``, centres of mass in pixels
+    ``targeted``     ``sum_{i in region} I(x')_i`` (``region``: boolean mask of the map grid)
+    ``manipulate``   ``-(map_weight MSE(I(x'), target_map) + output_weight MSE(p(x'), p(x)))``
+                     (Dombrowski et al.; defaults 1e11 and 1e6 are theirs, with ``normalize="sum1"``)
+    ===============  ========================================================================
+
+    Args:
+        model: classifier on pixel-space images; run in eval mode and fp32, restored afterwards.
+        x: clean images ``(B, C, H, W)`` in [0, 1].
+        method: an attribution name of ``attributions.get_attribution`` (``saliency``, ``ig``, ``cam``, ...).
+        objective: one of the table above.
+        eps: budget in pixel units (MNIST 0.1-0.3; CIFAR 8/255).
+        steps: iterations (Ghorbani et al. 300; the SSR paper 50).
+        step_size: step length in the ball's norm; default ``2.5 * eps / steps``.
+        norm: ``"linf"`` or ``"l2"``.
+        constraint: ``"clip"`` (Euclidean projection, Ghorbani et al.) or ``"rescale"`` (shrink the
+            whole perturbation back into the L-inf ball, the SSR paper).
+        k: top-k size, an int or a fraction in (0, 1) of the map's cells.
+        region: ``targeted`` objective's mask ``(h, w)`` or ``(B, h, w)``.
+        target_map: ``manipulate`` objective's target attribution (any shape ``normalized_map`` reads).
+        map_weight, output_weight: ``manipulate``'s two weights.
+        measure: the objective whose ``D`` (on the original model) selects the returned iterate and
+            fills the record; default ``objective`` itself (``topk`` for ``random_sign``).
+        normalize: ``"sum1"`` (maps sum to 1) or ``"sum_hw"`` (sum to ``h*w``, the Ghorbani/SSR code).
+        beta: softplus sharpness of the surrogate; ``None`` differentiates the model itself. CAM,
+            GradCAM(++) and Repr are always differentiated on the model (first-order maps).
+        random_start: start from a uniform point of the ball instead of ``x`` (the papers do not).
+        method_options: options bound to the attribution (e.g. ``{"steps": 20}`` for IG,
+            ``{"generator": g}`` to seed SmoothGrad's noise).
+        generator: random source for ``random_sign`` and the random start.
+
+    Returns:
+        ``(x_adv, record)``: ``x_adv (B, C, H, W)`` detached, and an ``AttributionAttackRecord``.
+
+    Cost per step (saliency): 1 forward + 1 double backward on the surrogate, then 2 forward + 1
+    backward on the model to judge the iterate; IG, SmoothGrad and UniGrad multiply it by their samples.
+
+    Example:
+        >>> x_adv, record = attribution_attack(net, x, method="saliency", objective="topk", eps=0.1, steps=50, k=100)
+        >>> topk_intersection(saliency(net, x), saliency(net, x_adv), k=100)[record.success].mean()
+    """
+    check_images(x)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
+    check_positive_int(steps, "steps")
+    threat = constrained_threat(norm, eps, constraint)
+    step_size = 2.5 * threat.eps / steps if step_size is None else step_size
+    check_nonnegative(step_size, "step_size")
+    explain = explainer(method, method_options)
+    x = x.detach()
+    with evaluation_mode(model):
+        with torch.no_grad():
+            clean_logits = model(x)
+        label = clean_logits.argmax(dim=1)
+
+        def maps_of(x_in: Tensor, create_graph: bool = False) -> Tensor:
+            return normalized_map(explain(model, x_in, label, create_graph=create_graph), normalize)
+
+        clean_maps = maps_of(x)
+        settings = dict(
+            region=region, target_map=target_map, normalize=normalize, map_weight=map_weight, output_weight=output_weight
+        )
+        attack_d = None if objective == "random_sign" else dissimilarity(objective, clean_maps, clean_logits, k=k, **settings)
+        measure = measure or ("topk" if objective == "random_sign" else objective)
+        judge_d = dissimilarity(measure, clean_maps, clean_logits, k=k, **settings)
+
+        def judge(x_adv: Tensor) -> tuple[Tensor, Tensor]:
+            with torch.no_grad():
+                logits = model(x_adv)
+            return judge_d(maps_of(x_adv), logits).detach(), logits.argmax(dim=1) == label
+
+        def direction(x_adv: Tensor) -> Tensor:
+            x_adv = x_adv.detach().requires_grad_(True)
+            with surrogate(model, method, beta):
+                logits = model(x_adv) if objective == "manipulate" else None
+                value = attack_d(maps_of(x_adv, create_graph=True), logits)
+            return torch.autograd.grad(value.sum(), x_adv)[0]
+
+        def iterates() -> Iterator[Tensor]:
+            if objective == "random_sign":
+                yield random_sign(x, eps=eps, norm=norm, generator=generator)
+                return
+            x_adv = threat.random_start(x, generator) if random_start else x
+            for _ in range(steps):
+                x_adv = threat.project(x_adv + threat.step(direction(x_adv), step_size), x)
+                yield x_adv
+
+        best, best_value = x.clone(), x.new_full((x.shape[0],), float("-inf"))
+        values, kept_steps = [], []
+        for x_adv in iterates():
+            value, kept = judge(x_adv)
+            better = kept & (value > best_value)
+            best = torch.where(better.view(-1, *[1] * (x.dim() - 1)), x_adv, best)
+            best_value = torch.where(better, value, best_value)
+            values.append(value)
+            kept_steps.append(kept)
+    return best, AttributionAttackRecord(torch.stack(values), torch.stack(kept_steps), best_value > float("-inf"))

@@ -1,0 +1,27 @@
+"""Fast gradient sign method (Goodfellow et al., Explaining and Harnessing Adversarial Examples)."""
+
+from torch import Tensor, nn
+
+from .pgd import pgd
+
+
+def fgsm(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, targeted: bool = False, loss: str = "ce") -> Tensor:
+    """``clip_[0,1](x + eps * sign(grad_x CE(f(x), y)))``; targeted: ``clip(x - eps * sign(grad_x CE(f(x), t)))``.
+
+    One L-inf PGD step of length ``eps`` from ``x`` (no random start). Cost: 1 forward + 1 backward.
+
+    Args:
+        model: classifier on ``(B, C, H, W)`` images in [0, 1].
+        x: clean images ``(B, C, H, W)`` in [0, 1].
+        y: true labels ``(B,)``, or target labels when ``targeted``.
+        eps: L-inf budget in pixel units (e.g. 0.3 on MNIST, 8/255 on CIFAR).
+        targeted: step towards ``y`` instead of away from it.
+        loss: ``"ce"`` or ``"cw"``.
+
+    Returns:
+        Adversarial images ``(B, C, H, W)``, detached.
+
+    Example:
+        >>> x_adv = fgsm(net, x, y, eps=0.1)
+    """
+    return pgd(model, x, y, eps=eps, steps=1, step_size=eps, norm="linf", random_start=False, targeted=targeted, loss=loss)

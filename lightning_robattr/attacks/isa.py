@@ -1,0 +1,241 @@
+"""Interpretability sneaking attack, ISA ("Proper Network Interpretability Helps Adversarial Robustness", problem 6)."""
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ..metrics.functional import interpretation_discrepancy, normalized_discrepancy
+from ..models import evaluation_mode
+from ._checks import check_images, check_labels, check_nonnegative, check_positive_int
+from .classification_losses import cw_margin
+from .explanation_maps import explainer, surrogate
+from .targets import random_targets
+
+CLASS_SETS = ("one", "two", "all")
+
+
+class ISAResult(NamedTuple):
+    """ISA at a ladder of budgets. Point 0 is the plain targeted attack at ``eps*``; point ``j >= 1``
+    is ISA at ``budget_factors[j-1] * eps*``. Values are measured on the original model.
+
+    Attributes:
+        x_adv: ``(P, B, C, H, W)`` the adversarial images of every point.
+        target: ``(B,)`` the target labels ``t'``.
+        eps_star: ``(B,)`` the least L-inf budget at which the targeted attack succeeded (1 if it never did).
+        budgets: ``(P, B)`` the nominal budget of every point, pixel units.
+        success: ``(P, B)`` whether ``t'`` is the strict top prediction at ``x_adv``.
+        discrepancy: ``(P, B)`` the attack's discrepancy ``D`` (e.g. the 2-class l1 ``D_{2,l1}``).
+        nds: ``(P, B)`` normalised discrepancy score; a point that fails or scores worse than the
+            previous successful point takes that attack, so NDS never rises after a success.
+        nsl: ``(B,)`` normalised slope ``[(NDS_0 - NDS_last) / NDS_0] / [(eps_last - eps*) / eps*]``;
+            NaN where the first or last point failed or ``NDS_0 = 0``.
+    """
+
+    x_adv: Tensor
+    target: Tensor
+    eps_star: Tensor
+    budgets: Tensor
+    success: Tensor
+    discrepancy: Tensor
+    nds: Tensor
+    nsl: Tensor
+
+
+def isa(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    method: str = "cam",
+    classes: str = "two",
+    p: int = 1,
+    tau: float = 0.1,
+    target: Tensor | None = None,
+    budget_factors: Sequence[float] = (1.0, 1.2, 1.4, 1.6),
+    steps: int = 10,
+    search_rounds: int = 10,
+    eps_init: float = 0.05,
+    weight_init: float = 5e-5,
+    beta: float | None = 1.0,
+    method_options: Mapping[str, Any] | None = None,
+    generator: torch.Generator | None = None,
+) -> ISAResult:
+    """Targeted attacks that fool the classifier while keeping the interpretation close, of least discrepancy.
+
+    Minimises ``margin(x') + gamma D(x, x')`` over ``||x' - x||_inf <= eps``, with the CW margin
+    ``max(max_{j != t'} f_j(x') - f_t'(x'), -tau)`` and the discrepancy
+    ``D = mean_{i in C} ||L(x, i) - L(x', i)||_p`` (squared for ``p = 2``) over the class set
+    ``C``: ``{t}``, ``{t, t'}`` or all classes (for ``repr``, the ``K`` channels of the
+    class-free map). ``gamma = 1/lambda`` weights the discrepancy, as in the authors' code.
+
+    Procedure, per image and batched: every attack starts at ``x`` and takes ``steps`` steps
+    ``x' <- x' - 0.2 eps clip(1000 grad, -1, 1)``, clipped to the ball and [0, 1].
+    (1) ``eps*`` by a bisection/doubling search of ``search_rounds`` rounds for the least budget
+    at which the plain targeted attack (``gamma = 0``) succeeds, from ``eps_init``;
+    (2) for each factor ``rho``, ``search_rounds`` rounds of bisection/doubling on ``gamma``
+    from ``weight_init`` for the largest weight that still succeeds at ``rho * eps*``, i.e. the
+    least discrepancy; (3) a running minimum of NDS along the points (a point that succeeds
+    worse than the previous one reuses the previous attack, which lies in its ball too).
+
+    The maps of gradient methods (IG, saliency) are differentiated on the softplus surrogate of
+    the model (``beta``), the margin on the model itself; all results are measured on the model.
+    Proposition 1 of the paper: for a map whose cells sum to the logit (``cam`` with
+    ``method_options={"scale": "sum_to_logit"}`` on a bias-free head), every success has
+    ``D_{2,l1} >= (f_t(x) - f_t'(x)) / 2``; the default CAM scale (the authors' code) multiplies ``D`` by ``h*w``.
+
+    Args:
+        model: classifier on pixel-space images; run in eval mode and fp32, restored afterwards.
+        x: clean images ``(B, C, H, W)`` in [0, 1], correctly classified.
+        y: their labels ``t`` ``(B,)``.
+        method: the interpreter ``L``, an ``attributions.get_attribution`` name (``cam``, ``gradcampp``, ``ig``, ``repr``, ...).
+        classes: ``"one"``, ``"two"`` or ``"all"``.
+        p: 1 or 2.
+        tau: margin tolerance (0.1).
+        target: target labels ``(B,)``; default a uniform other class drawn with ``generator``.
+        budget_factors: increasing factors ``rho`` (the last > 1) of the ISA points.
+        steps: gradient steps per attack (10).
+        search_rounds: rounds of each search (10).
+        eps_init, weight_init: starting budget (0.05) and discrepancy weight (5e-5).
+        beta: softplus sharpness of the surrogate for gradient maps; ``None`` uses the model.
+        method_options: options bound to the interpreter (e.g. ``{"scale": "sum_to_logit"}``, ``{"mode": "int_repo"}``).
+        generator: random source for the target labels.
+
+    Returns:
+        ``ISAResult``.
+
+    Cost: about ``(1 + len(budget_factors)) * (search_rounds + 1) * steps`` gradient steps per
+    image, each a forward and backward pass plus the maps of ``|C|`` classes.
+
+    Example:
+        >>> result = isa(net, x, y, method="cam", classes="two", p=1)
+        >>> result.nds[:, result.success.all(0)].mean(), result.nsl.nanmean()
+    """
+    check_images(x)
+    check_labels(y, x)
+    if classes not in CLASS_SETS:
+        raise ValueError(f"classes must be one of {CLASS_SETS}, got {classes!r}")
+    if p not in (1, 2):
+        raise ValueError(f"p must be 1 or 2, got {p!r}")
+    check_nonnegative(tau, "tau")
+    check_positive_int(steps, "steps")
+    check_positive_int(search_rounds, "search_rounds")
+    factors = [float(f) for f in budget_factors]
+    if not factors or min(factors) <= 0 or any(b <= a for a, b in zip(factors, factors[1:])) or factors[-1] <= 1:
+        raise ValueError(f"budget_factors must be positive and increasing with the last > 1, got {list(budget_factors)}")
+    explain = explainer(method, method_options)
+    x = x.detach()
+    with evaluation_mode(model):
+        with torch.no_grad():
+            num_classes = model(x[:1]).shape[1]
+        t_prime = random_targets(y, num_classes, generator=generator) if target is None else target
+        check_labels(t_prime, x)
+        class_list = {"one": [y], "two": [y, t_prime], "all": [torch.full_like(y, c) for c in range(num_classes)]}[classes]
+
+        def class_maps(x_in: Tensor, create_graph: bool = False) -> Tensor:
+            """``(B, N, rows, cols)``: the maps of the class set (one batched call) or the Repr channels."""
+            if method == "repr":
+                return explain(model, x_in, None, create_graph=create_graph)
+            maps = explain(model, x_in.repeat(len(class_list), 1, 1, 1), torch.cat(class_list), create_graph=create_graph)
+            return maps.reshape(len(class_list), x_in.shape[0], -1, maps.shape[-1]).transpose(0, 1)
+
+        def discrepancy(clean: Tensor, adv: Tensor) -> Tensor:
+            return interpretation_discrepancy(clean, adv, classes="all", p=p, squared=p == 2)
+
+        with surrogate(model, method, beta):
+            smooth_clean = class_maps(x).detach()
+        clean = class_maps(x)
+
+        def fooled(x_adv: Tensor) -> Tensor:
+            with torch.no_grad():
+                return cw_margin(model(x_adv), t_prime) < 0
+
+        def penalty(x_adv: Tensor) -> Tensor:
+            with surrogate(model, method, beta):
+                return discrepancy(smooth_clean, class_maps(x_adv, create_graph=True))
+
+        def attack(eps: Tensor, weight: Tensor | None) -> Tensor:
+            return _sneak(model, x, t_prime, eps, weight, penalty, tau=tau, steps=steps)
+
+        eps_star = _least_successful_budget(lambda eps: fooled(attack(eps, None)), x.new_full(y.shape, eps_init), search_rounds)
+        budgets = torch.stack([eps_star] + [(rho * eps_star).clamp(max=1.0) for rho in factors])
+        points = [attack(eps_star, None)]
+        for eps in budgets[1:]:
+            weight = _largest_successful_weight(
+                lambda w, eps=eps: fooled(attack(eps, w)), x.new_full(y.shape, weight_init), search_rounds
+            )
+            points.append(attack(eps, weight))
+        adv_maps = [class_maps(point) for point in points]
+        x_adv, success, values, nds = _running_minimum(
+            torch.stack(points),
+            torch.stack([fooled(point) for point in points]),
+            torch.stack([discrepancy(clean, adv).detach() for adv in adv_maps]),
+            torch.stack([normalized_discrepancy(clean, adv, p=p).detach() for adv in adv_maps]),
+        )
+    slope = (nds[0] - nds[-1]) / nds[0] / ((budgets[-1] - budgets[0]) / budgets[0])
+    valid = success[0] & success[-1] & (nds[0] > 0) & (budgets[-1] > budgets[0])
+    nsl = torch.where(valid, slope, torch.full_like(slope, float("nan")))
+    return ISAResult(x_adv, t_prime, eps_star, budgets, success, values, nds, nsl)
+
+
+def _sneak(
+    model: nn.Module,
+    x: Tensor,
+    t_prime: Tensor,
+    eps: Tensor,
+    weight: Tensor | None,
+    penalty: Callable[[Tensor], Tensor],
+    *,
+    tau: float,
+    steps: int,
+) -> Tensor:
+    """``steps`` descent steps on ``max(margin, -tau) + weight * penalty`` with per-image budgets ``eps (B,)``.
+
+    The step ``0.2 eps clip(1000 grad, -1, 1)`` is the authors' sign-like rule (linear for tiny
+    gradients). The budgets differ per image, so this loop does not use the scalar-eps threat models.
+    """
+    radius = eps.view(-1, *[1] * (x.dim() - 1))
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        loss = cw_margin(model(x_adv), t_prime).clamp(min=-tau)
+        if weight is not None:
+            loss = loss + weight * penalty(x_adv)
+        (grad,) = torch.autograd.grad(loss.sum(), x_adv)
+        x_adv = x_adv.detach() - 0.2 * radius * (1000 * grad).clamp(-1, 1)
+        x_adv = (x + torch.minimum(torch.maximum(x_adv - x, -radius), radius)).clamp(0, 1)
+    return x_adv.detach()
+
+
+def _least_successful_budget(succeeds: Callable[[Tensor], Tensor], eps: Tensor, rounds: int) -> Tensor:
+    """Per-image search in [0, 1] for the least budget at which ``succeeds``: halve on success, else double."""
+    lo, hi = torch.zeros_like(eps), torch.ones_like(eps)
+    for _ in range(rounds):
+        ok = succeeds(eps)
+        hi, lo = torch.where(ok, eps, hi), torch.where(ok, lo, eps)
+        mid = (lo + hi) / 2
+        eps = torch.where(ok, mid, torch.minimum(2 * eps, mid))
+    return hi
+
+
+def _largest_successful_weight(succeeds: Callable[[Tensor], Tensor], weight: Tensor, rounds: int) -> Tensor:
+    """Per-image search in [0, 1] for the largest discrepancy weight that still ``succeeds`` (0 if none)."""
+    lo, hi = torch.zeros_like(weight), torch.ones_like(weight)
+    for _ in range(rounds):
+        ok = succeeds(weight)
+        lo, hi = torch.where(ok, weight, lo), torch.where(ok, hi, weight)
+        mid = (lo + hi) / 2
+        weight = torch.where(ok, torch.minimum(2 * weight, mid), mid)
+    return lo
+
+
+def _running_minimum(x_adv: Tensor, success: Tensor, values: Tensor, nds: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Make NDS non-increasing along the points: a point that fails, or has a larger NDS than the
+    previous successful point, takes that point's attack (it lies in the larger ball too)."""
+    x_adv, success, values, nds = x_adv.clone(), success.clone(), values.clone(), nds.clone()
+    for j in range(1, len(x_adv)):
+        reuse = success[j - 1] & (~success[j] | (nds[j] > nds[j - 1]))
+        x_adv[j][reuse], success[j][reuse] = x_adv[j - 1][reuse], success[j - 1][reuse]
+        values[j][reuse], nds[j][reuse] = values[j - 1][reuse], nds[j - 1][reuse]
+    return x_adv, success, values, nds

@@ -1,0 +1,108 @@
+"""Projected gradient descent (Madry et al., Towards Deep Learning Models Resistant to Adversarial Attacks)."""
+
+import torch
+from torch import Tensor, nn
+
+from ..models import evaluation_mode
+from ._checks import check_images, check_labels, check_nonnegative, check_positive_int
+from .ascent import projected_gradient_ascent
+from .classification_losses import classification_loss, succeeded
+from .threat_models import threat_model
+
+
+def pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    steps: int = 40,
+    step_size: float | None = None,
+    norm: str = "linf",
+    random_start: bool = True,
+    restarts: int = 1,
+    targeted: bool = False,
+    loss: str = "ce",
+    early_stop: bool = False,
+    generator: torch.Generator | None = None,
+    return_success: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """PGD in the L-inf or L2 ball of radius ``eps`` around ``x``, intersected with [0, 1].
+
+    Each step moves ``step_size`` along the signed (L-inf) or normalised (L2) input gradient of
+    the loss, then projects back (``attacks.threat_models``); the loop is
+    ``ascent.projected_gradient_ascent``. The model runs in eval mode and fp32 and is restored.
+
+    Args:
+        model: classifier mapping ``(B, C, H, W)`` images in [0, 1] to logits ``(B, n_c)``.
+        x: clean images ``(B, C, H, W)`` in [0, 1].
+        y: true labels ``(B,)``, or target labels when ``targeted``.
+        eps: ball radius in pixel units (MNIST 0.3, CIFAR 8/255 for L-inf; 0.5 for L2).
+        steps: gradient steps per restart (>= 1).
+        step_size: step length in the ball's norm, pixel units; default ``2.5 * eps / steps``.
+        norm: ``"linf"`` or ``"l2"``.
+        random_start: start from a random point of the ball (uniform for L-inf; for L2, uniform
+            noise in [-0.5, 0.5] renormalised into the ball, as in Madry's robustness library).
+        restarts: number of runs (>= 1; > 1 needs ``random_start``); each further run attacks only
+            the examples not fooled yet, which keep the image of highest final loss.
+        targeted: pull towards ``y`` instead of pushing away from it.
+        loss: ``"ce"`` (cross-entropy) or ``"cw"`` (Carlini-Wagner logit margin).
+        early_stop: freeze each example at its first successful iterate (costs one extra
+            forward pass per step).
+        generator: random source for the starts.
+        return_success: also return the boolean success mask ``(B,)``.
+
+    Returns:
+        ``x_adv (B, C, H, W)`` (detached), or ``(x_adv, success)`` with ``return_success``.
+
+    Example:
+        >>> x_adv, fooled = pgd(net, x, y, eps=0.3, steps=40, step_size=0.01, return_success=True)
+    """
+    check_images(x)
+    check_labels(y, x)
+    check_positive_int(steps, "steps")
+    check_positive_int(restarts, "restarts")
+    threat = threat_model(norm, eps)
+    step_size = 2.5 * threat.eps / steps if step_size is None else step_size
+    check_nonnegative(step_size, "step_size")
+    if restarts > 1 and not random_start:
+        raise ValueError("restarts > 1 repeat the same deterministic run; set random_start=True")
+    loss_fn = classification_loss(loss)
+    x = x.detach()
+    with evaluation_mode(model):
+        best_x = best_ok = best_loss = None
+        todo = torch.arange(len(x), device=x.device)
+        for _ in range(restarts):
+            x_run = _single_run(
+                model, x[todo], y[todo], threat, loss_fn, targeted=targeted, steps=steps, step_size=step_size,
+                random_start=random_start, early_stop=early_stop, generator=generator,
+            )
+            if restarts == 1 and not return_success:
+                return x_run
+            with torch.no_grad():
+                logits = model(x_run)
+            ok, value = succeeded(logits, y[todo], targeted=targeted), loss_fn(logits, y[todo], targeted=targeted)
+            if best_x is None:
+                best_x, best_ok, best_loss = x_run, ok, value
+            else:  # restarts run on the examples not fooled yet; keep a success, else the higher loss
+                take = ok | (value > best_loss[todo])
+                best_x[todo[take]], best_ok[todo[take]], best_loss[todo[take]] = x_run[take], ok[take], value[take]
+            todo = (~best_ok).nonzero().squeeze(1)
+            if len(todo) == 0:
+                break
+    return (best_x, best_ok) if return_success else best_x
+
+
+def _single_run(model, x, y, threat, loss_fn, *, targeted, steps, step_size, random_start, early_stop, generator) -> Tensor:
+    """One PGD run from a (random) start; ``early_stop`` freezes examples once they are fooled."""
+
+    def objective(x_adv: Tensor) -> Tensor:
+        return loss_fn(model(x_adv), y, targeted=targeted)
+
+    def fooled(x_adv: Tensor) -> Tensor:
+        return succeeded(model(x_adv), y, targeted=targeted)
+
+    return projected_gradient_ascent(
+        objective, x, threat, steps=steps, step_size=step_size, random_start=random_start,
+        generator=generator, stop_when=fooled if early_stop else None,
+    )

@@ -1,0 +1,33 @@
+"""Differentiable attribution methods: ``fn(model, x, target=None, *, create_graph=False, **options) -> Tensor``.
+
+Gradient maps (``saliency``, ``integrated_gradients``, ``smooth_grad``, ``uni_grad``, ``deeplift``)
+have the input's shape ``(B, C, H, W)``; the CAM family (``cam``, ``grad_cam``, ``grad_cam_pp``)
+returns ``(B, h, w)`` on the feature grid; ``representation`` returns ``(B, K, h, w)``.
+``get_attribution(name, **options)`` looks methods up by name.
+"""
+
+from .cam import class_activation_maps, cam
+from .deeplift import deeplift
+from .grad_cam import grad_cam
+from .grad_cam_pp import grad_cam_pp
+from .integrated_gradients import integrated_gradients
+from .registry import ATTRIBUTIONS, get_attribution
+from .representation import representation
+from .saliency import saliency
+from .smooth_grad import smooth_grad
+from .uni_grad import uni_grad
+
+__all__ = [
+    "ATTRIBUTIONS",
+    "cam",
+    "class_activation_maps",
+    "deeplift",
+    "get_attribution",
+    "grad_cam",
+    "grad_cam_pp",
+    "integrated_gradients",
+    "representation",
+    "saliency",
+    "smooth_grad",
+    "uni_grad",
+]

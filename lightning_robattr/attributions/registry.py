@@ -1,0 +1,46 @@
+"""Attribution methods by name."""
+
+from collections.abc import Callable
+from functools import partial
+
+from torch import Tensor
+
+from .cam import cam
+from .deeplift import deeplift
+from .grad_cam import grad_cam
+from .grad_cam_pp import grad_cam_pp
+from .integrated_gradients import integrated_gradients
+from .representation import representation
+from .saliency import saliency
+from .smooth_grad import smooth_grad
+from .uni_grad import uni_grad
+
+ATTRIBUTIONS: dict[str, Callable[..., Tensor]] = {
+    "saliency": saliency,
+    "grad_x_input": partial(saliency, multiply_by_inputs=True),
+    "ig": integrated_gradients,
+    "smoothgrad": smooth_grad,
+    "unigrad": uni_grad,
+    "cam": cam,
+    "gradcam": grad_cam,
+    "gradcampp": grad_cam_pp,
+    "repr": representation,
+    "deeplift": deeplift,
+}
+
+
+def get_attribution(name: str, **options) -> Callable[..., Tensor]:
+    """The attribution method ``name`` with ``options`` bound: call it as ``fn(model, x, target=None, **more)``.
+
+    Names: ``saliency, grad_x_input, ig, smoothgrad, unigrad, cam, gradcam, gradcampp, repr, deeplift``.
+
+    Example:
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> ig = get_attribution("ig", steps=8)
+        >>> ig(Small().eval(), torch.rand(2, 1, 28, 28)).shape
+        torch.Size([2, 1, 28, 28])
+    """
+    if name not in ATTRIBUTIONS:
+        raise ValueError(f"unknown attribution {name!r}; choose one of {', '.join(ATTRIBUTIONS)}")
+    return partial(ATTRIBUTIONS[name], **options)

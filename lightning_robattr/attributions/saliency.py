@@ -1,0 +1,48 @@
+"""Saliency map (input gradient) and gradient x input."""
+
+import torch
+from torch import Tensor, nn
+
+from ._score import check_score, require_autograd, score_gradient
+
+
+def saliency(
+    model: nn.Module,
+    x: Tensor,
+    target: Tensor | None = None,
+    *,
+    abs: bool = False,
+    multiply_by_inputs: bool = False,
+    score: str = "logit",
+    create_graph: bool = False,
+) -> Tensor:
+    """Gradient of the class score with respect to the input, ``dS_c(x)/dx``.
+
+    Args:
+        model: classifier on pixel-space input; call it in eval mode (``models.evaluation_mode``).
+        x: images ``(B, C, H, W)`` in [0, 1].
+        target: class indices ``(B,)``; ``None`` attributes the predicted class.
+        abs: return ``|dS/dx|`` (the Ghorbani et al. saliency map).
+        multiply_by_inputs: return ``x * dS/dx`` (gradient x input, as the SSR paper's attacks use).
+        score: ``"logit"`` (``S_c = f_c``) or ``"prob"`` (``S_c = softmax(f)_c``).
+        create_graph: keep the graph so the map is differentiable w.r.t. ``x`` and the parameters.
+
+    Returns:
+        ``(B, C, H, W)`` in ``x``'s dtype and device; detached unless ``create_graph``.
+
+    Cost: 1 forward + 1 backward.
+
+    Example:
+        >>> from lightning_robattr.models import Small
+        >>> saliency(Small().eval(), torch.rand(2, 1, 28, 28), abs=True).shape
+        torch.Size([2, 1, 28, 28])
+    """
+    check_score(score)
+    require_autograd()
+    with torch.enable_grad():
+        grad = score_gradient(model, x, target, score=score, create_graph=create_graph)
+    if multiply_by_inputs:
+        grad = grad * (x if create_graph else x.detach())
+    if abs:
+        grad = grad.abs()
+    return grad

@@ -1,0 +1,84 @@
+"""AAI: a Madry-trained net keeps more rank correlation than a natural one; filter and hinge modes; errors."""
+
+import copy
+
+import pytest
+import torch
+
+from lightning_robattr.attacks.aai import aai
+from lightning_robattr.attacks.random_sign import random_sign
+from lightning_robattr.attributions import cam
+from lightning_robattr.losses import madry_loss
+from lightning_robattr.metrics.functional import kendall_tau
+from lightning_robattr.models import Small
+
+
+@pytest.fixture(scope="session")
+def madry_small(trained_small, mnist5k, request) -> Small:
+    """``trained_small`` fine-tuned for one epoch of PGD training (eps 0.1, 2 steps; cached in .pytest_cache)."""
+    cache = request.config.cache.mkdir("trained_small") / "madry_finetune_1ep.pt"
+    net = copy.deepcopy(trained_small)
+    if cache.exists():
+        net.load_state_dict(torch.load(cache))
+        return net.eval()
+    torch.manual_seed(0)
+    x, y = mnist5k["train"]
+    optimizer = torch.optim.Adam(net.train().parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(x))
+    for start in range(0, len(x) - 63, 64):
+        batch = order[start : start + 64]
+        loss = madry_loss(net, x[batch], y[batch], eps=0.1, steps=2, step_size=0.06, generator=generator).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch.save(net.state_dict(), cache)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def batch(trained_small, madry_small, mnist5k):
+    """48 test images both nets classify correctly."""
+    x, y = mnist5k["test"]
+    x, y = x[200:300], y[200:300]
+    with torch.no_grad():
+        correct = (trained_small(x).argmax(1) == y) & (madry_small(x).argmax(1) == y)
+    return x[correct][:48], y[correct][:48]
+
+
+def kept_tau(model, x, y, eps):
+    _, record = aai(model, x, y, eps=eps, steps=30, generator=torch.Generator().manual_seed(0))
+    return record.kendall_tau[record.label_kept].mean().item()
+
+
+def test_madry_training_keeps_cam_rank_correlation_higher(trained_small, madry_small, batch):
+    x, y = batch
+    assert kept_tau(madry_small, x, y, 0.1) > kept_tau(trained_small, x, y, 0.1)
+
+
+def test_aai_lowers_kendall_tau_more_than_random_sign_and_stays_in_ball(trained_small, batch):
+    x, y = batch[0][:24], batch[1][:24]
+    x_adv, record = aai(trained_small, x, y, eps=0.1, steps=20, generator=torch.Generator().manual_seed(1))
+    x_rs = random_sign(x, eps=0.1, generator=torch.Generator().manual_seed(1))
+    tau_rs = kendall_tau(cam(trained_small, x, y), cam(trained_small, x_rs, y))
+    assert record.kendall_tau[record.label_kept].mean() < tau_rs.mean()
+    assert (x_adv - x).abs().max() <= 0.1 + 1e-6 and 0 <= x_adv.min() and x_adv.max() <= 1
+    with torch.no_grad():
+        assert torch.equal(record.label_kept, trained_small(x_adv).argmax(1) == y)
+    torch.testing.assert_close(record.kendall_tau, kendall_tau(cam(trained_small, x, y), cam(trained_small, x_adv, y)))
+
+
+def test_hinge_mode_keeps_more_labels_than_filter_mode(trained_small, batch):
+    x, y = batch[0][:24], batch[1][:24]
+    _, filtered = aai(trained_small, x, y, eps=0.2, steps=20, generator=torch.Generator().manual_seed(0))
+    _, hinged = aai(trained_small, x, y, eps=0.2, steps=20, mode="hinge", generator=torch.Generator().manual_seed(0))
+    assert hinged.label_kept.float().mean() > filtered.label_kept.float().mean()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"mode": "soft"}, "mode must be"), ({"k": 50}, "k must be"), ({"eps": 2.0}, "eps must"), ({"steps": 0}, "steps must be")],
+)
+def test_bad_arguments_raise_clear_errors(trained_small, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        aai(trained_small, torch.rand(2, 1, 28, 28), torch.tensor([0, 1]), **{"eps": 0.1, **kwargs})
