@@ -1,7 +1,24 @@
 """lightning_robattr: train and evaluate classifiers whose attributions resist adversarial manipulation."""
 
-from .regimes import NaturalModule, RobustClassifier
+from .regimes import (
+    IGNormModule,
+    IntModule,
+    MadryModule,
+    NaturalModule,
+    RobustClassifier,
+    SSRModule,
+    TRADESModule,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["NaturalModule", "RobustClassifier", "__version__"]
+__all__ = [
+    "IGNormModule",
+    "IntModule",
+    "MadryModule",
+    "NaturalModule",
+    "RobustClassifier",
+    "SSRModule",
+    "TRADESModule",
+    "__version__",
+]

@@ -1,5 +1,7 @@
 """The command line: ``python -m lightning_robattr {fit,validate,test,predict} --config CONFIG.yaml``."""
 
+from pathlib import Path
+
 from pytorch_lightning import LightningDataModule
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
@@ -12,6 +14,10 @@ TRAINER_DEFAULTS = {
     "inference_mode": False,
     "logger": {"class_path": "pytorch_lightning.loggers.TensorBoardLogger", "init_args": {"save_dir": "lightning_logs", "name": ""}},
 }
+
+
+# the evaluation callbacks every regime config gets unless a later --config replaces trainer.callbacks
+DEFAULT_CALLBACKS = Path(__file__).resolve().parents[1] / "callbacks" / "default.yaml"
 
 
 class RobAttrCLI(LightningCLI):
@@ -38,7 +44,13 @@ class RobAttrCLI(LightningCLI):
 
 
 def main(args: list[str] | None = None, run: bool = True) -> RobAttrCLI:
-    """Entry point of ``python -m lightning_robattr``; ``args`` replaces ``sys.argv[1:]`` when given."""
+    """Entry point of ``python -m lightning_robattr``; ``args`` replaces ``sys.argv[1:]`` when given.
+
+    ``fit``, ``validate`` and ``test`` start from ``callbacks/default.yaml`` (when the checkout
+    has it), so every regime config is evaluated by the default callback set; a later
+    ``--config callbacks/<set>.yaml`` replaces that set.
+    """
+    defaults = {"default_config_files": [str(DEFAULT_CALLBACKS)]} if DEFAULT_CALLBACKS.exists() else {}
     return RobAttrCLI(
         RobustClassifier,
         LightningDataModule,
@@ -47,6 +59,7 @@ def main(args: list[str] | None = None, run: bool = True) -> RobAttrCLI:
         trainer_defaults=TRAINER_DEFAULTS,
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
+        parser_kwargs={stage: defaults for stage in ("fit", "validate", "test")} if run else defaults,
         args=args,
         run=run,
     )

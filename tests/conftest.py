@@ -1,11 +1,18 @@
 """Shared fixtures: the MNIST5k tensors and a small naturally trained network."""
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lightning_robattr.data.mnist5k import balanced_split, load_mnist5k
 from lightning_robattr.models import Small
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two worker processes on two cores: with two threads each, OpenMP spinning slows both down many times
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ from lightning_robattr.regimes import NaturalModule
 
 ROOT = Path(__file__).resolve().parents[1]
 NATURAL = str(ROOT / "configs" / "natural.yaml")
-SHORT = ["--trainer.limit_train_batches", "6", "--trainer.log_every_n_steps", "1", "--trainer.limit_val_batches", "2", "--trainer.enable_progress_bar", "false"]
+NO_CALLBACKS = str(ROOT / "callbacks" / "none.yaml")
+SHORT = ["--config", NO_CALLBACKS, "--trainer.limit_train_batches", "6", "--trainer.log_every_n_steps", "1", "--trainer.limit_val_batches", "2", "--trainer.enable_progress_bar", "false"]
 
 
 def run_cli(tmp_path: Path, *args: str) -> object:
@@ -143,7 +144,7 @@ def test_non_finite_loss_stops_training_naming_regime_step_and_part(tmp_path):
 def test_two_process_ddp_validation_accuracy_equals_single_process(tmp_path):
     """A 2-process CPU DDP fit logs the validation accuracy a 1-process run measures on its checkpoint."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    common = ["--config", NATURAL, "--trainer.limit_train_batches", "4", "--trainer.enable_progress_bar", "false"]
+    common = ["--config", NATURAL, "--config", NO_CALLBACKS, "--trainer.limit_train_batches", "4", "--trainer.enable_progress_bar", "false"]
     subprocess.run(
         [sys.executable, "-m", "lightning_robattr", "fit", *common, "--trainer.max_epochs", "1",
          "--trainer.devices", "2", "--trainer.strategy", "ddp"],

@@ -1,7 +1,6 @@
 """``RobustClassifier``: the LightningModule every training regime subclasses."""
 
 import math
-import warnings
 from typing import Any, Literal
 
 import torch
@@ -39,10 +38,8 @@ class RobustClassifier(LightningModule):
         scheduler_interval: Literal["step", "epoch"] = "step",
     ) -> None:
         super().__init__()
-        with warnings.catch_warnings():
-            # ``net`` stays in the hyperparameters on purpose: ``load_from_checkpoint`` rebuilds it from there
-            warnings.filterwarnings("ignore", message="Attribute 'net' is an instance of `nn.Module`")
-            self.save_hyperparameters()
+        # the network's weights live in the state dict; load_from_checkpoint(path, net=...) rebuilds the module
+        self.save_hyperparameters(ignore=["net"])
         self.net = net
         self.optimizer, self.lr_scheduler, self.scheduler_interval = optimizer, lr_scheduler, scheduler_interval
         self.train_acc, self.val_acc, self.test_acc = (

@@ -1,0 +1,32 @@
+"""Evaluation callbacks: robustness of predictions and explanations, logged every N epochs and in validate/test.
+
+Each evaluates a fixed seeded subset, shards it across DDP ranks, reduces through torchmetrics and
+logs hierarchical tags (``robust/...``, ``attr/...``). They need ``Trainer(inference_mode=False)``.
+"""
+
+from .aai_eval import AAIEval
+from .attribution_attack_eval import SIMILARITY_METRICS, AttributionAttackEval
+from .attribution_map_logger import AttributionMapLogger
+from .evaluation_callback import EvaluationCallback, ScheduledEvaluation
+from .gradient_masking_check import GradientMaskingCheck, GradientMaskingWarning, masking_flags
+from .isa_eval import ISAEval
+from .pgd_eval import PGDEval
+from .rng_state import RNGStateCheckpoint
+from .unforeseen_eval import UNFORESEEN_ATTACKS, UnforeseenEval
+
+__all__ = [
+    "SIMILARITY_METRICS",
+    "UNFORESEEN_ATTACKS",
+    "AAIEval",
+    "AttributionAttackEval",
+    "AttributionMapLogger",
+    "EvaluationCallback",
+    "GradientMaskingCheck",
+    "GradientMaskingWarning",
+    "ISAEval",
+    "PGDEval",
+    "RNGStateCheckpoint",
+    "ScheduledEvaluation",
+    "UnforeseenEval",
+    "masking_flags",
+]

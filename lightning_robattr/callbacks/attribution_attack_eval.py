@@ -1,0 +1,193 @@
+"""``AttributionAttackEval``: how far attribution attacks move the explanations, per budget and as an AUC."""
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, Metric
+
+from ..attacks.attribution_attack import attribution_attack
+from ..attacks.explanation_objectives import resolve_k
+from ..metrics import CosineDistance, KendallTau, MassCenterDislocation, SpearmanCorrelation, TopKIntersection
+from ..metrics.functional import eps_auc
+from ._maps import attack_arguments, attribution_maps, map_size
+from ._tags import budgets
+from .evaluation_callback import EvaluationCallback
+
+SIMILARITY_METRICS = ("topk_intersection", "spearman", "kendall_tau", "mass_center_dislocation", "cosine_distance")
+
+
+class AttributionAttackEval(EvaluationCallback):
+    """Attribution attacks (Ghorbani et al.) for every method x objective x budget, scored by map similarity.
+
+    For each correctly classified image of the subset, ``attacks.attribution_attack`` looks for a
+    perturbation within ``eps`` that keeps the predicted label and moves the attribution map
+    (the iterate that moves it most is kept). The clean and attacked maps (``|.|`` summed over
+    channels, normalised) are then compared by every metric in ``metrics``, averaged over the
+    images whose attack kept the label (the others count in ``label_kept_rate`` only), and
+    summarised over the budgets by the trapezoid area over ``log2 eps`` ("Smoothed Geometry for
+    Robust Attribution", Fig. 2a: with the budgets 2, 4, 8, 16 a metric in [0, 1] has AUC <= 3).
+    With ``transfer`` the same attacked images are also scored under other methods' maps
+    (that paper's Exp. III: does an attack on saliency move IG's maps?).
+
+    Tags, with ``<m>`` the attacked method, ``<o>`` the objective, ``<metric>`` in ``metrics``:
+
+    * ``attr/<m>/<o>/eps=<e>/<metric>`` and ``attr/<m>/<o>/<metric>_auc`` (AUC with >= 2 budgets);
+    * ``attr/<m>/<o>/eps=<e>/label_kept_rate``: share of attacked images for which some iterate kept the label;
+    * ``attr/<m>/<o>/transfer/<t>/eps=<e>/<metric>`` and ``attr/<m>/<o>/transfer/<t>/<metric>_auc``.
+
+    Higher ``topk_intersection``, ``spearman``, ``kendall_tau`` and lower
+    ``mass_center_dislocation`` (pixels of the map grid), ``cosine_distance`` mean more robust maps.
+
+    Args:
+        methods: attacked attribution methods (names of ``attributions.get_attribution``).
+        objectives: ``topk``, ``mass_center``, ``manipulate`` (target: the next image's clean
+            map), ``random_sign`` (the baseline), or ``targeted`` (needs ``attack_options.region``).
+        eps: increasing positive budgets in units of ``1 / eps_scale`` (default 2, 4, 8, 16 / 255).
+        steps: attack iterations (the SSR paper: 50).
+        step_size: step length in pixel units; default ``2.5 * eps / steps``.
+        norm: ``"linf"`` or ``"l2"``.
+        k: top-k size of the ``topk`` objective and the ``topk_intersection`` metric: an int, or
+            a fraction in (0, 1) of each map's cells (0.1: 78 of MNIST's 784 pixels, 5 of a 7x7 CAM).
+        metrics: similarity metrics to log, from ``SIMILARITY_METRICS``.
+        topk_mode: ``"set"`` (Ghorbani et al.) or ``"mass"`` (SSR paper text) top-k intersection.
+        int_cast: truncate mass centres to integers before their distance (the Ghorbani/SSR code).
+        transfer: methods whose maps are also compared on the attacked images.
+        method_options: per-method attribution options, e.g. ``{"ig": {"steps": 20}}``.
+        attack_options: more keyword arguments of ``attribution_attack`` (``constraint``,
+            ``beta``, ``random_start``, ``measure``, ``normalize``, ...).
+        eps_scale: 255 (default) reads ``eps`` on the 0-255 scale; 1 for pixel units.
+        num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
+
+    Cost per correctly classified image: ``len(methods) * len(objectives) * len(eps) * steps``
+    attack iterations (saliency: about 3 forward and 2 backward passes, one of them double).
+
+    Example:
+        >>> AttributionAttackEval(methods=["saliency", "ig"], objectives=["topk"], eps=[2, 4, 8, 16], transfer=["smoothgrad"])
+    """
+
+    def __init__(
+        self,
+        *,
+        methods: Sequence[str] = ("saliency",),
+        objectives: Sequence[str] = ("topk",),
+        eps: Sequence[float] = (2, 4, 8, 16),
+        steps: int = 50,
+        step_size: float | None = None,
+        norm: Literal["linf", "l2"] = "linf",
+        k: int | float = 0.1,
+        metrics: Sequence[str] = SIMILARITY_METRICS,
+        topk_mode: Literal["set", "mass"] = "set",
+        int_cast: bool = False,
+        transfer: Sequence[str] = (),
+        method_options: Mapping[str, Mapping[str, Any]] | None = None,
+        attack_options: Mapping[str, Any] | None = None,
+        eps_scale: float = 255.0,
+        num_samples: int | None = 100,
+        every_n_epochs: int = 1,
+        batch_size: int = 50,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(
+            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress
+        )
+        unknown = set(metrics) - set(SIMILARITY_METRICS)
+        if unknown or not metrics:
+            raise ValueError(f"metrics must be a non-empty subset of {SIMILARITY_METRICS}, got {list(metrics)}")
+        if not methods or not objectives:
+            raise ValueError("methods and objectives must each name at least one entry")
+        self.budgets = budgets(eps, eps_scale, increasing=True)
+        if self.budgets[0][1] <= 0:
+            raise ValueError(f"eps must be positive (the AUC runs over log2 eps), got {list(eps)}")
+        self.methods, self.objectives, self.metrics = list(methods), list(objectives), list(metrics)
+        self.transfer = {m: [t for t in transfer if t != m] for m in self.methods}
+        self.steps, self.step_size, self.norm, self.k = steps, step_size, norm, k
+        self.topk_mode, self.int_cast = topk_mode, int_cast
+        self.method_options = {m: dict(o) for m, o in (method_options or {}).items()}
+        self.attack_options = dict(attack_options or {})
+
+    @property
+    def units_per_batch(self) -> int:
+        return len(self.methods) * len(self.objectives) * len(self.budgets)
+
+    def tag(self, method: str, objective: str, name: str, label: str | None = None, transfer: str | None = None) -> str:
+        """``attr/<m>/<o>[/transfer/<t>]/<label>/<name>``, or ``.../<name>_auc`` without a budget label."""
+        path = f"attr/{method}/{objective}" + (f"/transfer/{transfer}" if transfer else "")
+        return f"{path}/{label}/{name}" if label else f"{path}/{name}_auc"
+
+    def _scored(self, method: str) -> list[tuple[str | None, str]]:
+        """``(transfer segment of the tags, method whose maps are compared)``: ``method`` itself, then its transfers."""
+        return [(None, method), *((t, t) for t in self.transfer[method])]
+
+    def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
+        methods = {*self.methods, *(t for ts in self.transfer.values() for t in ts)}
+        ks = {m: resolve_k(self.k, map_size(model, example, m, self.method_options.get(m))) for m in methods}
+        metrics: dict[str, Metric] = {}
+        for method in self.methods:
+            for objective in self.objectives:
+                for label, _ in self.budgets:
+                    metrics[self.tag(method, objective, "label_kept_rate", label)] = MeanMetric()
+                    for transfer, scored in self._scored(method):
+                        for name in self.metrics:
+                            metrics[self.tag(method, objective, name, label, transfer)] = self._similarity(name, ks[scored])
+        return metrics
+
+    def _similarity(self, name: str, k: int) -> Metric:
+        if name == "topk_intersection":
+            return TopKIntersection(k=k, mode=self.topk_mode)
+        if name == "mass_center_dislocation":
+            return MassCenterDislocation(int_cast=self.int_cast)
+        return {"spearman": SpearmanCorrelation, "kendall_tau": KendallTau, "cosine_distance": CosineDistance}[name]()
+
+    def evaluate_batch(self, model: nn.Module, x: Tensor, y: Tensor, metrics: dict[str, Metric]) -> Iterator[None]:
+        with torch.no_grad():
+            label = model(x).argmax(dim=1)
+        correct = label == y
+        x, label = x[correct], label[correct]
+        clean_maps: dict[str, Tensor] = {}
+        for method in self.methods:
+            for objective in self.objectives:
+                for label_e, eps in self.budgets:
+                    if len(x):
+                        self._attack_and_score(model, x, label, method, objective, label_e, eps, clean_maps, metrics)
+                    yield
+
+    def _attack_and_score(
+        self, model: nn.Module, x: Tensor, label: Tensor, method: str, objective: str, label_e: str, eps: float,
+        clean_maps: dict[str, Tensor], metrics: dict[str, Metric],
+    ) -> None:
+        """Attack ``x`` (correctly classified, labels ``label``) and update every metric of this budget."""
+
+        def maps_of(name: str, images: Tensor, labels: Tensor) -> Tensor:
+            return attribution_maps(model, images, labels, name, self.method_options.get(name))
+
+        scored = self._scored(method)
+        for _, name in scored:
+            clean_maps.setdefault(name, maps_of(name, x, label))
+        x_adv, record = attribution_attack(
+            model, x, method=method, objective=objective, eps=eps, steps=self.steps, step_size=self.step_size, norm=self.norm,
+            k=self.k, method_options=self.method_options.get(method), **attack_arguments(objective, self.attack_options, clean_maps[method]),
+        )
+        kept = record.success
+        metrics[self.tag(method, objective, "label_kept_rate", label_e)].update(kept.float())
+        if not kept.any():
+            return
+        for transfer, name in scored:
+            adv_maps = maps_of(name, x_adv[kept], label[kept])
+            for metric in self.metrics:
+                metrics[self.tag(method, objective, metric, label_e, transfer)].update(clean_maps[name][kept], adv_maps)
+
+    def summarize(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
+        if len(self.budgets) < 2:
+            return values
+        pixel_eps = [eps for _, eps in self.budgets]
+        aucs = {}
+        for method in self.methods:
+            for objective in self.objectives:
+                for transfer, _ in self._scored(method):
+                    for name in self.metrics:
+                        curve = torch.stack([values[self.tag(method, objective, name, e, transfer)] for e, _ in self.budgets])
+                        aucs[self.tag(method, objective, name, transfer=transfer)] = eps_auc(pixel_eps, curve)
+        return {**values, **aucs}

@@ -1,0 +1,134 @@
+"""``AttributionMapLogger``: an image grid per attribution method, clean versus attacked, in TensorBoard."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pytorch_lightning import LightningModule, Trainer
+from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities import rank_zero_only
+from torch import Tensor, nn
+from torchvision.utils import make_grid
+
+from ..attacks.attribution_attack import attribution_attack
+from ..models import evaluation_mode
+from ._isolation import isolated_random_state, seed_batch
+from ._maps import attack_arguments, attribution_maps
+from ._tags import budgets
+from .evaluation_callback import ScheduledEvaluation, evaluated_network, require_autograd
+
+
+class AttributionMapLogger(ScheduledEvaluation):
+    """Draws, for each method, a grid with one row per image: input, clean map, attacked input, attacked map.
+
+    The attacked input is ``attacks.attribution_attack`` of that method (label kept, map moved
+    as far as ``objective`` can within ``eps``; an image whose every iterate changed the label
+    shows the clean image twice). Maps are ``|attribution|`` summed over channels, CAM-family
+    maps upsampled to the image; each pair of maps shares one colour scale (black-red-yellow-white,
+    from 0 to the pair's maximum), so a mass that moves or spreads is visible. Images are upscaled
+    to at least 64 pixels.
+
+    The images are computed and written on rank 0 only (``@rank_zero_only``), to every
+    ``TensorBoardLogger`` of the Trainer, under ``attr/<method>/<objective>/eps=<e>/maps``.
+
+    Args:
+        methods: attribution methods to draw (names of ``attributions.get_attribution``).
+        objective: attack objective (``topk``, ``mass_center``, ``random_sign``, ...).
+        eps: the attack budget in units of ``1 / eps_scale`` (default 8/255).
+        steps, step_size, norm, k, method_options, attack_options: as in ``AttributionAttackEval``.
+        num_images: rows of each grid (the first images of the seeded subset).
+        every_n_epochs, seed: see ``ScheduledEvaluation``.
+
+    Example:
+        >>> AttributionMapLogger(methods=["saliency", "ig", "cam"], num_images=8)
+    """
+
+    def __init__(
+        self,
+        *,
+        methods: Sequence[str] = ("saliency",),
+        objective: str = "topk",
+        eps: float = 8,
+        steps: int = 50,
+        step_size: float | None = None,
+        norm: Literal["linf", "l2"] = "linf",
+        k: int | float = 0.1,
+        method_options: Mapping[str, Mapping[str, Any]] | None = None,
+        attack_options: Mapping[str, Any] | None = None,
+        eps_scale: float = 255.0,
+        num_images: int = 8,
+        every_n_epochs: int = 1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(num_samples=num_images, every_n_epochs=every_n_epochs, seed=seed)
+        if not methods:
+            raise ValueError("methods must name at least one attribution method")
+        ((self.eps_label, self.eps),) = budgets([eps], eps_scale)
+        self.methods, self.objective, self.k = list(methods), objective, k
+        self.steps, self.step_size, self.norm = steps, step_size, norm
+        self.method_options = {m: dict(o) for m, o in (method_options or {}).items()}
+        self.attack_options = dict(attack_options or {})
+
+    def tag(self, method: str) -> str:
+        """``attr/<method>/<objective>/eps=<e>/maps``."""
+        return f"attr/{method}/{self.objective}/{self.eps_label}/maps"
+
+    @rank_zero_only
+    def run(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Draw the grids of the ``stage`` subset and add them to the Trainer's TensorBoard loggers."""
+        require_autograd(type(self).__name__, stage)
+        writers = [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+        if not writers:
+            return
+        images, _ = self.stage_subset(trainer, stage)
+        for method, grid in self.grids(evaluated_network(pl_module), images).items():
+            for writer in writers:
+                writer.add_image(self.tag(method), grid, global_step=trainer.global_step)
+
+    def grids(self, model: nn.Module, images: Tensor) -> dict[str, Tensor]:
+        """``{method: (3, H', W') image grid in [0, 1]}`` for ``images (N, C, H, W)``."""
+        device = next(model.parameters()).device
+        x = images.to(device).float()
+        grids = {}
+        with isolated_random_state(device), evaluation_mode(model):
+            with torch.no_grad():
+                label = model(x).argmax(dim=1)
+            for index, method in enumerate(self.methods):
+                seed_batch(self.seed, index, device)
+                options = self.method_options.get(method)
+                clean = attribution_maps(model, x, label, method, options)
+                x_adv, _ = attribution_attack(
+                    model, x, method=method, objective=self.objective, eps=self.eps, steps=self.steps, step_size=self.step_size,
+                    norm=self.norm, k=self.k, method_options=options, **attack_arguments(self.objective, self.attack_options, clean),
+                )
+                attacked = attribution_maps(model, x_adv, label, method, options)
+                grids[method] = map_grid(x, clean, x_adv, attacked)
+        return grids
+
+
+def map_grid(x: Tensor, clean_maps: Tensor, x_adv: Tensor, adv_maps: Tensor) -> Tensor:
+    """``(3, H', W')``: rows ``[x_i, clean map_i, x_adv_i, attacked map_i]`` for images ``(N, C, H, W)``, maps ``(N, h, w)``."""
+    size = x.shape[-2:]
+    scale = torch.maximum(clean_maps.flatten(1).amax(dim=1), adv_maps.flatten(1).amax(dim=1)).clamp_min(1e-12)
+    clean_rgb, adv_rgb = (_heat(_fit(maps, size) / scale.view(-1, 1, 1)) for maps in (clean_maps, adv_maps))
+    tiles = torch.stack([_rgb(x), clean_rgb, _rgb(x_adv), adv_rgb], dim=1).flatten(0, 1)
+    factor = max(1, -(-64 // max(size)))
+    tiles = F.interpolate(tiles, scale_factor=factor, mode="nearest") if factor > 1 else tiles
+    return make_grid(tiles.detach().cpu().clamp(0, 1), nrow=4, padding=2, pad_value=1.0)
+
+
+def _fit(maps: Tensor, size: torch.Size) -> Tensor:
+    """Maps ``(N, h, w)`` resized (nearest) to the image size."""
+    return maps if maps.shape[-2:] == size else F.interpolate(maps[:, None], size=tuple(size), mode="nearest")[:, 0]
+
+
+def _heat(values: Tensor) -> Tensor:
+    """``(N, 3, H, W)``: values in [0, 1] ``(N, H, W)`` coloured black -> red -> yellow -> white."""
+    v = values.clamp(0, 1)[:, None]
+    return torch.cat([(3 * v).clamp(0, 1), (3 * v - 1).clamp(0, 1), (3 * v - 2).clamp(0, 1)], dim=1)
+
+
+def _rgb(x: Tensor) -> Tensor:
+    """Images ``(N, C, H, W)`` as three-channel images (grey repeated; the first three channels otherwise)."""
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]

@@ -1,0 +1,187 @@
+"""``GradientMaskingCheck``: flags the signs of gradient masking listed by Athalye et al."""
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from pytorch_lightning.utilities import rank_zero_warn
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, Metric
+
+from ..attacks.pgd import pgd
+from ._robust_accuracy import still_correct
+from ._tags import budgets
+from .evaluation_callback import EvaluationCallback
+
+PREFIX = "robust/gradient_masking"
+FLAGS = ("acc_rises_with_steps", "acc_rises_with_eps", "one_step_stronger", "above_chance_at_huge_eps")
+
+
+class GradientMaskingWarning(UserWarning):
+    """A robustness number looks like the product of masked gradients rather than of robustness."""
+
+
+def masking_flags(
+    grid: Mapping[tuple[float, int], float],
+    one_step: Mapping[float, float],
+    huge_eps_acc: float,
+    *,
+    chance: float,
+    tolerance: float,
+) -> dict[str, bool]:
+    """The signs of Athalye et al. ("Obfuscated Gradients Give a False Sense of Security", Sec. 3.1).
+
+    Args:
+        grid: PGD accuracy per ``(eps, steps)``.
+        one_step: one-step attack accuracy per ``eps`` (FGSM for L-inf).
+        huge_eps_acc: PGD accuracy at a budget that allows any image.
+        chance: accuracy of guessing, ``1 / num_classes``.
+        tolerance: slack for sampling noise, in accuracy units.
+
+    Returns:
+        ``acc_rises_with_steps`` (more iterations of the same attack raised accuracy),
+        ``acc_rises_with_eps`` (a larger budget raised accuracy), ``one_step_stronger`` (a single
+        step beat the iterative attack) and ``above_chance_at_huge_eps`` (an unbounded attack
+        did not reach chance level). Each beyond ``tolerance``; NaN accuracies never flag.
+    """
+    eps_list = sorted({e for e, _ in grid})
+    steps_list = sorted({s for _, s in grid})
+
+    def rises(curve: list[float]) -> bool:
+        return any(b > a + tolerance for a, b in zip(curve, curve[1:]))
+
+    return {
+        "acc_rises_with_steps": any(rises([grid[e, s] for s in steps_list]) for e in eps_list),
+        "acc_rises_with_eps": any(rises([grid[e, s] for e in eps_list]) for s in steps_list),
+        "one_step_stronger": any(one_step[e] < grid[e, steps_list[-1]] - tolerance for e in eps_list),
+        "above_chance_at_huge_eps": huge_eps_acc > chance + tolerance,
+    }
+
+
+class GradientMaskingCheck(EvaluationCallback):
+    """Runs PGD on an eps x steps grid, a one-step attack and an unbounded attack; flags masking signs.
+
+    A robust model's accuracy falls (or stays) as the attack gets more iterations or a larger
+    budget, a single step is never stronger than many, and an attack allowed to change the
+    whole image reaches chance accuracy. When one of these fails beyond ``tolerance`` the
+    gradients likely hide adversarial examples (non-differentiable or saturating layers,
+    randomness, vanishing gradients): PGD numbers of that model are not trustworthy. Each
+    flag is logged as 0/1 with the accuracies behind it, a ``GradientMaskingWarning`` names the
+    fired flags with their numbers, and ``flag_counts`` (saved in checkpoints) counts the
+    evaluations each flag fired in.
+
+    Tags (under ``robust/gradient_masking/``): ``pgd_<norm>/eps=<e>/steps=<s>/acc``,
+    ``one_step_<norm>/eps=<e>/acc``, ``huge_eps/acc``, one per flag of ``masking_flags``
+    (``acc_rises_with_steps``, ``acc_rises_with_eps``, ``one_step_stronger``,
+    ``above_chance_at_huge_eps``) and ``any``.
+
+    Args:
+        eps: increasing budgets in units of ``1 / eps_scale``.
+        steps: increasing PGD step counts (random start, step ``2.5 * eps / steps``).
+        norm: ``"linf"`` or ``"l2"``; the one-step attack is FGSM for L-inf, one full-length
+            normalised-gradient step for L2.
+        huge_eps: the unbounded budget (pixel units; default 1.0 for L-inf, the largest L2
+            distance of the image shape for L2), attacked from the clean image with
+            ``huge_eps_steps`` (default ``max(steps)``) steps.
+        tolerance: accuracy slack before a flag fires.
+        warn: issue a ``GradientMaskingWarning`` when a flag fires.
+        eps_scale, num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
+
+    Cost per image: ``len(eps) * (sum(steps) + 1) + huge_eps_steps`` forward+backward passes.
+    """
+
+    def __init__(
+        self,
+        *,
+        eps: Sequence[float] = (0.1, 0.2, 0.3),
+        steps: Sequence[int] = (10, 40),
+        norm: Literal["linf", "l2"] = "linf",
+        huge_eps: float | None = None,
+        huge_eps_steps: int | None = None,
+        tolerance: float = 0.03,
+        warn: bool = True,
+        eps_scale: float = 1.0,
+        num_samples: int | None = 100,
+        every_n_epochs: int = 1,
+        batch_size: int = 100,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(
+            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress
+        )
+        self.budgets = budgets(eps, eps_scale, increasing=True)
+        self.steps = [int(s) for s in steps]
+        if not self.steps or self.steps[0] < 1 or any(b <= a for a, b in zip(self.steps, self.steps[1:])):
+            raise ValueError(f"steps must be increasing step counts >= 1, got {list(steps)}")
+        self.norm, self.huge_eps, self.tolerance, self.warn = norm, huge_eps, tolerance, warn
+        self.huge_eps_steps = huge_eps_steps or self.steps[-1]
+        self.flag_counts = {flag: 0 for flag in FLAGS}
+        self.chance = float("nan")
+
+    @property
+    def units_per_batch(self) -> int:
+        return len(self.budgets) * (len(self.steps) + 1) + 1
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(eps=[e for _, e in self.budgets], steps=self.steps, norm=self.norm)
+
+    def grid_tag(self, label: str, steps: int) -> str:
+        return f"{PREFIX}/pgd_{self.norm}/{label}/steps={steps}/acc"
+
+    def one_step_tag(self, label: str) -> str:
+        return f"{PREFIX}/one_step_{self.norm}/{label}/acc"
+
+    def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
+        with torch.no_grad():
+            self.chance = 1.0 / model(example).shape[1]
+        tags = [self.grid_tag(label, s) for label, _ in self.budgets for s in self.steps]
+        tags += [self.one_step_tag(label) for label, _ in self.budgets] + [f"{PREFIX}/huge_eps/acc"]
+        return {tag: MeanMetric() for tag in tags}
+
+    def _huge_eps(self, x: Tensor) -> float:
+        return self.huge_eps if self.huge_eps is not None else 1.0 if self.norm == "linf" else float(x[0].numel()) ** 0.5
+
+    def evaluate_batch(self, model: nn.Module, x: Tensor, y: Tensor, metrics: dict[str, Metric]) -> Iterator[None]:
+        with torch.no_grad():
+            correct = model(x).argmax(dim=1) == y
+
+        def accuracy(**attack) -> Tensor:
+            return still_correct(model, x, y, correct, lambda xs, ys: pgd(model, xs, ys, norm=self.norm, **attack)).float()
+
+        for label, eps in self.budgets:
+            for steps in self.steps:
+                metrics[self.grid_tag(label, steps)].update(accuracy(eps=eps, steps=steps))
+                yield
+            metrics[self.one_step_tag(label)].update(accuracy(eps=eps, steps=1, step_size=eps, random_start=False))
+            yield
+        huge = accuracy(eps=self._huge_eps(x), steps=self.huge_eps_steps, random_start=False)
+        metrics[f"{PREFIX}/huge_eps/acc"].update(huge)
+        yield
+
+    def summarize(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
+        grid = {(eps, s): float(values[self.grid_tag(label, s)]) for label, eps in self.budgets for s in self.steps}
+        one_step = {eps: float(values[self.one_step_tag(label)]) for label, eps in self.budgets}
+        huge = float(values[f"{PREFIX}/huge_eps/acc"])
+        flags = masking_flags(grid, one_step, huge, chance=self.chance, tolerance=self.tolerance)
+        fired = [flag for flag, on in flags.items() if on]
+        for flag in fired:
+            self.flag_counts[flag] += 1
+        if fired and self.warn:
+            numbers = ", ".join(f"{tag.removeprefix(PREFIX + '/')}={value:.3f}" for tag, value in values.items())
+            rank_zero_warn(
+                f"signs of gradient masking (Athalye et al.): {', '.join(fired)}; PGD accuracies of this model are likely "
+                f"overestimates, evaluate it with stronger or gradient-free attacks ({numbers})",
+                category=GradientMaskingWarning,
+            )
+        device = next(iter(values.values())).device
+        flag_values = {f"{PREFIX}/{flag}": torch.tensor(float(on), device=device) for flag, on in flags.items()}
+        return {**values, **flag_values, f"{PREFIX}/any": torch.tensor(float(bool(fired)), device=device)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"flag_counts": dict(self.flag_counts)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.flag_counts.update(state_dict["flag_counts"])
+

@@ -1,0 +1,100 @@
+"""``ISAEval``: how well an interpretation exposes interpretability sneaking attacks (NDS and NSL)."""
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, Metric
+
+from ..attacks.isa import CLASS_SETS, isa
+from ..attacks.targets import random_targets
+from .evaluation_callback import EvaluationCallback
+
+
+class ISAEval(EvaluationCallback):
+    """ISA ("Proper Network Interpretability Helps Adversarial Robustness", problem 6 and Table 1) per class set and norm.
+
+    For each correctly classified image a target class ``t'`` is drawn (one per image, shared
+    by all variants) and ``attacks.isa`` finds the least budget ``eps*`` of a targeted attack,
+    then, at ``rho * eps*`` for each budget factor, the successful attack of least
+    interpretation discrepancy. Logged per variant (``<c>`` the class set, ``<p>`` the norm):
+
+    * ``attr/<method>/isa/<c>/l<p>/nds``: normalised discrepancy score, averaged over every
+      successful (image, budget) point; larger: the interpretation is harder to sneak past;
+    * ``attr/<method>/isa/<c>/l<p>/nsl``: normalised slope, the relative drop of NDS per relative
+      budget increase from ``eps*`` to the last factor, averaged over the images where it is
+      defined; smaller: extra budget does not buy a less visible attack;
+    * ``attr/<method>/isa/<c>/l<p>/eps_star``: mean least budget (pixel units) of the targeted attack;
+    * ``attr/<method>/isa/<c>/l<p>/success_rate``: share of attacked images whose every point succeeded.
+
+    ISA is expensive: about ``(1 + len(budget_factors)) * (search_rounds + 1) * steps``
+    gradient steps per image and variant (550 by default), hence ``every_n_epochs=0`` (only in
+    ``validate`` and ``test``) and a small subset by default.
+
+    Args:
+        method: interpreter (``cam``, ``gradcampp``, ``ig``, ``repr``; see ``attacks.isa``).
+        class_sets: class sets of the discrepancy, from ``"one"``, ``"two"``, ``"all"``.
+        norms: ``1`` and/or ``2``.
+        budget_factors, steps, search_rounds, tau, beta, method_options: as in ``attacks.isa``.
+        num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str = "cam",
+        class_sets: Sequence[Literal["one", "two", "all"]] = ("two",),
+        norms: Sequence[Literal[1, 2]] = (1,),
+        budget_factors: Sequence[float] = (1.0, 1.2, 1.4, 1.6),
+        steps: int = 10,
+        search_rounds: int = 10,
+        tau: float = 0.1,
+        beta: float | None = 1.0,
+        method_options: Mapping[str, Any] | None = None,
+        num_samples: int | None = 20,
+        every_n_epochs: int = 0,
+        batch_size: int = 20,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(
+            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress
+        )
+        if not class_sets or set(class_sets) - set(CLASS_SETS):
+            raise ValueError(f"class_sets must be a non-empty subset of {CLASS_SETS}, got {list(class_sets)}")
+        if not norms or set(norms) - {1, 2}:
+            raise ValueError(f"norms must be a non-empty subset of (1, 2), got {list(norms)}")
+        self.method, self.variants = method, [(c, int(p)) for c in class_sets for p in norms]
+        self.options = dict(
+            budget_factors=list(budget_factors), steps=steps, search_rounds=search_rounds, tau=tau, beta=beta,
+            method_options=dict(method_options or {}),
+        )
+
+    @property
+    def units_per_batch(self) -> int:
+        return len(self.variants)
+
+    def tag(self, classes: str, p: int, name: str) -> str:
+        """``attr/<method>/isa/<classes>/l<p>/<name>``."""
+        return f"attr/{self.method}/isa/{classes}/l{p}/{name}"
+
+    def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
+        names = ("nds", "nsl", "eps_star", "success_rate")
+        return {self.tag(c, p, name): MeanMetric() for c, p in self.variants for name in names}
+
+    def evaluate_batch(self, model: nn.Module, x: Tensor, y: Tensor, metrics: dict[str, Metric]) -> Iterator[None]:
+        with torch.no_grad():
+            logits = model(x)
+        correct = logits.argmax(dim=1) == y
+        x, y = x[correct], y[correct]
+        target = random_targets(y, logits.shape[1])
+        for classes, p in self.variants:
+            if len(x):
+                result = isa(model, x, y, method=self.method, classes=classes, p=p, target=target, **self.options)
+                metrics[self.tag(classes, p, "nds")].update(result.nds[result.success])
+                metrics[self.tag(classes, p, "nsl")].update(result.nsl[~result.nsl.isnan()])
+                metrics[self.tag(classes, p, "eps_star")].update(result.eps_star[result.success[0]])
+                metrics[self.tag(classes, p, "success_rate")].update(result.success.all(dim=0).float())
+            yield
+

@@ -1,0 +1,135 @@
+"""``PGDEval``: robust accuracy under PGD on a grid of budgets and step counts."""
+
+from collections.abc import Iterator, Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, Metric
+
+from ..attacks.apgd import apgd
+from ..attacks.pgd import pgd
+from ._robust_accuracy import still_correct
+from ._tags import budgets
+from .evaluation_callback import EvaluationCallback
+
+PROTOCOLS = ("madry", "int_repo")
+INT_REPO_STEP_SIZE = 0.01
+
+
+class PGDEval(EvaluationCallback):
+    """Accuracy under untargeted PGD for every ``(eps, steps)`` pair, in the L-inf or L2 ball.
+
+    Accuracy is the fraction of the subset with ``argmax f(x') == y``: clean errors count as
+    errors (they are not attacked). Protocols:
+
+    * ``"madry"``: random start, step ``2.5 * eps / steps`` (Madry et al.).
+    * ``"int_repo"``: no random start and step 0.01 for every budget, the evaluation code of
+      "Proper Network Interpretability Helps Adversarial Robustness" (its Tables 3-4, A1-A3).
+      A k-step attack then moves at most ``0.01 k``, hence e.g. 0.99 accuracy of a natural MNIST
+      net after 1 step at eps 0.3: it measures that protocol, not worst-case robustness.
+
+    With ``reference=True`` the points still classified correctly after every step count of a
+    budget are attacked further by APGD-CE and then APGD-DLR (Croce & Hein, "Reliable evaluation
+    of adversarial robustness with an ensemble of diverse parameter-free attacks"); the
+    worst case over all of them is logged as ``reference_acc``. A large gap between it and the
+    PGD accuracy means PGD was too weak (see also ``GradientMaskingCheck``).
+
+    Tags (``<name>`` defaults to ``pgd_linf`` / ``pgd_l2``, with ``_int_repo`` appended for that protocol):
+    ``robust/<name>/clean_acc``, ``robust/<name>/eps=<e>/steps=<s>/acc``, ``robust/<name>/eps=<e>/reference_acc``.
+
+    Args:
+        eps: budgets, in units of ``1 / eps_scale`` of the [0, 1] pixel range (MNIST 0.1, 0.3).
+        steps: PGD step counts; each ``(eps, steps)`` pair is a separate attack.
+        norm: ``"linf"`` or ``"l2"``.
+        protocol: ``"madry"`` or ``"int_repo"`` (above).
+        step_size: overrides the protocol's step length (pixel units).
+        restarts: random restarts per attack (``"madry"`` only).
+        loss: PGD's loss, ``"ce"`` or ``"cw"``.
+        reference: also run the APGD-CE + APGD-DLR reference evaluation.
+        reference_steps: iterations of each APGD run.
+        name: the attack's segment of the tags.
+        eps_scale: 1 for budgets in pixel units; 255 to write 0-255 budgets (``[2, 8]``).
+        num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
+
+    Cost per evaluated image: ``len(eps) * sum(steps)`` forward+backward passes (plus
+    ``2 * reference_steps`` per budget on the surviving points with ``reference``).
+
+    Example:
+        >>> trainer = Trainer(inference_mode=False, callbacks=[PGDEval(eps=[0.1, 0.3], steps=[10, 40])])
+    """
+
+    def __init__(
+        self,
+        *,
+        eps: Sequence[float] = (0.1, 0.3),
+        steps: Sequence[int] = (40,),
+        norm: Literal["linf", "l2"] = "linf",
+        protocol: Literal["madry", "int_repo"] = "madry",
+        step_size: float | None = None,
+        restarts: int = 1,
+        loss: Literal["ce", "cw"] = "ce",
+        reference: bool = False,
+        reference_steps: int = 100,
+        name: str | None = None,
+        eps_scale: float = 1.0,
+        num_samples: int | None = 200,
+        every_n_epochs: int = 1,
+        batch_size: int = 100,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(
+            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress
+        )
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        if not steps or any(int(s) < 1 for s in steps):
+            raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {list(steps)}")
+        self.budgets = budgets(eps, eps_scale)
+        self.steps = [int(s) for s in steps]
+        self.norm, self.protocol, self.restarts, self.loss = norm, protocol, restarts, loss
+        self.step_size = INT_REPO_STEP_SIZE if step_size is None and protocol == "int_repo" else step_size
+        self.random_start = protocol == "madry"
+        self.reference, self.reference_steps = reference, reference_steps
+        self.name = name or f"pgd_{norm}" + ("_int_repo" if protocol == "int_repo" else "")
+
+    @property
+    def units_per_batch(self) -> int:
+        return len(self.budgets) * (len(self.steps) + (2 if self.reference else 0))
+
+    def tag(self, label: str, steps: int | None = None) -> str:
+        """``robust/<name>/eps=<e>/steps=<s>/acc``, or ``.../eps=<e>/reference_acc`` without ``steps``."""
+        return f"robust/{self.name}/{label}/" + (f"steps={steps}/acc" if steps is not None else "reference_acc")
+
+    def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
+        tags = [f"robust/{self.name}/clean_acc"]
+        for label, _ in self.budgets:
+            tags += [self.tag(label, s) for s in self.steps] + ([self.tag(label)] if self.reference else [])
+        return {tag: MeanMetric() for tag in tags}
+
+    def evaluate_batch(self, model: nn.Module, x: Tensor, y: Tensor, metrics: dict[str, Metric]) -> Iterator[None]:
+        with torch.no_grad():
+            correct = model(x).argmax(dim=1) == y
+        metrics[f"robust/{self.name}/clean_acc"].update(correct.float())
+        for label, eps in self.budgets:
+            survivors = correct.clone()
+            for steps in self.steps:
+                still = still_correct(model, x, y, correct, lambda xs, ys: self._pgd(model, xs, ys, eps, steps))
+                metrics[self.tag(label, steps)].update(still.float())
+                survivors &= still
+                yield
+            if self.reference:
+                for loss in ("ce", "dlr"):
+                    survivors = still_correct(
+                        model, x, y, survivors,
+                        lambda xs, ys: apgd(model, xs, ys, eps=eps, steps=self.reference_steps, norm=self.norm, loss=loss),
+                    )
+                    yield
+                metrics[self.tag(label)].update(survivors.float())
+
+    def _pgd(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int) -> Tensor:
+        return pgd(
+            model, x, y, eps=eps, steps=steps, step_size=self.step_size, norm=self.norm,
+            random_start=self.random_start, restarts=self.restarts, loss=self.loss,
+        )

@@ -1,0 +1,31 @@
+"""Regime objectives as plain functions, usable without Lightning.
+
+Each ``*_loss(model, x, y, *, ...)`` returns a ``RegimeObjective(loss, logits, parts)``;
+``ssr_penalty`` and ``top_hessian_eigenvalue`` return tensors to add to any loss.
+"""
+
+from .eps_ramp import ramp_steps, ramped_eps
+from .hessian import top_hessian_eigenvalue
+from .ig_norm import ig_norm_loss, loss_integrated_gradients
+from .int_loss import int_loss, label_free_discrepancy
+from .madry import madry_loss
+from .natural import natural_loss
+from .objective import RegimeObjective
+from .ssr import ssr_loss, ssr_penalty
+from .trades import trades_loss
+
+__all__ = [
+    "RegimeObjective",
+    "ig_norm_loss",
+    "int_loss",
+    "label_free_discrepancy",
+    "loss_integrated_gradients",
+    "madry_loss",
+    "natural_loss",
+    "ramp_steps",
+    "ramped_eps",
+    "ssr_loss",
+    "ssr_penalty",
+    "top_hessian_eigenvalue",
+    "trades_loss",
+]

@@ -1,0 +1,21 @@
+"""One LightningModule per training regime, all subclasses of ``RobustClassifier``."""
+
+from .adversarial import AdversarialRegime
+from .ig_norm import IGNormModule
+from .int_module import IntModule
+from .madry import MadryModule
+from .natural import NaturalModule
+from .robust_classifier import RobustClassifier
+from .ssr import SSRModule
+from .trades import TRADESModule
+
+__all__ = [
+    "AdversarialRegime",
+    "IGNormModule",
+    "IntModule",
+    "MadryModule",
+    "NaturalModule",
+    "RobustClassifier",
+    "SSRModule",
+    "TRADESModule",
+]

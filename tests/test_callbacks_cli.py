@@ -1,0 +1,81 @@
+"""The ready-made callback sets in callbacks/*.yaml compose with a regime config through a second --config."""
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lightning_robattr.callbacks import ScheduledEvaluation
+from lightning_robattr.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+NATURAL = str(ROOT / "configs" / "natural.yaml")
+FRAGMENTS = sorted((ROOT / "callbacks").glob("*.yaml"))
+FAMILIES = ("pgd", "attribution", "interpretability", "unforeseen")
+
+
+def listed(fragment: Path) -> list[dict]:
+    return yaml.safe_load(fragment.read_text())["trainer"]["callbacks"]
+
+
+def evaluation_callbacks(*configs: str | Path) -> list[ScheduledEvaluation]:
+    args = [arg for config in configs for arg in ("-c", str(config))]
+    trainer = main(args, run=False).trainer
+    assert not trainer.validate_loop.inference_mode and not trainer.test_loop.inference_mode
+    assert any(isinstance(c, ModelCheckpoint) for c in trainer.callbacks)
+    assert any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
+    return [c for c in trainer.callbacks if isinstance(c, ScheduledEvaluation)]
+
+
+@pytest.mark.parametrize("fragment", FRAGMENTS, ids=lambda path: path.stem)
+def test_each_fragment_composes_with_a_regime_config(fragment):
+    callbacks = evaluation_callbacks(NATURAL, fragment)
+    assert [f"{type(c).__module__.rsplit('.', 1)[0]}.{type(c).__name__}" for c in callbacks] == [
+        entry["class_path"] for entry in listed(fragment)
+    ]
+    for callback, entry in zip(callbacks, listed(fragment)):
+        for name in ("num_samples", "every_n_epochs", "seed"):
+            if name in entry.get("init_args", {}):
+                assert getattr(callback, name) == entry["init_args"][name]
+
+
+def test_a_later_fragment_replaces_the_set_of_an_earlier_one():
+    replaced = evaluation_callbacks(NATURAL, ROOT / "callbacks" / "default.yaml", ROOT / "callbacks" / "pgd.yaml")
+    pgd = [entry["class_path"].rsplit(".", 1)[1] for entry in listed(ROOT / "callbacks" / "pgd.yaml")]
+    assert [type(c).__name__ for c in replaced] == pgd
+    assert evaluation_callbacks(NATURAL, ROOT / "callbacks" / "default.yaml", ROOT / "callbacks" / "none.yaml") == []
+
+
+def test_the_paper_suite_is_exactly_the_families_together():
+    families = [entry for family in FAMILIES for entry in listed(ROOT / "callbacks" / f"{family}.yaml")]
+    assert listed(ROOT / "callbacks" / "paper.yaml") == families
+
+
+def test_fit_then_test_of_the_checkpoint_log_the_fragment_through_the_cli(tmp_path):
+    fragment = tmp_path / "tiny.yaml"
+    fragment.write_text(
+        "trainer:\n  callbacks:\n"
+        "    - class_path: lightning_robattr.callbacks.PGDEval\n"
+        "      init_args: {eps: [0.3], steps: [1], num_samples: 8}\n"
+        "    - class_path: lightning_robattr.callbacks.AttributionMapLogger\n"
+        "      init_args: {steps: 1, num_images: 2}\n"
+    )
+    short = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+             "--trainer.limit_test_batches", "1", "--trainer.enable_progress_bar", "false"]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        main(["fit", "-c", NATURAL, "-c", str(fragment), *short])
+        checkpoint = "lightning_logs/version_0/checkpoints/last.ckpt"
+        tested = main(["test", "-c", NATURAL, "-c", str(fragment), *short, "--ckpt_path", checkpoint])
+    finally:
+        os.chdir(cwd)
+    assert "robust/pgd_linf/eps=0.3/steps=1/acc" in tested.trainer.callback_metrics
+    for version in ("version_0", "version_1"):
+        events = EventAccumulator(str(tmp_path / "lightning_logs" / version))
+        events.Reload()
+        assert "robust/pgd_linf/eps=0.3/steps=1/acc" in events.Tags()["scalars"]
+        assert "attr/saliency/topk/eps=8/maps" in events.Tags()["images"]

@@ -1,0 +1,46 @@
+"""A 2-process CPU DDP run (gloo) reports the same evaluation numbers as a 1-process run."""
+
+import copy
+
+import pytest
+import torch
+from pytorch_lightning import Trainer
+
+from lightning_robattr.callbacks import AttributionAttackEval, PGDEval
+from lightning_robattr.data import MNIST5k
+from lightning_robattr.regimes import NaturalModule
+
+
+def evaluation_callbacks() -> list:
+    # 12 and 10 images in batches of 4: 3 batches, two on rank 0 and one on rank 1 (uneven shards)
+    return [
+        PGDEval(eps=[0.1, 0.3], steps=[3], num_samples=12, batch_size=4),  # random starts: per-batch seeds matter
+        AttributionAttackEval(eps=[4, 16], steps=2, num_samples=10, batch_size=4, metrics=["topk_intersection", "spearman"]),
+    ]
+
+
+def validate(module: NaturalModule, devices: int, strategy: str) -> dict[str, float]:
+    trainer = Trainer(
+        accelerator="cpu", devices=devices, strategy=strategy, inference_mode=False, logger=False, limit_val_batches=1,
+        callbacks=evaluation_callbacks(), enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+    )
+    return trainer.validate(module, MNIST5k(batch_size=50))[0]
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each DDP process runs (Lightning gives each cpu_count // processes threads)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_two_processes_report_the_numbers_of_one(trained_small, one_thread):
+    module = NaturalModule(copy.deepcopy(trained_small))
+    single = validate(module, 1, "auto")
+    double = validate(module, 2, "ddp_fork")
+    tags = sorted(tag for tag in single if tag.startswith(("robust/", "attr/")))
+    assert len(tags) == 1 + 2 + 2 * (2 + 1) + 2  # clean, PGD grid, per-eps metrics and label-kept rate, AUCs
+    assert tags == sorted(tag for tag in double if tag.startswith(("robust/", "attr/")))
+    for tag in tags:
+        assert double[tag] == pytest.approx(single[tag], abs=1e-6), tag
