@@ -37,7 +37,9 @@ def evaluate(net: torch.nn.Module, *, seed: int = 0) -> dict[str, float]:
     with torch.no_grad():
         clean = (net(x).argmax(1) == y).float().mean().item()
     generator = torch.Generator().manual_seed(seed)
-    x_adv = torch.cat([pgd(net, xb, yb, eps=0.1, steps=40, step_size=0.01, generator=generator) for xb, yb in zip(x.split(100), y.split(100))])
+    x_adv = torch.cat(
+        [pgd(net, xb, yb, eps=0.1, steps=40, step_size=0.01, generator=generator) for xb, yb in zip(x.split(100), y.split(100))]
+    )
     with torch.no_grad():
         robust = (net(x_adv).argmax(1) == y).float().mean().item()
     eig = torch.cat([top_hessian_eigenvalue(net, xb) for xb in x.split(100)])
@@ -48,7 +50,8 @@ def run(regime: str, *, epochs: int, inner_steps: int | None, extra: list[str]) 
     args = ["fit", "--config", str(ROOT / "configs" / f"{regime}.yaml"), "--trainer.max_epochs", str(epochs)]
     args += ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
     if inner_steps is not None and regime in ADVERSARIAL:
-        args += ["--model.init_args.steps", str(inner_steps), "--model.init_args.step_size", str(round(2.5 * 0.3 / inner_steps, 4))]
+        step_size = round(2.5 * 0.3 / inner_steps, 4)
+        args += ["--model.init_args.steps", str(inner_steps), "--model.init_args.step_size", str(step_size)]
     args += extra
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,7 +63,8 @@ def run(regime: str, *, epochs: int, inner_steps: int | None, extra: list[str]) 
         finally:
             os.chdir(cwd)
     metrics = {k: float(v) for k, v in cli.trainer.callback_metrics.items() if k in ("val/acc", "train/acc")}
-    return {**evaluate(cli.model.net), **metrics, "train_s_per_epoch": seconds / epochs, "epochs": epochs, "args": " ".join(args[1:])}
+    timing = {"train_s_per_epoch": seconds / epochs, "epochs": epochs, "args": " ".join(args[1:])}
+    return {**evaluate(cli.model.net), **metrics, **timing}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for regime, r in results.items():
         print(
-            f"| {regime} | {r['epochs']} | {r['train_s_per_epoch']:.0f} | {r.get('val/acc', float('nan')):.3f} | {r['clean_acc']:.3f} | "
+            f"| {regime} | {r['epochs']} | {r['train_s_per_epoch']:.0f} | {r.get('val/acc', float('nan')):.3f} | "
+            f"{r['clean_acc']:.3f} | "
             f"{r['pgd_acc_eps0.1']:.3f} | {r['eig_mean']:.3g} | {r['eig_median']:.3g} |"
         )
 

@@ -42,6 +42,16 @@ def train_small(x: torch.Tensor, y: torch.Tensor, *, epochs: int, seed: int = 0)
     return net.eval()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_trained_small(request) -> None:
+    """Hand every test the shared ``trained_small`` in eval mode and without parameter gradients
+    (some oracles, e.g. torchattacks' CW, call ``backward`` on the model they attack)."""
+    if "trained_small" in request.fixturenames:
+        net = request.getfixturevalue("trained_small")
+        net.zero_grad(set_to_none=True)
+        net.eval()
+
+
 @pytest.fixture(scope="session")
 def trained_small(mnist5k, request) -> Small:
     """Small trained naturally on MNIST5k's train part for 6 epochs (cached across runs in .pytest_cache)."""

@@ -123,7 +123,6 @@ def test_relu_net_needs_the_surrogate(trained_small, batch):
 def test_model_state_is_restored(trained_small, batch):
     x = batch[0][:4]
     net = trained_small.train()
-    net.zero_grad(set_to_none=True)  # the network is shared by the session: start from no gradients
     before = {name: p.clone() for name, p in net.named_parameters()}
     try:
         attribution_attack(net, x, objective="manipulate", eps=EPS, steps=2, target_map=torch.rand(28, 28))

@@ -69,8 +69,11 @@ def test_trades_loss_matches_reference_algorithm(net, batch):
         (grad,) = torch.autograd.grad(kl, x_adv)
         x_adv = torch.min(torch.max(x_adv.detach() + alpha * grad.sign(), x - eps), x + eps).clamp(0, 1)
     logits = net(x)
-    expected = F.cross_entropy(logits, y) + beta * F.kl_div(F.log_softmax(net(x_adv), dim=1), F.softmax(logits, dim=1), reduction="batchmean")
-    objective = trades_loss(net, x, y, eps=eps, steps=steps, step_size=alpha, beta=beta, generator=torch.Generator().manual_seed(0))
+    kl = F.kl_div(F.log_softmax(net(x_adv), dim=1), F.softmax(logits, dim=1), reduction="batchmean")
+    objective = trades_loss(
+        net, x, y, eps=eps, steps=steps, step_size=alpha, beta=beta, generator=torch.Generator().manual_seed(0)
+    )
+    expected = F.cross_entropy(logits, y) + beta * kl
     torch.testing.assert_close(objective.loss, expected)
     assert objective.parts["penalty"] > 0
 
@@ -106,9 +109,9 @@ def test_loss_integrated_gradients_is_complete(net, batch):
 @pytest.mark.parametrize("sum_variant", [False, True])
 def test_ig_norm_loss_is_cross_entropy_plus_ig_norm_at_start_point(net, batch, sum_variant):
     x, y = batch
-    objective = ig_norm_loss(
-        net, x, y, eps=0.1, steps=0, gamma=0.5, ig_steps=10, approx_factor=5, sum_variant=sum_variant, generator=torch.Generator().manual_seed(0)
-    )
+    generator = torch.Generator().manual_seed(0)
+    options = {"eps": 0.1, "steps": 0, "gamma": 0.5, "ig_steps": 10, "approx_factor": 5}
+    objective = ig_norm_loss(net, x, y, sum_variant=sum_variant, generator=generator, **options)
     start = (x + 0.1 * (2 * torch.rand(x.shape, generator=torch.Generator().manual_seed(0)) - 1)).clamp(0, 1)
     ig = IntegratedGradients(lambda z, t: F.cross_entropy(net(z), t, reduction="none")).attribute(
         start, baselines=x, additional_forward_args=(y,), n_steps=10, method="riemann_right"
@@ -120,9 +123,9 @@ def test_ig_norm_loss_is_cross_entropy_plus_ig_norm_at_start_point(net, batch, s
 def test_ig_norm_inner_maximisation_increases_the_ig_norm(net, batch):
     x, y = batch
     options = {"eps": 0.1, "ig_steps": 10, "approx_factor": 5}
-    start = ig_norm_loss(net, x, y, steps=0, generator=torch.Generator().manual_seed(0), **options).parts["penalty"]
-    ascended = ig_norm_loss(net, x, y, steps=5, step_size=0.02, generator=torch.Generator().manual_seed(0), **options).parts["penalty"]
-    assert ascended > 1.5 * start
+    start = ig_norm_loss(net, x, y, steps=0, generator=torch.Generator().manual_seed(0), **options)
+    ascended = ig_norm_loss(net, x, y, steps=5, step_size=0.02, generator=torch.Generator().manual_seed(0), **options)
+    assert ascended.parts["penalty"] > 1.5 * start.parts["penalty"]
 
 
 def test_ig_norm_parameter_gradient_is_second_order(net, batch):
@@ -214,3 +217,30 @@ def test_ramp_units_convert_to_optimiser_steps():
         ramp_steps(0.5, 0.1, unit="fraction", total_steps=10)
     with pytest.raises(ValueError, match="finite training length"):
         ramp_steps(0.1, 0.5, unit="fraction", total_steps=None)
+
+
+def batchnorm_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 26 * 26, 10)
+    ).train()
+
+
+LOSSES = {
+    "madry": lambda net, x, y, **kw: madry_loss(net, x, y, **kw),
+    "trades": lambda net, x, y, **kw: trades_loss(net, x, y, **kw),
+    "ig_norm": lambda net, x, y, **kw: ig_norm_loss(net, x, y, ig_steps=2, approx_factor=1, **kw),
+}
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+@pytest.mark.parametrize("attack_eval_mode", [True, False])
+def test_inner_loop_touches_no_parameter_gradient_and_bn_statistics_only_in_train_mode(batch, name, attack_eval_mode):
+    x, y = batch
+    net = batchnorm_net()
+    LOSSES[name](net, x, y, eps=0.1, steps=3, step_size=0.05, attack_eval_mode=attack_eval_mode)
+    assert all(p.grad is None for p in net.parameters())
+    assert net.training
+    outer_passes = {"madry": 1, "trades": 2, "ig_norm": 2}[name]  # ig_norm: CE(x) and the IG path
+    inner_passes = 0 if attack_eval_mode else 3
+    assert int(net[1].num_batches_tracked) == outer_passes + inner_passes

@@ -26,9 +26,10 @@ def autograd_input_hessian(net: nn.Module, x: torch.Tensor, *, create_graph: boo
     d = x[0].numel()
 
     def hessian(xb: torch.Tensor) -> torch.Tensor:
-        h = torch.autograd.functional.hessian(
-            lambda z: F.cross_entropy(net(z[None]), torch.zeros(1, dtype=torch.long)), xb, create_graph=create_graph, vectorize=True
-        )
+        def loss(z: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(net(z[None]), torch.zeros(1, dtype=torch.long))
+
+        h = torch.autograd.functional.hessian(loss, xb, create_graph=create_graph, vectorize=True)
         return h.reshape(d, d)
 
     return torch.stack([hessian(xb) for xb in x])
@@ -108,3 +109,10 @@ def test_hessian_of_batchnorm_net_is_per_example_in_eval_mode():
 def test_unknown_route_is_refused():
     with pytest.raises(ValueError, match="route"):
         top_hessian_eigenvalue(relu_net(10), images(1), route="arnoldi")
+
+
+def test_inference_mode_is_refused_with_a_clear_error():
+    with torch.inference_mode():
+        x = images(1)
+    with pytest.raises(RuntimeError, match="inference_mode=False"):
+        top_hessian_eigenvalue(relu_net(10), x)

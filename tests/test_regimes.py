@@ -30,7 +30,13 @@ REGIMES = {
 
 
 def trainer(**options) -> pl.Trainer:
-    defaults = {"accelerator": "cpu", "logger": False, "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False}
+    defaults = {
+        "accelerator": "cpu",
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
     return pl.Trainer(**{**defaults, **options})
 
 
@@ -151,6 +157,6 @@ def test_every_regime_config_builds_its_module(tmp_path, monkeypatch, folder):
 
 def test_ssr_config_trains_from_the_command_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    short = ["--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]
-    cli = main(["fit", "--config", str(CONFIGS / "ssr.yaml"), *short])
+    short = ["--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", "--trainer.max_epochs", "1"]
+    cli = main(["fit", "--config", str(CONFIGS / "ssr.yaml"), *short, "--trainer.enable_progress_bar", "false"])
     assert cli.trainer.global_step == 2 and cli.trainer.callback_metrics["train/eig_max"] > 0

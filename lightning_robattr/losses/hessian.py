@@ -73,11 +73,22 @@ def top_hessian_eigenvalue(
         >>> bool(torch.allclose(exact, lanczos, rtol=1e-3))
         True
     """
+    if torch.is_inference_mode_enabled() or x.is_inference():
+        raise RuntimeError(
+            "the input Hessian needs autograd, but this runs under torch.inference_mode (or on a tensor made there); "
+            "create the Trainer with inference_mode=False (the lightning_robattr CLI does this by default)"
+        )
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         logits = model(x)
         return top_eigenvalue_on_graph(
-            logits, x, route=route, iterations=iterations, channel_reduce=channel_reduce, create_graph=create_graph, generator=generator
+            logits,
+            x,
+            route=route,
+            iterations=iterations,
+            channel_reduce=channel_reduce,
+            create_graph=create_graph,
+            generator=generator,
         )
 
 
@@ -223,14 +234,13 @@ def _lanczos(product: Callable[[Tensor], Tensor], v: Tensor, iterations: int) ->
             w = w - _expand(_dot(w, q), w) * q
         basis.append(v)
         beta = w.flatten(1).norm(dim=1)
-        alphas.append(alpha)
-        betas.append(beta)
         scale = torch.maximum(scale, alpha.abs())
         # An invariant subspace (beta ~ 0, e.g. rank H < iterations) ends the Krylov space: continue with zeros.
         alive = beta > 1e-6 * scale
-        previous, v = v, torch.where(_expand(alive, w), w / _expand(beta.clamp_min(1e-30), w), torch.zeros_like(w))
         beta = torch.where(alive, beta, torch.zeros_like(beta))
-        betas[-1] = beta
+        alphas.append(alpha)
+        betas.append(beta)
+        previous, v = v, torch.where(_expand(alive, w), w / _expand(beta.clamp_min(1e-30), w), torch.zeros_like(w))
     tridiagonal = torch.diag_embed(torch.stack(alphas, dim=1))
     if iterations > 1:
         off = torch.stack(betas[:-1], dim=1)

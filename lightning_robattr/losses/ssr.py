@@ -77,16 +77,18 @@ def ssr_loss(
         and ``eig_max`` (``mean lambda``).
     """
     if form not in ("paper", "code"):
-        raise ValueError(f"unknown SSR form {form!r}; choose 'paper' (CE + beta s lambda) or 'code' ((1 - beta) CE + beta s lambda)")
-    options = {"route": route, "iterations": iterations, "channel_reduce": channel_reduce, "create_graph": True, "generator": generator}
+        raise ValueError(
+            f"unknown SSR form {form!r}; choose 'paper' (CE + beta s lambda) or 'code' ((1 - beta) CE + beta s lambda)"
+        )
+    options = {"route": route, "iterations": iterations, "channel_reduce": channel_reduce, "generator": generator}
     x = x.detach().requires_grad_(True)
     logits = model(x)
     ce = F.cross_entropy(logits, y)
     if hessian_eval_mode and behaves_differently_in_eval(model):
         with eval_layers(model):
-            eigenvalues = top_hessian_eigenvalue(model, x, **options)
+            eigenvalues = top_hessian_eigenvalue(model, x, create_graph=True, **options)
     else:
-        eigenvalues = top_eigenvalue_on_graph(logits, x, **options)
+        eigenvalues = top_eigenvalue_on_graph(logits, x, create_graph=True, **options)
     eig_max = eigenvalues.mean()
     penalty = scale * eig_max
     loss = ce + beta * penalty if form == "paper" else (1 - beta) * ce + beta * penalty

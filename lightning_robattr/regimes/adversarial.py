@@ -74,7 +74,10 @@ class AdversarialRegime(RobustClassifier):
             return float(self.eps)
         if self._ramp is None:
             if self._trainer is None:
-                raise RuntimeError(f"{type(self).__name__} has an eps ramp, which needs a Trainer; set ramp_start = ramp_end = 0 to use it without one")
+                raise RuntimeError(
+                    f"{type(self).__name__} has an eps ramp, which needs a Trainer; "
+                    "set ramp_start = ramp_end = 0 to use it without one"
+                )
             self._ramp = ramp_steps(
                 self.ramp_start,
                 self.ramp_end,

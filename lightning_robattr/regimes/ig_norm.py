@@ -30,7 +30,9 @@ class IGNormModule(AdversarialRegime):
     ) -> None:
         super().__init__(*args, **kwargs)
         if ig_steps < 1 or approx_factor < 1 or ig_steps % approx_factor:
-            raise ValueError(f"ig_steps must be a positive multiple of approx_factor, got ig_steps={ig_steps}, approx_factor={approx_factor}")
+            raise ValueError(
+                f"ig_steps must be a positive multiple of approx_factor, got ig_steps={ig_steps}, approx_factor={approx_factor}"
+            )
         self.gamma, self.ig_steps, self.approx_factor, self.sum_variant = gamma, ig_steps, approx_factor, sum_variant
         self.regime = "ig_sum_norm" if sum_variant else "ig_norm"
 

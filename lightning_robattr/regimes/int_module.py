@@ -24,7 +24,9 @@ class IntModule(AdversarialRegime):
 
     regime = "int"
 
-    def __init__(self, *args: Any, gamma: float = 0.01, adversarial_loss: bool = False, one_class: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, gamma: float = 0.01, adversarial_loss: bool = False, one_class: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         for name in ("features", "classifier"):
             if not hasattr(self.net, name):
@@ -37,5 +39,11 @@ class IntModule(AdversarialRegime):
 
     def adversarial_objective(self, x: Tensor, y: Tensor, eps: float) -> RegimeObjective:
         return int_loss(
-            self.net, x, y, gamma=self.gamma, adversarial_loss=self.adversarial_loss, one_class=self.one_class, **self.attack_options(eps)
+            self.net,
+            x,
+            y,
+            gamma=self.gamma,
+            adversarial_loss=self.adversarial_loss,
+            one_class=self.one_class,
+            **self.attack_options(eps),
         )
