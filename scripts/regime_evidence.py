@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=REGIMES)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--inner-steps", type=int, default=None, help="override the inner steps (step size 2.5 * 0.3 / steps)")
-    parser.add_argument("--out", type=Path, default=ROOT / ".scratch" / "regime_evidence.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "regime_evidence.json")
     args, extra = parser.parse_known_args(argv)  # unknown arguments go to the CLI, e.g. --model.init_args.scale=10
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for regime in args.regimes:
