@@ -3,7 +3,6 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import torch
 from torch import nn
 
 from ..models import evaluation_mode
@@ -28,21 +27,5 @@ def inner_maximisation_mode(model: nn.Module, *, eval_mode: bool = True) -> Iter
     in eval mode, so BatchNorm uses its running statistics and leaves them untouched; without
     it the net stays in its current mode (Madry's TensorFlow code attacks with train-mode BN).
     """
-    if eval_mode:
-        with evaluation_mode(model):
-            yield model
-        return
-    device_type = next(model.parameters(), torch.empty(0)).device.type
-    with torch.autocast(device_type, enabled=False), torch.enable_grad():
+    with evaluation_mode(model, eval_mode=eval_mode):
         yield model
-
-
-@contextmanager
-def eval_layers(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode (autocast and autograd untouched); restore its mode on exit."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)

@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..models.evaluation_mode import eval_layers
 from .hessian import ChannelReduce, HessianRoute, top_eigenvalue_on_graph, top_hessian_eigenvalue
-from .modes import behaves_differently_in_eval, eval_layers
+from .modes import behaves_differently_in_eval
 from .objective import RegimeObjective
 
 
