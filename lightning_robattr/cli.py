@@ -1,31 +1,35 @@
 """The command line: ``python -m lightning_robattr {fit,validate,test,predict} --config CONFIG.yaml``."""
 
-from pathlib import Path
+import sys
 
+from jsonargparse import Namespace
 from pytorch_lightning import LightningDataModule
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from .callbacks.last_checkpoint import LastCheckpoint
 from .callbacks.rng_state import RNGStateCheckpoint
+from .configs import DEFAULT_CALLBACKS, resolve_config
 from .regimes import RobustClassifier
+from .regimes.checkpoint import check_regime, read_checkpoint
 
-TRAINER_DEFAULTS = {
-    # evaluation callbacks attack the model during validation and test, which needs autograd
-    "inference_mode": False,
-    "logger": {"class_path": "pytorch_lightning.loggers.TensorBoardLogger", "init_args": {"save_dir": "lightning_logs", "name": ""}},
-}
-
-
-# the evaluation callbacks every regime config gets unless a later --config replaces trainer.callbacks
-DEFAULT_CALLBACKS = Path(__file__).resolve().parents[1] / "callbacks" / "default.yaml"
+# evaluation callbacks attack the model during validation and test, which needs autograd; the
+# logger is Lightning's default, a TensorBoardLogger in <trainer.default_root_dir>/lightning_logs/version_N
+TRAINER_DEFAULTS = {"inference_mode": False}
 
 
 class RobAttrCLI(LightningCLI):
     """LightningCLI in subclass mode: the regime (``model``) and the ``data`` are chosen by ``class_path``.
 
-    Always adds a ``ModelCheckpoint`` (``last.ckpt`` plus the best by ``val/acc``), a
-    ``LearningRateMonitor`` and an ``RNGStateCheckpoint`` (so that ``--ckpt_path`` resumes
-    exactly); the first two are configurable under ``checkpoint`` and ``lr_monitor``.
+    Always adds a ``ModelCheckpoint`` (the best by ``val/acc``), a ``LastCheckpoint``
+    (``last.ckpt`` after every epoch, optionally every N steps), a ``LearningRateMonitor`` and
+    an ``RNGStateCheckpoint`` (so that ``--ckpt_path`` resumes exactly); they are configurable
+    under ``checkpoint``, ``last_checkpoint``, ``lr_monitor`` and ``rng_state``.
+
+    With ``--ckpt_path`` the run is configured by the command line, not by the checkpoint's
+    stored hyperparameters (an override such as ``--model.init_args.beta 0.9`` is kept), and a
+    checkpoint that is unreadable or of another regime than the configured model is refused
+    before anything is built.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -34,23 +38,42 @@ class RobAttrCLI(LightningCLI):
             {
                 "checkpoint.monitor": "val/acc",
                 "checkpoint.mode": "max",
-                "checkpoint.save_last": True,
                 "checkpoint.filename": "best-epoch={epoch}",
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
+        parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.add_lightning_class_args(RNGStateCheckpoint, "rng_state")
+
+    def _parse_ckpt_path(self) -> None:
+        """Check ``--ckpt_path`` against the configured regime instead of replacing the model config by the checkpoint's."""
+        subcommand = self.config.get("subcommand")
+        if not subcommand or not self.config[subcommand].get("ckpt_path"):
+            return
+        checkpoint = read_checkpoint(self.config[subcommand].ckpt_path)
+        model = self.config[subcommand].get("model")
+        class_path = model.get("class_path") if isinstance(model, Namespace) else None
+        if class_path:
+            check_regime(checkpoint, _import(class_path))
+
+
+def _import(class_path: str) -> type:
+    module, _, name = class_path.rpartition(".")
+    return getattr(__import__(module, fromlist=[name]), name)
 
 
 def main(args: list[str] | None = None, run: bool = True) -> RobAttrCLI:
     """Entry point of ``python -m lightning_robattr``; ``args`` replaces ``sys.argv[1:]`` when given.
 
-    ``fit``, ``validate`` and ``test`` start from ``callbacks/default.yaml`` (when the checkout
-    has it), so every regime config is evaluated by the default callback set; a later
-    ``--config callbacks/<set>.yaml`` replaces that set.
+    ``fit``, ``validate`` and ``test`` start from the packaged default evaluation set
+    (``callbacks/default.yaml``), so every regime config is evaluated; a later
+    ``--config callbacks/<set>.yaml`` replaces that set. A ``--config`` path that does not
+    exist is looked up among the configs installed with the package (see ``configs.resolve_config``),
+    so ``--config configs/ssr.yaml`` works from any folder after ``pip install``.
     """
-    defaults = {"default_config_files": [str(DEFAULT_CALLBACKS)]} if DEFAULT_CALLBACKS.exists() else {}
+    args = _resolve_config_args(sys.argv[1:] if args is None else args)
+    defaults = {"default_config_files": [str(DEFAULT_CALLBACKS)]}
     return RobAttrCLI(
         RobustClassifier,
         LightningDataModule,
@@ -63,3 +86,17 @@ def main(args: list[str] | None = None, run: bool = True) -> RobAttrCLI:
         args=args,
         run=run,
     )
+
+
+def _resolve_config_args(args: list[str]) -> list[str]:
+    """``args`` with every ``-c/--config`` value passed through :func:`configs.resolve_config`."""
+    resolved, expect_path = [], False
+    for arg in args:
+        if expect_path:
+            arg, expect_path = resolve_config(arg), False
+        elif arg in ("-c", "--config"):
+            expect_path = True
+        elif arg.startswith("--config="):
+            arg = "--config=" + resolve_config(arg.removeprefix("--config="))
+        resolved.append(arg)
+    return resolved

@@ -10,6 +10,7 @@ from .attribution_map_logger import AttributionMapLogger
 from .evaluation_callback import EvaluationCallback, ScheduledEvaluation
 from .gradient_masking_check import GradientMaskingCheck, GradientMaskingWarning, masking_flags
 from .isa_eval import ISAEval
+from .last_checkpoint import LastCheckpoint
 from .pgd_eval import PGDEval
 from .rng_state import RNGStateCheckpoint
 from .unforeseen_eval import UNFORESEEN_ATTACKS, UnforeseenEval
@@ -24,6 +25,7 @@ __all__ = [
     "GradientMaskingCheck",
     "GradientMaskingWarning",
     "ISAEval",
+    "LastCheckpoint",
     "PGDEval",
     "RNGStateCheckpoint",
     "ScheduledEvaluation",

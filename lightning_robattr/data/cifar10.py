@@ -1,20 +1,52 @@
 """``CIFAR10Data``: CIFAR-10 (50,000 training and 10,000 test images) read from a local folder."""
 
-from torchvision.datasets import CIFAR10
+from pathlib import Path
 
+import numpy as np
+from torchvision.datasets import CIFAR10, VisionDataset
+
+from .plain_pickle import load_plain_pickle
 from .torchvision_data import TorchvisionData
 
 
 class _CIFAR10Files(CIFAR10):
-    """torchvision's CIFAR-10 reader that checks the batch files exist but not their MD5 sums.
+    """CIFAR-10's python-pickle batches read as plain data only: a tampered file cannot run code.
 
-    Any copy in the python-pickle format loads (a re-packed or reduced one too); a damaged
-    file fails when it is unpickled. Downloads still verify the archive's checksum.
+    torchvision's reader unpickles the files freely (safe only behind its MD5 check, which a
+    re-packed or reduced copy fails); this one refuses any file that refers to anything but
+    dicts, lists, strings, numbers and uint8 arrays, so any plain re-packed copy loads and a
+    file carrying code is refused with a message naming it. Downloads still verify the
+    archive's checksum. ``data`` is ``(N, 32, 32, 3)`` uint8 and ``targets`` a list of ints,
+    as in torchvision.
     """
 
     train_list = [[name, None] for name, _ in CIFAR10.train_list]
     test_list = [[name, None] for name, _ in CIFAR10.test_list]
     meta = {**CIFAR10.meta, "md5": None}
+
+    def __init__(self, root: str, train: bool = True, download: bool = False) -> None:
+        VisionDataset.__init__(self, root)
+        self.train = train
+        if download:
+            self.download()
+        folder = Path(self.root) / self.base_folder
+        images, self.targets = [], []
+        for name, _ in self.train_list if train else self.test_list:
+            batch = load_plain_pickle(folder / name)
+            data, labels = (batch.get(key) if isinstance(batch, dict) else None for key in ("data", "labels"))
+            is_array = isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072
+            if not is_array or labels is None or len(labels) != len(data):
+                raise ValueError(
+                    f"{folder / name} is not a CIFAR-10 batch (a dict with uint8 'data' of shape (N, 3072) and N 'labels'); "
+                    "replace it with the file from cifar-10-python.tar.gz"
+                )
+            images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            self.targets += [int(label) for label in labels]
+        if any(not 0 <= label < 10 for label in self.targets):
+            raise ValueError(f"{folder} holds labels outside 0..9; replace the batch files with those of cifar-10-python.tar.gz")
+        self.data = np.concatenate(images)
+        self.classes = list(load_plain_pickle(folder / self.meta["filename"])[self.meta["key"]])
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
 
 
 class CIFAR10Data(TorchvisionData):

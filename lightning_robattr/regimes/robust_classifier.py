@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..losses import RegimeObjective, natural_loss
+from .checkpoint import check_regime
 
 
 class RobustClassifier(LightningModule):
@@ -38,13 +39,16 @@ class RobustClassifier(LightningModule):
         scheduler_interval: Literal["step", "epoch"] = "step",
     ) -> None:
         super().__init__()
-        # the network's weights live in the state dict; load_from_checkpoint(path, net=...) rebuilds the module
-        self.save_hyperparameters(ignore=["net"])
+        # hyperparameters are plain data so that checkpoints load with torch.load(weights_only=True): the
+        # network's weights live in the state dict (load_from_checkpoint(path, net=...) rebuilds the module), and
+        # the optimiser and scheduler factories, which are classes or partials, are left out (their states are saved)
+        self.save_hyperparameters(ignore=["net", "optimizer", "lr_scheduler"])
         self.net = net
         self.optimizer, self.lr_scheduler, self.scheduler_interval = optimizer, lr_scheduler, scheduler_interval
         self.train_acc, self.val_acc, self.test_acc = (
             MulticlassAccuracy(_num_classes(net), average="micro") for _ in range(3)
         )
+        self._saved_horizon: int | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -95,7 +99,15 @@ class RobustClassifier(LightningModule):
         if self.lr_scheduler is None:
             return optimizer
         if _needs_total_steps(self.lr_scheduler):
-            scheduler = self.lr_scheduler(optimizer, total_steps=self._scheduler_horizon())
+            horizon = self._scheduler_horizon()
+            if self._saved_horizon is not None and self._saved_horizon != horizon:
+                raise ValueError(
+                    f"the checkpoint's OneCycleLR schedule spans {self._saved_horizon} steps but this run has {horizon} "
+                    "(trainer.max_epochs/max_steps or the batch count changed); a one-cycle schedule cannot be extended: "
+                    "resume with the original trainer.max_epochs, or start a new run from the weights "
+                    "(net.load_state_dict) with its own schedule"
+                )
+            scheduler = self.lr_scheduler(optimizer, total_steps=horizon)
         else:
             scheduler = self.lr_scheduler(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
@@ -112,13 +124,9 @@ class RobustClassifier(LightningModule):
         checkpoint["regime"] = self.regime
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        saved = checkpoint.get("regime")
-        if saved is not None and saved != self.regime:
-            raise ValueError(
-                f"this checkpoint was trained with the {saved!r} regime but is being loaded into a {self.regime!r} "
-                f"module ({type(self).__name__}); use the {saved!r} regime's config, or load only the weights "
-                "with net.load_state_dict"
-            )
+        check_regime(checkpoint, type(self))
+        schedulers = checkpoint.get("lr_schedulers") or [{}]
+        self._saved_horizon = schedulers[0].get("total_steps")
 
 
 def _num_classes(net: nn.Module) -> int:
