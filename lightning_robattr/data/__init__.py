@@ -6,6 +6,7 @@ from .image_data_module import ImageDataModule
 from .image_folder import ImageFolderData
 from .mnist import MNISTData
 from .mnist5k import MNIST5k
+from .resumable_loader import ResumableLoader
 from .splits import balanced_split
 from .synthetic import SyntheticData
 from .torchvision_data import TorchvisionData
@@ -17,6 +18,7 @@ __all__ = [
     "ImageFolderData",
     "MNIST5k",
     "MNISTData",
+    "ResumableLoader",
     "SyntheticData",
     "TorchvisionData",
     "balanced_split",

@@ -1,14 +1,19 @@
 """``ImageDataModule``: the loaders every DataModule of the package shares."""
 
+import torch
 from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
+
+from .resumable_loader import ResumableLoader
 
 
 class ImageDataModule(LightningDataModule):
     """Serves ``train_set``, ``val_set`` and ``test_set`` (built by a subclass's ``setup``) as DataLoaders.
 
-    Training batches are reshuffled every epoch; validation, test and predict batches keep their
-    order (predict uses the test part). Every set yields ``(image, label)`` with images
+    Training batches are reshuffled every epoch by a ``ResumableLoader`` seeded from
+    ``torch.initial_seed()`` (so ``seed_everything`` fixes the order, and a run resumed from a
+    mid-epoch checkpoint continues the epoch exactly); validation, test and predict batches keep
+    their order (predict uses the test part). Every set yields ``(image, label)`` with images
     ``(C, H, W)`` float32 in [0, 1], which batch to ``(B, C, H, W)`` and int64 labels ``(B,)``.
 
     Args:
@@ -26,23 +31,33 @@ class ImageDataModule(LightningDataModule):
             raise ValueError(f"need batch_size >= 1 and num_workers >= 0, got {batch_size} and {num_workers}")
         self.batch_size, self.num_workers = batch_size, num_workers
 
-    def _loader(self, dataset: Dataset, *, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        return ResumableLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(torch.initial_seed()),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            epoch_finished=self._epoch_finished if self.trainer is not None else None,
+        )
+
+    def _epoch_finished(self) -> bool:
+        return self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+        return self._loader(self.val_set)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
+        return self._loader(self.test_set)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
+        return self._loader(self.test_set)

@@ -112,6 +112,15 @@ class RobustClassifier(LightningModule):
             scheduler = self.lr_scheduler(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
 
+    def on_train_start(self) -> None:
+        # Lightning hands a resumed run's loader states (data.ResumableLoader) to the train loaders only when it
+        # builds them while restarting mid-epoch, and _scheduler_horizon's estimated_stepping_batches builds them
+        # before the checkpoint is even restored: apply the states here, before the first batch is drawn
+        loop = self.trainer.fit_loop
+        if loop._combined_loader_states_to_load and loop._combined_loader is not None:
+            loop._combined_loader._load_state_dicts(loop._combined_loader_states_to_load)
+            loop._combined_loader_states_to_load = []
+
     def _scheduler_horizon(self) -> int:
         steps = self.trainer.estimated_stepping_batches
         if self.scheduler_interval == "epoch":
