@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from ..attacks.ascent import projected_gradient_ascent
 from ..attacks.threat_models import threat_model
 from ..attributions import class_activation_maps
-from .modes import behaves_differently_in_eval, inner_maximisation_mode
+from .modes import clean_reference, inner_maximisation_mode
 from .objective import RegimeObjective
 
 
@@ -58,9 +58,11 @@ def int_loss(
     no ``1/(h w)``), averaged over the batch. The inner maximisation runs ``steps`` signed
     gradient steps from a uniform random start on ``D`` (Int; the clean cross-entropy is
     constant in ``x'``) or on ``CE(f(x'), t) + gamma D`` (Int-Adv, as in the authors' code),
-    with the clean CAMs held fixed. In the outer loss both CAMs and the weights keep their graph.
-    CAMs need only first-order autograd, so a step costs ``(steps + 2)`` forward and
-    ``(steps + 1)`` backward passes, like PGD training. ``eps = 0`` skips the inner loop
+    with the clean CAMs held fixed; those come from the inner loop's mode (a separate eval-mode
+    pass for nets with BatchNorm or dropout under ``attack_eval_mode``). In the outer loss both
+    CAMs and the weights keep their graph. CAMs need only first-order autograd, so a step costs
+    ``(steps + 2)`` forward (one more for that separate pass) and ``(steps + 1)`` backward
+    passes, like PGD training. ``eps = 0`` skips the inner loop
     (``D(x, x) = 0``).
 
     Args:
@@ -88,16 +90,14 @@ def int_loss(
         ce = F.cross_entropy(logits, y)
         parts = {"ce_adv" if adversarial_loss else "ce": ce.detach(), "penalty": ce.new_zeros(())}
         return RegimeObjective(ce, logits, parts)
+    reference = clean_reference(model, x, cams, lambda z: class_activation_maps(model, z)[1], eval_mode=attack_eval_mode)
+
+    def inner_objective(x_adv: Tensor) -> Tensor:
+        adv_logits, adv_cams = class_activation_maps(model, x_adv)
+        value = label_free_discrepancy(reference, adv_cams, adv_logits, y, one_class=one_class)
+        return F.cross_entropy(adv_logits, y, reduction="none") + gamma * value if adversarial_loss else value
+
     with inner_maximisation_mode(model, eval_mode=attack_eval_mode):
-        with torch.no_grad():
-            reference = class_activation_maps(model, x)[1] if attack_eval_mode and behaves_differently_in_eval(model) else cams
-        reference = reference.detach().float()
-
-        def inner_objective(x_adv: Tensor) -> Tensor:
-            adv_logits, adv_cams = class_activation_maps(model, x_adv)
-            value = label_free_discrepancy(reference, adv_cams, adv_logits, y, one_class=one_class)
-            return F.cross_entropy(adv_logits, y, reduction="none") + gamma * value if adversarial_loss else value
-
         x_adv = projected_gradient_ascent(inner_objective, x, threat, steps=steps, step_size=step_size, generator=generator)
     adv_logits, adv_cams = class_activation_maps(model, x_adv)
     penalty = label_free_discrepancy(cams, adv_cams, adv_logits, y, one_class=one_class).mean()

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from ..attacks.ascent import projected_gradient_ascent
 from ..attacks.threat_models import ThreatModel, threat_model
-from .modes import behaves_differently_in_eval, inner_maximisation_mode
+from .modes import clean_reference, inner_maximisation_mode
 from .objective import RegimeObjective
 
 
@@ -47,9 +47,11 @@ def trades_loss(
     """``CE(f(x), y) + beta * (1/B) sum_b KL(softmax f(x_b) || softmax f(x'_b))``, x' maximising the KL.
 
     The inner maximisation runs ``steps`` projected signed-gradient steps on the per-example
-    KL to the (detached) clean prediction, from ``x + start_std * N(0, I)`` (the TRADES code)
+    KL to the detached clean prediction, from ``x + start_std * N(0, I)`` (the TRADES code)
     or from a uniform point of the ball (``start="uniform"``, the code of "Proper Network
-    Interpretability Helps Adversarial Robustness"). ``eps = 0`` skips it (the KL is then 0).
+    Interpretability Helps Adversarial Robustness"). That prediction comes from the inner
+    loop's mode: a separate eval-mode pass for nets with BatchNorm or dropout under
+    ``attack_eval_mode``, the outer loss's clean pass otherwise. ``eps = 0`` skips the inner loop (the KL is then 0).
     In the outer loss both distributions keep their graph, as in the TRADES code.
 
     Args:
@@ -78,10 +80,9 @@ def trades_loss(
     if eps == 0:
         zero = ce.new_zeros(())
         return RegimeObjective(ce, logits, {"ce": ce.detach(), "penalty": zero})
+    reference = clean_reference(model, x, logits, model, eval_mode=attack_eval_mode)
     with inner_maximisation_mode(model, eval_mode=attack_eval_mode):
-        with torch.no_grad():
-            reference = model(x) if attack_eval_mode and behaves_differently_in_eval(model) else logits
-        p_clean = F.softmax(reference.detach().float(), dim=1)
+        p_clean = F.softmax(reference, dim=1)
         x_adv = projected_gradient_ascent(
             lambda z: F.kl_div(F.log_softmax(model(z), dim=1), p_clean, reduction="none").sum(dim=1),
             x,
