@@ -1,6 +1,6 @@
 """Attack against interpretability, AAI ("Proper Network Interpretability Helps Adversarial Robustness", problem 7)."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import torch
@@ -8,11 +8,11 @@ from torch import Tensor, nn
 
 from ..metrics.functional import kendall_tau, reduce_channels, topk_indices
 from ..models import evaluation_mode
-from ._checks import check_images, check_labels, check_nonnegative, check_positive_int
+from .._validation import check_batch, check_choice, check_nonnegative, check_positive_int
 from .ascent import projected_gradient_ascent
 from .classification_losses import cw_margin
 from .explanation_maps import explainer, surrogate
-from .threat_models import threat_model
+from .threat_models import ThreatModel, threat_model
 
 MODES = ("filter", "hinge")
 
@@ -27,6 +27,27 @@ class AAIRecord(NamedTuple):
 
     kendall_tau: Tensor
     label_kept: Tensor
+
+
+def check_aai(
+    *,
+    eps: float,
+    method: str,
+    k: int,
+    steps: int,
+    step_size: float,
+    norm: str,
+    mode: str,
+    hinge_weight: float,
+    method_options: Mapping[str, Any] | None,
+) -> tuple[ThreatModel, Callable[..., Tensor]]:
+    """Raise for a bad hyperparameter of :func:`aai` (no tensors needed); return its threat model and bound attribution."""
+    check_positive_int(k, "k")
+    check_positive_int(steps, "steps")
+    check_nonnegative(step_size, "step_size")
+    check_nonnegative(hinge_weight, "hinge_weight")
+    check_choice(mode, MODES, name="mode")
+    return threat_model(norm, eps), explainer(method, method_options)
 
 
 def aai(
@@ -85,15 +106,11 @@ def aai(
         >>> x_adv, record = aai(net, x, y, eps=0.1)
         >>> record.kendall_tau[record.label_kept].mean()
     """
-    check_images(x)
-    check_labels(y, x)
-    check_positive_int(steps, "steps")
-    check_nonnegative(step_size, "step_size")
-    check_nonnegative(hinge_weight, "hinge_weight")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    threat = threat_model(norm, eps)
-    explain = explainer(method, method_options)
+    x, y = check_batch(model, x, {"y": y}, required=("y",))
+    threat, explain = check_aai(
+        eps=eps, method=method, k=k, steps=steps, step_size=step_size, norm=norm, mode=mode, hinge_weight=hinge_weight,
+        method_options=method_options,
+    )
     x = x.detach()
 
     def class_map(x_in: Tensor, create_graph: bool = False) -> Tensor:

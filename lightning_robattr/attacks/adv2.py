@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..metrics.functional import reduce_channels
 from ..models import evaluation_mode
-from ._checks import check_images, check_labels, check_nonnegative
+from .._validation import check_batch, check_nonnegative
 from .ascent import projected_gradient_ascent
 from .explanation_maps import explainer, surrogate
 from .targets import random_targets
@@ -88,8 +88,7 @@ def adv2(
         >>> x_adv, record = adv2(net, x, y, eps=0.2, method="cam", prediction_steps=40, joint_steps=120, step_size=0.01)
         >>> record.success.float().mean(), record.interpretation_loss.mean()
     """
-    check_images(x)
-    check_labels(y, x)
+    x, y, target = check_batch(model, x, {"y": y, "target": target}, required=("y",))
     if isinstance(prediction_steps, bool) or not isinstance(prediction_steps, int) or prediction_steps < 0:
         raise ValueError(f"prediction_steps must be an integer >= 0, got {prediction_steps!r}")
     if isinstance(joint_steps, bool) or not isinstance(joint_steps, int) or joint_steps < 0:
@@ -107,7 +106,6 @@ def adv2(
         with torch.no_grad():
             num_classes = model(x[:1]).shape[1]
         t_prime = random_targets(y, num_classes, generator=generator) if target is None else target
-        check_labels(t_prime, x)
         benign = normalized_map(x, y)
         ramp = torch.linspace(weight, 2 * weight, joint_steps).tolist()
         schedule: Iterator[float] = iter([0.0] * prediction_steps + ramp)

@@ -1,14 +1,13 @@
 """Auto-PGD (Croce & Hein, Reliable evaluation of adversarial robustness with an ensemble of
 diverse parameter-free attacks): PGD with momentum and a step size that halves at checkpoints."""
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from ..models import evaluation_mode
-from ._checks import check_images, check_labels, check_positive_int
+from .._validation import check_batch, check_positive_int
 from .classification_losses import cross_entropy, dlr, succeeded
 from .threat_models import ThreatModel, threat_model
 
@@ -67,8 +66,7 @@ def apgd(
     Example:
         >>> x_adv = apgd(net, x, y, eps=8 / 255, steps=100, loss="dlr")
     """
-    check_images(x)
-    check_labels(y, x)
+    x, y, true_labels = check_batch(model, x, {"y": y, "true_labels": true_labels}, required=("y",))
     check_positive_int(steps, "steps")
     check_positive_int(restarts, "restarts")
     threat = threat_model(norm, eps)

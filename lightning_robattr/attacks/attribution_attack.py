@@ -1,17 +1,46 @@
 """Attacks that move an explanation while keeping the prediction (Ghorbani et al., Alg. 1)."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from ..models import evaluation_mode
-from ._checks import check_images, check_nonnegative, check_positive_int
+from .._validation import check_batch, check_choice, check_nonnegative, check_positive_int
 from .explanation_constraint import constrained_threat
-from .explanation_maps import explainer, normalized_map, surrogate
+from .explanation_maps import NORMALIZATIONS, explainer, normalized_map, surrogate
 from .explanation_objectives import OBJECTIVES, dissimilarity
 from .random_sign import random_sign
+from .threat_models import ThreatModel
+
+
+def check_attribution_attack(
+    *,
+    method: str,
+    objective: str,
+    eps: float,
+    steps: int,
+    step_size: float | None,
+    norm: str,
+    constraint: str,
+    measure: str | None,
+    normalize: str,
+    method_options: Mapping[str, Any] | None,
+) -> tuple[ThreatModel, float, Callable[..., Tensor]]:
+    """Raise for a bad hyperparameter of :func:`attribution_attack` (no tensors needed, so configs are checked early).
+
+    Returns the attack's threat model, its step size (default ``2.5 * eps / steps``) and the bound attribution.
+    """
+    check_choice(objective, OBJECTIVES, name="objective")
+    check_positive_int(steps, "steps")
+    threat = constrained_threat(norm, eps, constraint)
+    step_size = 2.5 * threat.eps / steps if step_size is None else step_size
+    check_nonnegative(step_size, "step_size")
+    check_choice(normalize, NORMALIZATIONS, name="normalize")
+    if measure is not None:
+        check_choice(measure, OBJECTIVES[1:], name="dissimilarity measure")
+    return threat, step_size, explainer(method, method_options)
 
 
 class AttributionAttackRecord(NamedTuple):
@@ -113,14 +142,11 @@ def attribution_attack(
         >>> x_adv, record = attribution_attack(net, x, method="saliency", objective="topk", eps=0.1, steps=50, k=100)
         >>> topk_intersection(saliency(net, x), saliency(net, x_adv), k=100)[record.success].mean()
     """
-    check_images(x)
-    if objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
-    check_positive_int(steps, "steps")
-    threat = constrained_threat(norm, eps, constraint)
-    step_size = 2.5 * threat.eps / steps if step_size is None else step_size
-    check_nonnegative(step_size, "step_size")
-    explain = explainer(method, method_options)
+    (x,) = check_batch(model, x)
+    threat, step_size, explain = check_attribution_attack(
+        method=method, objective=objective, eps=eps, steps=steps, step_size=step_size, norm=norm, constraint=constraint,
+        measure=measure, normalize=normalize, method_options=method_options,
+    )
     x = x.detach()
     with evaluation_mode(model):
         with torch.no_grad():

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models import evaluation_mode
-from ._checks import check_images, check_labels, check_nonnegative, check_positive_int
+from .._validation import check_batch, check_nonnegative, check_positive_int
 from .classification_losses import cw_margin, succeeded
 
 
@@ -53,8 +53,7 @@ def cw_l2(
     Example:
         >>> x_adv, ok = cw_l2(net, x, y, steps=100, return_success=True)
     """
-    check_images(x)
-    check_labels(y, x)
+    x, y = check_batch(model, x, {"y": y}, required=("y",))
     check_positive_int(steps, "steps")
     check_positive_int(binary_search_steps, "binary_search_steps")
     for value, name in ((c, "c"), (kappa, "kappa"), (lr, "lr")):

@@ -4,7 +4,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models import evaluation_mode
-from ._checks import check_images, check_labels, check_nonnegative, check_positive_int
+from .._validation import check_batch, check_nonnegative, check_positive_int
 
 
 def deepfool(
@@ -42,7 +42,7 @@ def deepfool(
         >>> x_adv = deepfool(net, x)
         >>> (x_adv - x).flatten(1).norm(dim=1).mean()
     """
-    check_images(x)
+    x, y = check_batch(model, x, {"y": y})
     check_positive_int(steps, "steps")
     check_nonnegative(overshoot, "overshoot")
     if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 2:
@@ -52,7 +52,6 @@ def deepfool(
         with torch.no_grad():
             logits = model(x)
         k0 = logits.argmax(1) if y is None else y
-        check_labels(k0, x)
         others = logits.scatter(1, k0[:, None], float("-inf")).topk(min(candidates, logits.shape[1]) - 1, dim=1).indices
         r_total = torch.zeros_like(x)
         x_adv = x.clone()

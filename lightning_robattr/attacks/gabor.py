@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models import evaluation_mode
-from ._checks import check_images, check_labels, check_nonnegative, check_positive_int
+from .._validation import check_batch, check_nonnegative, check_positive_int
 from ._result import attack_result
 from .ascent import projected_gradient_ascent
 from .classification_losses import classification_loss
@@ -120,8 +120,7 @@ def gabor(
     Example:
         >>> x_adv = gabor(net, x, y, eps=12.5 / 255, steps=50)
     """
-    check_images(x)
-    check_labels(y, x)
+    x, y = check_batch(model, x, {"y": y}, required=("y",))
     check_nonnegative(eps, "eps")
     check_positive_int(steps, "steps")
     step_size = 255 * eps / math.sqrt(steps) if step_size is None else step_size

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from ..metrics.functional import interpretation_discrepancy, normalized_discrepancy
 from ..models import evaluation_mode
-from ._checks import check_images, check_labels, check_nonnegative, check_positive_int
+from .._validation import check_batch, check_nonnegative, check_positive_int
 from .classification_losses import cw_margin
 from .explanation_maps import explainer, surrogate
 from .targets import random_targets
@@ -41,6 +41,31 @@ class ISAResult(NamedTuple):
     discrepancy: Tensor
     nds: Tensor
     nsl: Tensor
+
+
+def check_isa(
+    *,
+    method: str,
+    classes: str,
+    p: int,
+    tau: float,
+    budget_factors: Sequence[float],
+    steps: int,
+    search_rounds: int,
+    method_options: Mapping[str, Any] | None,
+) -> tuple[list[float], Callable[..., Tensor]]:
+    """Raise for a bad hyperparameter of :func:`isa` (no tensors needed); return the budget factors and the bound attribution."""
+    if classes not in CLASS_SETS:
+        raise ValueError(f"classes must be one of {CLASS_SETS}, got {classes!r}")
+    if p not in (1, 2):
+        raise ValueError(f"p must be 1 or 2, got {p!r}")
+    check_nonnegative(tau, "tau")
+    check_positive_int(steps, "steps")
+    check_positive_int(search_rounds, "search_rounds")
+    factors = [float(f) for f in budget_factors]
+    if not factors or min(factors) <= 0 or any(b <= a for a, b in zip(factors, factors[1:])) or factors[-1] <= 1:
+        raise ValueError(f"budget_factors must be positive and increasing with the last > 1, got {list(budget_factors)}")
+    return factors, explainer(method, method_options)
 
 
 def isa(
@@ -112,25 +137,16 @@ def isa(
         >>> result = isa(net, x, y, method="cam", classes="two", p=1)
         >>> result.nds[:, result.success.all(0)].mean(), result.nsl.nanmean()
     """
-    check_images(x)
-    check_labels(y, x)
-    if classes not in CLASS_SETS:
-        raise ValueError(f"classes must be one of {CLASS_SETS}, got {classes!r}")
-    if p not in (1, 2):
-        raise ValueError(f"p must be 1 or 2, got {p!r}")
-    check_nonnegative(tau, "tau")
-    check_positive_int(steps, "steps")
-    check_positive_int(search_rounds, "search_rounds")
-    factors = [float(f) for f in budget_factors]
-    if not factors or min(factors) <= 0 or any(b <= a for a, b in zip(factors, factors[1:])) or factors[-1] <= 1:
-        raise ValueError(f"budget_factors must be positive and increasing with the last > 1, got {list(budget_factors)}")
-    explain = explainer(method, method_options)
+    x, y, target = check_batch(model, x, {"y": y, "target": target}, required=("y",))
+    factors, explain = check_isa(
+        method=method, classes=classes, p=p, tau=tau, budget_factors=budget_factors, steps=steps, search_rounds=search_rounds,
+        method_options=method_options,
+    )
     x = x.detach()
     with evaluation_mode(model):
         with torch.no_grad():
             num_classes = model(x[:1]).shape[1]
         t_prime = random_targets(y, num_classes, generator=generator) if target is None else target
-        check_labels(t_prime, x)
         class_list = {"one": [y], "two": [y, t_prime], "all": [torch.full_like(y, c) for c in range(num_classes)]}[classes]
 
         def class_maps(x_in: Tensor, create_graph: bool = False) -> Tensor:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models import evaluation_mode
-from ._checks import check_images, check_labels, check_nonnegative, check_positive_int
+from .._validation import check_batch, check_nonnegative, check_positive_int
 from ._jpeg_codec import jpeg_decode, jpeg_encode
 from ._result import attack_result
 from .ascent import keep_better, projected_gradient_ascent
@@ -72,8 +72,7 @@ def jpeg(
     Example:
         >>> x_adv = jpeg(net, x, y, norm="l1", eps=64, steps=50)
     """
-    check_images(x)
-    check_labels(y, x)
+    x, y = check_batch(model, x, {"y": y}, required=("y",))
     check_positive_int(steps, "steps")
     if norm not in DEFAULT_EPS:
         raise ValueError(f"unknown norm {norm!r}; choose one of {sorted(DEFAULT_EPS)}")

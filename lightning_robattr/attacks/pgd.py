@@ -1,13 +1,15 @@
 """Projected gradient descent (Madry et al., Towards Deep Learning Models Resistant to Adversarial Attacks)."""
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
 from ..models import evaluation_mode
-from ._checks import check_images, check_labels, check_nonnegative, check_positive_int
+from .._validation import check_batch, check_nonnegative, check_positive_int
 from .ascent import projected_gradient_ascent
 from .classification_losses import classification_loss, succeeded
-from .threat_models import threat_model
+from .threat_models import ThreatModel, threat_model
 
 
 def pgd(
@@ -58,16 +60,10 @@ def pgd(
     Example:
         >>> x_adv, fooled = pgd(net, x, y, eps=0.3, steps=40, step_size=0.01, return_success=True)
     """
-    check_images(x)
-    check_labels(y, x)
-    check_positive_int(steps, "steps")
-    check_positive_int(restarts, "restarts")
-    threat = threat_model(norm, eps)
-    step_size = 2.5 * threat.eps / steps if step_size is None else step_size
-    check_nonnegative(step_size, "step_size")
-    if restarts > 1 and not random_start:
-        raise ValueError("restarts > 1 repeat the same deterministic run; set random_start=True")
-    loss_fn = classification_loss(loss)
+    x, y = check_batch(model, x, {"y": y}, required=("y",))
+    threat, step_size, loss_fn = check_pgd(
+        eps=eps, steps=steps, step_size=step_size, norm=norm, random_start=random_start, restarts=restarts, loss=loss
+    )
     x = x.detach()
     with evaluation_mode(model):
         best_x = best_ok = best_loss = None
@@ -91,6 +87,23 @@ def pgd(
             if len(todo) == 0:
                 break
     return (best_x, best_ok) if return_success else best_x
+
+
+def check_pgd(
+    *, eps: float, steps: int, step_size: float | None, norm: str, random_start: bool, restarts: int, loss: str
+) -> tuple[ThreatModel, float, Callable[..., Tensor]]:
+    """Raise for a bad hyperparameter of :func:`pgd` (no tensors needed, so configs are checked early).
+
+    Returns the threat model, the step size (default ``2.5 * eps / steps``) and the loss function.
+    """
+    check_positive_int(steps, "steps")
+    check_positive_int(restarts, "restarts")
+    threat = threat_model(norm, eps)
+    step_size = 2.5 * threat.eps / steps if step_size is None else step_size
+    check_nonnegative(step_size, "step_size")
+    if restarts > 1 and not random_start:
+        raise ValueError("restarts > 1 repeat the same deterministic run; set random_start=True (or restarts=1)")
+    return threat, step_size, classification_loss(loss)
 
 
 def _single_run(model, x, y, threat, loss_fn, *, targeted, steps, step_size, random_start, early_stop, generator) -> Tensor:

@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor
 
-from ._checks import check_images
+from .._validation import check_batch
 from .threat_models import threat_model
 
 
@@ -29,7 +29,7 @@ def random_sign(x: Tensor, *, eps: float, norm: str = "linf", generator: torch.G
         >>> sorted({round(v, 4) for v in (x_rs - 0.5).abs().flatten().tolist()})
         [0.1]
     """
-    check_images(x)
+    (x,) = check_batch(None, x)
     threat = threat_model(norm, eps)
     bits = torch.randint(0, 2, x.shape, generator=generator, device=x.device)
     signs = (2 * bits - 1).to(x.dtype)

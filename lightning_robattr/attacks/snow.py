@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models import evaluation_mode
-from ._checks import check_images, check_labels, check_nonnegative, check_positive_int
+from .._validation import check_batch, check_nonnegative, check_positive_int
 from ._result import attack_result
 from .ascent import projected_gradient_ascent
 from .classification_losses import classification_loss
@@ -154,8 +154,7 @@ def snow(
     Example:
         >>> x_adv = snow(net, x, y, eps=0.25, steps=50)
     """
-    check_images(x)
-    check_labels(y, x)
+    x, y = check_batch(model, x, {"y": y}, required=("y",))
     check_nonnegative(eps, "eps")
     check_positive_int(steps, "steps")
     if not 0 < budget <= 1:

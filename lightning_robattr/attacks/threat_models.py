@@ -7,10 +7,10 @@ The same balls serve attacks that optimise other variables than pixels (the JPEG
 DCT coefficients): ``bounds`` is then the box of that variable, or ``None`` for no box.
 """
 
-import math
-
 import torch
 from torch import Tensor
+
+from .._validation import check_choice, check_eps
 
 
 def _per_example_norm(t: Tensor, p: float) -> Tensor:
@@ -25,8 +25,7 @@ class ThreatModel:
     norm: str = ""
 
     def __init__(self, eps: float, *, bounds: tuple[float, float] | None = (0.0, 1.0)) -> None:
-        if isinstance(eps, bool) or not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
-            raise ValueError(f"eps must be a finite number >= 0 in pixel units of [0, 1] images, got {eps!r}")
+        check_eps(eps)
         self.eps = float(eps)
         self.bounds = bounds
 
@@ -94,6 +93,5 @@ THREAT_MODELS: dict[str, type[ThreatModel]] = {"linf": LinfBall, "l2": L2Ball}
 
 def threat_model(norm: str, eps: float, *, bounds: tuple[float, float] | None = (0.0, 1.0)) -> ThreatModel:
     """The threat model named ``norm`` (``"linf"`` or ``"l2"``) with radius ``eps`` and box ``bounds``."""
-    if norm not in THREAT_MODELS:
-        raise ValueError(f"unknown norm {norm!r}; choose one of {sorted(THREAT_MODELS)}")
+    check_choice(norm, THREAT_MODELS, name="norm")
     return THREAT_MODELS[norm](eps, bounds=bounds)

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from ..attributions import ATTRIBUTIONS
 from ..metrics.functional import cosine_distance, mass_center_dislocation, spearman, topk_intersection
 from ..models import evaluation_mode
-from ._checks import check_images
+from .._validation import check_batch
 from .explanation_maps import explainer, normalized_map
 from .explanation_objectives import resolve_k
 
@@ -47,8 +47,8 @@ def transfer_evaluation(
         >>> x_adv, record = attribution_attack(net, x, method="saliency", objective="topk", eps=0.1)
         >>> transfer_evaluation(net, x, x_adv, methods=["ig", "smoothgrad"])["ig"]["spearman"].mean()
     """
-    check_images(x)
-    check_images(x_adv)
+    (x,) = check_batch(model, x)
+    (x_adv,) = check_batch(model, x_adv, name="x_adv")
     if x_adv.shape != x.shape:
         raise ValueError(f"x_adv must have the shape of x {tuple(x.shape)}, got {tuple(x_adv.shape)}")
     methods = list(ATTRIBUTIONS) if methods is None else list(methods)

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._validation import check_cam_net
 from ._score import class_score, resolve_target
 
 
@@ -19,6 +20,9 @@ def layer_activations(model: nn.Module, x: Tensor, layer: str | None) -> tuple[T
     dotted module name takes that module's output during ``model(x)``.
     """
     if layer is None:
+        check_cam_net(
+            model, method="gradcam/gradcampp at the default layer (layer=None)", alternative="name a module with layer='...'"
+        )
         features = model.features(x)
         return head_logits(model, features), features
     captured: list[Tensor] = []

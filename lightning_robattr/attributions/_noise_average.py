@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from ._gradient_sum import weighted_gradient_sum
-from ._score import check_score, predicted_or_given, require_autograd
+from ._score import check_gradient_options, predicted_or_given
 
 
 def check_noise(noise: Tensor, x: Tensor) -> None:
@@ -30,14 +30,13 @@ def noise_averaged_gradient(
     """``(1/n) sum_j dS_c(x + noise_j)/dx``, times the clean ``x`` when ``multiply_by_inputs``.
 
     Args:
-        x: images ``(B, C, H, W)``.
-        target: class indices ``(B,)``; ``None`` attributes the class predicted at the clean ``x``.
+        x: images ``(B, C, H, W)``, checked by the caller (``_validation.check_batch``).
+        target: class indices, a LongTensor ``(B,)``; ``None`` attributes the class predicted at the clean ``x``.
         noise: ``noise(start, stop)`` returns the perturbations ``(stop - start, B, C, H, W)`` of
             samples ``start..stop-1``; it is called chunk by chunk, so memory stays bounded.
         samples: number of noisy copies ``n``.
     """
-    check_score(score)
-    require_autograd()
+    check_gradient_options(score)
     if not create_graph:
         x = x.detach()
     target = predicted_or_given(model, x, target)

@@ -1,46 +1,31 @@
-"""The attributed score ``S_c(x)`` (a logit or a softmax probability) and its input gradient."""
+"""The attributed score ``S_c(x)`` (a logit or a softmax probability) and its input gradient.
+
+Targets reaching these helpers went through ``_validation.check_batch``: a LongTensor ``(B,)`` or ``None``.
+"""
 
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_choice, require_autograd
+
 SCORES = ("logit", "prob")
 
 
-def require_autograd() -> None:
-    """Raise a clear error under ``torch.inference_mode``, whose tensors can never enter autograd."""
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            "attributions need autograd, but this code runs under torch.inference_mode; "
-            "create the Trainer with inference_mode=False (the lightning_robattr CLI does this by default)"
-        )
+def check_gradient_options(score: str) -> None:
+    """Raise for an unknown ``score`` or under ``torch.inference_mode`` (gradient attributions need autograd)."""
+    check_choice(score, SCORES, name="score")
+    require_autograd("attributions")
 
 
-def check_score(score: str) -> None:
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+def resolve_target(logits: Tensor, target: Tensor | None) -> Tensor:
+    """``target``, or the class with the largest logit where it is ``None``."""
+    return logits.detach().argmax(dim=1) if target is None else target
 
 
-def as_target(target: Tensor | int, batch: int, device: torch.device) -> Tensor:
-    """Class indices as a LongTensor ``(batch,)`` on ``device``; a single index is used for every example."""
-    target = torch.as_tensor(target, device=device).long().reshape(-1)
-    if target.numel() == 1 and batch != 1:
-        target = target.expand(batch)
-    if target.shape[0] != batch:
-        raise ValueError(f"target has {target.shape[0]} entries for a batch of {batch}")
-    return target
-
-
-def resolve_target(logits: Tensor, target: Tensor | int | None) -> Tensor:
-    """``target`` as a LongTensor ``(B,)``; ``None`` gives the class with the largest logit."""
-    if target is None:
-        return logits.detach().argmax(dim=1)
-    return as_target(target, logits.shape[0], logits.device)
-
-
-def predicted_or_given(model: nn.Module, x: Tensor, target: Tensor | int | None) -> Tensor:
+def predicted_or_given(model: nn.Module, x: Tensor, target: Tensor | None) -> Tensor:
     """``target``, or the class ``model`` predicts at ``x`` (one forward pass without a graph)."""
     if target is not None:
-        return as_target(target, x.shape[0], x.device)
+        return target
     with torch.no_grad():
         return resolve_target(model(x), None)
 

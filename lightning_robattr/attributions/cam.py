@@ -3,6 +3,7 @@
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_batch, check_cam_net, check_choice
 from ._cam_base import head_logits, upsample_to
 from ._score import resolve_target
 
@@ -23,6 +24,13 @@ def class_activation_maps(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
         >>> cams.shape
         torch.Size([2, 10, 7, 7])
     """
+    check_cam_net(model, method="class_activation_maps")
+    (x,) = check_batch(model, x)
+    return _every_class(model, x)
+
+
+def _every_class(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`class_activation_maps` of a checked batch."""
     features = model.features(x)
     return head_logits(model, features), torch.einsum("ck,bkhw->bchw", model.classifier.weight, features)
 
@@ -57,10 +65,11 @@ def cam(
         >>> cam(Small().eval(), torch.rand(2, 1, 28, 28)).shape
         torch.Size([2, 7, 7])
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    check_choice(scale, SCALES, name="scale")
+    check_cam_net(model, method="cam")
+    x, target = check_batch(model, x, {"target": target})
     with torch.set_grad_enabled(create_graph):
-        logits, cams = class_activation_maps(model, x)
+        logits, cams = _every_class(model, x)
         target = resolve_target(logits, target)
         maps = cams[torch.arange(x.shape[0], device=cams.device), target]
         if scale == "sum_to_logit":

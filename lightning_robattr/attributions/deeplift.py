@@ -7,7 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from ..models.surrogate import LeakySoftplus
-from ._score import grad_input, require_autograd, resolve_target
+from .._validation import check_batch, require_autograd
+from ._score import grad_input, resolve_target
 
 ELEMENTWISE_NONLINEARITIES = (
     nn.ReLU,
@@ -79,7 +80,8 @@ def deeplift(
         >>> deeplift(Small().eval(), torch.rand(2, 1, 28, 28)).shape
         torch.Size([2, 1, 28, 28])
     """
-    require_autograd()
+    require_autograd("attributions")
+    x, target = check_batch(model, x, {"target": target})
     if not create_graph:
         x = x.detach()
     x0 = torch.zeros_like(x) if baseline is None else torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)

@@ -3,8 +3,9 @@
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_batch
 from ._cam_base import layer_gradients, upsample_to
-from ._score import check_score, require_autograd
+from ._score import check_gradient_options
 
 
 def grad_cam(
@@ -40,8 +41,8 @@ def grad_cam(
         >>> grad_cam(Small().eval(), torch.rand(2, 1, 28, 28), layer="relu2").shape
         torch.Size([2, 7, 7])
     """
-    check_score(score)
-    require_autograd()
+    check_gradient_options(score)
+    x, target = check_batch(model, x, {"target": target})
     with torch.enable_grad():
         activations, grad = layer_gradients(model, x, target, layer=layer, score=score, create_graph=create_graph)
     if not create_graph:

@@ -3,8 +3,9 @@
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_batch, check_cam_net, check_choice
 from ._cam_base import head_logits, layer_gradients, upsample_to
-from ._score import check_score, require_autograd, resolve_target
+from ._score import check_gradient_options, resolve_target
 
 MODES = ("exact", "int_repo")
 
@@ -50,13 +51,13 @@ def grad_cam_pp(
         >>> grad_cam_pp(Small().eval(), torch.rand(2, 1, 28, 28), mode="int_repo").shape
         torch.Size([2, 7, 7])
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    check_score(score)
-    require_autograd()
+    check_choice(mode, MODES, name="mode")
+    check_gradient_options(score)
+    x, target = check_batch(model, x, {"target": target})
     if mode == "int_repo":
         if layer is not None:
             raise ValueError("mode='int_repo' uses the classifier weights, so it supports only the default layer")
+        check_cam_net(model, method="grad_cam_pp(mode='int_repo')")
         with torch.set_grad_enabled(create_graph):
             features = model.features(x)
             weights = torch.relu(model.classifier.weight[resolve_target(head_logits(model, features), target)])

@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_batch
 from ._gradient_sum import weighted_gradient_sum
-from ._score import check_score, predicted_or_given, require_autograd
+from ._score import check_gradient_options, predicted_or_given
 
 RULES = ("riemann_right", "trapezoid", "gauss_legendre")
 
@@ -75,8 +76,8 @@ def integrated_gradients(
         >>> integrated_gradients(Small().eval(), torch.rand(2, 1, 28, 28), steps=8).shape
         torch.Size([2, 1, 28, 28])
     """
-    check_score(score)
-    require_autograd()
+    check_gradient_options(score)
+    x, target = check_batch(model, x, {"target": target})
     alphas, weights = (torch.tensor(v, dtype=x.dtype, device=x.device) for v in quadrature(rule, steps))
     if not create_graph:
         x = x.detach()

@@ -5,6 +5,7 @@ from functools import partial
 
 from torch import Tensor
 
+from .._validation import check_choice, check_keywords
 from .cam import cam
 from .deeplift import deeplift
 from .grad_cam import grad_cam
@@ -32,6 +33,8 @@ ATTRIBUTIONS: dict[str, Callable[..., Tensor]] = {
 def get_attribution(name: str, **options) -> Callable[..., Tensor]:
     """The attribution method ``name`` with ``options`` bound: call it as ``fn(model, x, target=None, **more)``.
 
+    Raises ``ValueError`` for an unknown name or an option the method does not take.
+
     Names: ``saliency, grad_x_input, ig, smoothgrad, unigrad, cam, gradcam, gradcampp, repr, deeplift``.
 
     Example:
@@ -41,6 +44,6 @@ def get_attribution(name: str, **options) -> Callable[..., Tensor]:
         >>> ig(Small().eval(), torch.rand(2, 1, 28, 28)).shape
         torch.Size([2, 1, 28, 28])
     """
-    if name not in ATTRIBUTIONS:
-        raise ValueError(f"unknown attribution {name!r}; choose one of {', '.join(ATTRIBUTIONS)}")
+    check_choice(name, ATTRIBUTIONS, name="attribution")
+    check_keywords(options, ATTRIBUTIONS[name], name=f"the options of the attribution {name!r}")
     return partial(ATTRIBUTIONS[name], **options)

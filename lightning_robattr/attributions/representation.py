@@ -3,6 +3,8 @@
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_batch, check_cam_net
+
 
 def representation(model: nn.Module, x: Tensor, target: Tensor | None = None, *, create_graph: bool = False) -> Tensor:
     """The net's last feature map ``model.features(x)`` of shape ``(B, K, h, w)`` (the Int paper's "Repr").
@@ -14,5 +16,7 @@ def representation(model: nn.Module, x: Tensor, target: Tensor | None = None, *,
         >>> representation(Small().eval(), torch.rand(2, 1, 28, 28)).shape
         torch.Size([2, 100, 7, 7])
     """
+    check_cam_net(model, method="representation")
+    (x,) = check_batch(model, x)
     with torch.set_grad_enabled(create_graph):
         return model.features(x)

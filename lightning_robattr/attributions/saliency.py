@@ -3,7 +3,8 @@
 import torch
 from torch import Tensor, nn
 
-from ._score import check_score, require_autograd, score_gradient
+from .._validation import check_batch
+from ._score import check_gradient_options, score_gradient
 
 
 def saliency(
@@ -37,8 +38,8 @@ def saliency(
         >>> saliency(Small().eval(), torch.rand(2, 1, 28, 28), abs=True).shape
         torch.Size([2, 1, 28, 28])
     """
-    check_score(score)
-    require_autograd()
+    check_gradient_options(score)
+    x, target = check_batch(model, x, {"target": target})
     with torch.enable_grad():
         grad = score_gradient(model, x, target, score=score, create_graph=create_graph)
     if multiply_by_inputs:

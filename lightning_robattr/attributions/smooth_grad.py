@@ -3,6 +3,7 @@
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_batch
 from ._noise_average import check_noise, noise_averaged_gradient
 
 
@@ -50,6 +51,7 @@ def smooth_grad(
         >>> smooth_grad(Small().eval(), torch.rand(2, 1, 28, 28), samples=4, generator=g).shape
         torch.Size([2, 1, 28, 28])
     """
+    x, target = check_batch(model, x, {"target": target})
     if sigma is None:
         flat = x.flatten(1)
         sigma = 0.1 * (flat.amax(dim=1) - flat.amin(dim=1))

@@ -5,6 +5,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_batch, check_choice
 from ._noise_average import check_noise, noise_averaged_gradient
 
 NORMS = ("linf", "l2")
@@ -73,8 +74,8 @@ def uni_grad(
         >>> uni_grad(Small().eval(), torch.rand(2, 1, 28, 28), samples=4).shape
         torch.Size([2, 1, 28, 28])
     """
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    x, target = check_batch(model, x, {"target": target})
+    check_choice(norm, NORMS, name="norm")
     if noise is not None:
         check_noise(noise, x)
         samples = noise.shape[0]

@@ -7,7 +7,9 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
-from ..attacks.aai import aai
+from .._validation import check_choice
+from ..attacks.aai import aai, check_aai
+from ..attributions import ATTRIBUTIONS
 from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
 
@@ -58,6 +60,12 @@ class AAIEval(EvaluationCallback):
             num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress
         )
         self.budgets = budgets(eps, eps_scale)
+        check_choice(method, ATTRIBUTIONS, name="method")
+        for _, pixel_eps in self.budgets:
+            check_aai(
+                eps=pixel_eps, method=method, k=k, steps=steps, step_size=step_size, norm=norm, mode=mode,
+                hinge_weight=hinge_weight, method_options=method_options,
+            )
         self.method = method
         self.options = dict(
             method=method, k=k, steps=steps, step_size=step_size, norm=norm, mode=mode, hinge_weight=hinge_weight,

@@ -11,7 +11,10 @@ from ..attacks.attribution_attack import attribution_attack
 from ..attacks.explanation_objectives import resolve_k
 from ..metrics import CosineDistance, KendallTau, MassCenterDislocation, SpearmanCorrelation, TopKIntersection
 from ..metrics.functional import eps_auc
+from ..metrics.functional.topk_intersection import TOPK_MODES
+from .._validation import check_choice
 from ._maps import attack_arguments, attribution_maps, map_size
+from ._options import check_attack_settings, check_method_options, check_methods
 from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
 
@@ -107,6 +110,14 @@ class AttributionAttackEval(EvaluationCallback):
         self.topk_mode, self.int_cast = topk_mode, int_cast
         self.method_options = {m: dict(o) for m, o in (method_options or {}).items()}
         self.attack_options = dict(attack_options or {})
+        check_methods(self.methods, name="methods")
+        check_methods(transfer, name="transfer")
+        check_method_options(self.method_options, {*self.methods, *transfer})
+        check_choice(topk_mode, TOPK_MODES, name="topk_mode")
+        check_attack_settings(
+            methods=self.methods, objectives=self.objectives, pixel_eps=[e for _, e in self.budgets], steps=steps,
+            step_size=step_size, norm=norm, method_options=self.method_options, attack_options=self.attack_options,
+        )
 
     @property
     def units_per_batch(self) -> int:

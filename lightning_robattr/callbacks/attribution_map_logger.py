@@ -11,12 +11,14 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor, nn
 from torchvision.utils import make_grid
 
+from .._validation import require_autograd
 from ..attacks.attribution_attack import attribution_attack
 from ..models import evaluation_mode
 from ._isolation import isolated_random_state, seed_batch
 from ._maps import attack_arguments, attribution_maps
+from ._options import check_attack_settings, check_method_options, check_methods
 from ._tags import budgets
-from .evaluation_callback import ScheduledEvaluation, evaluated_network, require_autograd
+from .evaluation_callback import ScheduledEvaluation, evaluated_network
 
 
 class AttributionMapLogger(ScheduledEvaluation):
@@ -69,6 +71,12 @@ class AttributionMapLogger(ScheduledEvaluation):
         self.steps, self.step_size, self.norm = steps, step_size, norm
         self.method_options = {m: dict(o) for m, o in (method_options or {}).items()}
         self.attack_options = dict(attack_options or {})
+        check_methods(self.methods, name="methods")
+        check_method_options(self.method_options, self.methods)
+        check_attack_settings(
+            methods=self.methods, objectives=[objective], pixel_eps=[self.eps], steps=steps, step_size=step_size, norm=norm,
+            method_options=self.method_options, attack_options=self.attack_options,
+        )
 
     def tag(self, method: str) -> str:
         """``attr/<method>/<objective>/eps=<e>/maps``."""
@@ -77,7 +85,7 @@ class AttributionMapLogger(ScheduledEvaluation):
     @rank_zero_only
     def run(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Draw the grids of the ``stage`` subset and add them to the Trainer's TensorBoard loggers."""
-        require_autograd(type(self).__name__, stage)
+        require_autograd(type(self).__name__, where=f"{stage} (Lightning's default: inference mode)")
         writers = [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
         if not writers:
             return

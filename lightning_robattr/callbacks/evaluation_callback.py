@@ -4,7 +4,6 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import torch
 import torch.distributed as dist
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.trainer.states import TrainerFn
@@ -12,6 +11,7 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 from tqdm.auto import tqdm
 
+from .._validation import require_autograd
 from ..models import evaluation_mode
 from ._isolation import isolated_random_state, seed_batch
 from ._subset import evaluation_subset, rank_batches, stage_dataset
@@ -121,7 +121,7 @@ class EvaluationCallback(ScheduledEvaluation):
 
     def run(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Evaluate on the ``stage`` subset and log every value through ``pl_module``."""
-        require_autograd(type(self).__name__, stage)
+        require_autograd(type(self).__name__, where=f"{stage} (Lightning's default: inference mode)")
         images, labels = self.stage_subset(trainer, stage)
         show = self.progress and trainer.is_global_zero and trainer.progress_bar_callback is not None
         values = self.evaluate(evaluated_network(pl_module), images, labels, progress=show)
@@ -135,7 +135,7 @@ class EvaluationCallback(ScheduledEvaluation):
         Under ``torch.distributed`` every rank must call this with the same data; each attacks
         its share of the batches and the returned values are the global ones.
         """
-        require_autograd(type(self).__name__, "this evaluation")
+        require_autograd(type(self).__name__, where="this evaluation")
         device = next(model.parameters()).device
         rank, world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
         batches = rank_batches(len(images), self.batch_size, rank, world_size)
@@ -155,16 +155,6 @@ class EvaluationCallback(ScheduledEvaluation):
         values = self.summarize(values)
         self.results = {tag: float(value) for tag, value in values.items()}
         return values
-
-
-def require_autograd(name: str, stage: str) -> None:
-    """Raise a clear error when called under ``torch.inference_mode`` (where no attack can run)."""
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            f"{name} attacks the model and needs autograd, but {stage} runs under torch.inference_mode "
-            "(Lightning's default for validation and test): create the Trainer with inference_mode=False "
-            "(the lightning_robattr CLI sets trainer.inference_mode: false)"
-        )
 
 
 def evaluated_network(pl_module: LightningModule) -> nn.Module:

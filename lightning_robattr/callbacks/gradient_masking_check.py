@@ -8,7 +8,9 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
+from .._validation import check_nonnegative, check_positive_int
 from ..attacks.pgd import pgd
+from ..attacks.threat_models import threat_model
 from ._robust_accuracy import still_correct
 from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
@@ -116,6 +118,10 @@ class GradientMaskingCheck(EvaluationCallback):
             raise ValueError(f"steps must be increasing step counts >= 1, got {list(steps)}")
         self.norm, self.huge_eps, self.tolerance, self.warn = norm, huge_eps, tolerance, warn
         self.huge_eps_steps = huge_eps_steps or self.steps[-1]
+        for pixel_eps in [e for _, e in self.budgets] + ([huge_eps] if huge_eps is not None else []):
+            threat_model(norm, pixel_eps)
+        check_positive_int(self.huge_eps_steps, "huge_eps_steps")
+        check_nonnegative(tolerance, "tolerance", unit=" (in accuracy units)")
         self.flag_counts = {flag: 0 for flag in FLAGS}
         self.chance = float("nan")
 

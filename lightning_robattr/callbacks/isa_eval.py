@@ -7,8 +7,10 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
-from ..attacks.isa import CLASS_SETS, isa
+from .._validation import check_choice
+from ..attacks.isa import CLASS_SETS, check_isa, isa
 from ..attacks.targets import random_targets
+from ..attributions import ATTRIBUTIONS
 from .evaluation_callback import EvaluationCallback
 
 
@@ -66,6 +68,12 @@ class ISAEval(EvaluationCallback):
         if not norms or set(norms) - {1, 2}:
             raise ValueError(f"norms must be a non-empty subset of (1, 2), got {list(norms)}")
         self.method, self.variants = method, [(c, int(p)) for c in class_sets for p in norms]
+        check_choice(method, ATTRIBUTIONS, name="method")
+        for classes, p in self.variants:
+            check_isa(
+                method=method, classes=classes, p=p, tau=tau, budget_factors=budget_factors, steps=steps,
+                search_rounds=search_rounds, method_options=method_options,
+            )
         self.options = dict(
             budget_factors=list(budget_factors), steps=steps, search_rounds=search_rounds, tau=tau, beta=beta,
             method_options=dict(method_options or {}),

@@ -8,7 +8,8 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
 from ..attacks.apgd import apgd
-from ..attacks.pgd import pgd
+from ..attacks.pgd import check_pgd, pgd
+from .._validation import check_positive_int
 from ._robust_accuracy import still_correct
 from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
@@ -93,6 +94,13 @@ class PGDEval(EvaluationCallback):
         self.random_start = protocol == "madry"
         self.reference, self.reference_steps = reference, reference_steps
         self.name = name or f"pgd_{norm}" + ("_int_repo" if protocol == "int_repo" else "")
+        for _, pixel_eps in self.budgets:
+            for count in self.steps:
+                check_pgd(
+                    eps=pixel_eps, steps=count, step_size=self.step_size, norm=norm, random_start=self.random_start,
+                    restarts=restarts, loss=loss,
+                )
+        check_positive_int(reference_steps, "reference_steps")
 
     @property
     def units_per_batch(self) -> int:

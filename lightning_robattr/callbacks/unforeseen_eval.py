@@ -8,6 +8,8 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
+from .._validation import check_nonnegative, check_positive_int
+from ..attacks.classification_losses import classification_loss
 from ..attacks.gabor import gabor
 from ..attacks.jpeg import jpeg
 from ..attacks.snow import snow
@@ -78,6 +80,10 @@ class UnforeseenEval(EvaluationCallback):
             )
         self.budgets = {name: float({**INT_PAPER_EPS, **(eps or {})}[name]) for name in attacks}
         self.steps, self.targeted, self.loss = steps, targeted, loss
+        check_positive_int(steps, "steps")
+        classification_loss(loss)
+        for attack, value in self.budgets.items():
+            check_nonnegative(value, f"eps of {attack}", unit=" (in that attack's own unit)")
 
     @property
     def units_per_batch(self) -> int:

@@ -3,7 +3,9 @@
 from pathlib import Path
 from typing import Literal
 
+from PIL import Image
 from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import default_loader
 from torchvision.transforms import v2
 
 from .image_data_module import ImageDataModule
@@ -17,9 +19,20 @@ LAYOUTS = (
 )
 
 
+def _read_image(path: str) -> Image.Image:
+    """The RGB image at ``path`` (torchvision's loader); an unreadable file raises one short ``OSError`` naming it."""
+    try:
+        return default_loader(path)
+    except (OSError, SyntaxError, ValueError) as error:  # PIL's decoders raise all three for broken files
+        raise OSError(
+            f"ImageFolderData: cannot read the image file {path} ({type(error).__name__}: {error}); "
+            "remove or replace that file (e.g. re-export it as PNG or JPEG)"
+        ) from None
+
+
 def _image_folder(path: Path) -> ImageFolder:
     try:
-        return ImageFolder(str(path))
+        return ImageFolder(str(path), loader=_read_image)
     except FileNotFoundError as error:
         raise FileNotFoundError(f"ImageFolderData: cannot read images from {path}: {error}\n{LAYOUTS}") from error
 

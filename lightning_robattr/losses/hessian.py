@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._validation import require_autograd
+
 HessianRoute = Literal["exact", "power", "lanczos"]
 ChannelReduce = Literal["none", "mean"]
 
@@ -73,11 +75,7 @@ def top_hessian_eigenvalue(
         >>> bool(torch.allclose(exact, lanczos, rtol=1e-3))
         True
     """
-    if torch.is_inference_mode_enabled() or x.is_inference():
-        raise RuntimeError(
-            "the input Hessian needs autograd, but this runs under torch.inference_mode (or on a tensor made there); "
-            "create the Trainer with inference_mode=False (the lightning_robattr CLI does this by default)"
-        )
+    require_autograd("the input Hessian", tensors=(x,))
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         logits = model(x)
@@ -159,10 +157,21 @@ def _exact_route(logits: Tensor, x: Tensor, *, channel_reduce: ChannelReduce, cr
     q = _sqrt_softmax(logits.detach(), dtype)
     projector = torch.eye(q.shape[1], device=q.device, dtype=dtype) - q.unsqueeze(2) * q.unsqueeze(1)
     inner = projector @ (q.unsqueeze(2) * gram * q.unsqueeze(1)) @ projector  # L^T G L
-    eigenvalues, eigenvectors = torch.linalg.eigh(0.5 * (inner + inner.transpose(1, 2)))
+    eigenvalues, eigenvectors = _eigh(0.5 * (inner + inner.transpose(1, 2)))
     if not create_graph:
         return eigenvalues[:, -1]
     return _class_space_value(logits, x, eigenvectors[:, :, -1], channel_reduce=channel_reduce, create_graph=True)
+
+
+def _eigh(matrices: Tensor) -> tuple[Tensor, Tensor]:
+    """``torch.linalg.eigh`` of symmetric ``(B, n, n)``, after a clear error if they are not finite (a diverged training)."""
+    if not torch.isfinite(matrices).all():
+        raise FloatingPointError(
+            "ssr regime: the input Hessian became non-finite (nan or inf logits or input gradients) before its "
+            "eigen-solve, so the training diverged; lower the learning rate or the penalty weight (beta), "
+            "or train in fp32 instead of mixed precision"
+        )
+    return torch.linalg.eigh(matrices)
 
 
 class _HessianProduct:
@@ -245,6 +254,6 @@ def _lanczos(product: Callable[[Tensor], Tensor], v: Tensor, iterations: int) ->
     if iterations > 1:
         off = torch.stack(betas[:-1], dim=1)
         tridiagonal = tridiagonal + torch.diag_embed(off, offset=1) + torch.diag_embed(off, offset=-1)
-    _, ritz = torch.linalg.eigh(tridiagonal.double())
+    _, ritz = _eigh(tridiagonal.double())
     weights = ritz[:, :, -1].to(v.dtype)  # (B, iterations)
     return _unit(torch.einsum("bk,kb...->b...", weights, torch.stack(basis)))

@@ -42,10 +42,13 @@ class CAMAdapter(CAMNet):
             raise ValueError("give both mean and std for the input normalisation, or neither")
         self.normalize = Normalize(mean, std) if mean is not None else nn.Identity()
         self.feature_layer, self.classifier_name = feature_layer, classifier
-        head = net.get_submodule(classifier)
+        _submodule(net, feature_layer, "feature_layer")
+        head = _submodule(net, classifier, "classifier")
         if not isinstance(head, nn.Linear):
-            raise TypeError(f"classifier {classifier!r} must name an nn.Linear, found {type(head).__name__}")
-        net.get_submodule(feature_layer)
+            raise TypeError(
+                f"classifier {classifier!r} must name an nn.Linear, found {type(head).__name__}; "
+                "give the dotted name of the final nn.Linear (e.g. 'fc' for a torchvision ResNet)"
+            )
 
     @property
     def classifier(self) -> nn.Linear:  # type: ignore[override]
@@ -62,3 +65,14 @@ class CAMAdapter(CAMNet):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(self.normalize(x))
+
+
+def _submodule(net: nn.Module, name: str, argument: str) -> nn.Module:
+    """``net``'s module called ``name``; an ``AttributeError`` naming ``argument`` and the candidates otherwise."""
+    try:
+        return net.get_submodule(name)
+    except AttributeError:
+        names = [n for n, _ in net.named_children()]
+        raise AttributeError(
+            f"{argument} {name!r} is not a module of {type(net).__name__}; give a dotted module name, e.g. one of {names}"
+        ) from None

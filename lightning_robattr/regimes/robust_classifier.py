@@ -10,6 +10,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from .._validation import num_classes
 from ..losses import RegimeObjective, natural_loss
 from .checkpoint import check_regime
 
@@ -139,12 +140,10 @@ class RobustClassifier(LightningModule):
 
 
 def _num_classes(net: nn.Module) -> int:
-    if hasattr(net, "num_classes"):
-        return int(net.num_classes)
-    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-    if not linears:
+    classes = num_classes(net)
+    if classes is None:
         raise ValueError(f"cannot tell how many classes {type(net).__name__} predicts: give it a num_classes attribute")
-    return linears[-1].out_features
+    return classes
 
 
 def _needs_total_steps(factory: Any) -> bool:

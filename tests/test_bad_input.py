@@ -1,0 +1,284 @@
+"""Every bad input of docs/errors.md gets its documented exception, with a message naming the argument and the fix.
+
+Each row of the table in docs/errors.md ends with the id of its case here; a test checks both lists agree.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from torch.overrides import TorchFunctionMode
+
+from lightning_robattr.attacks import attribution_attack, pgd, transfer_evaluation
+from lightning_robattr.attributions import cam, get_attribution, grad_cam, integrated_gradients, saliency
+from lightning_robattr.callbacks import AAIEval, AttributionAttackEval, AttributionMapLogger, PGDEval
+from lightning_robattr.cli import main
+from lightning_robattr.data import ImageFolderData, MNISTData
+from lightning_robattr.losses import ssr_loss
+from lightning_robattr.losses.hessian import top_hessian_eigenvalue
+from lightning_robattr.models import CAMAdapter, Small
+
+ROOT = Path(__file__).resolve().parents[1]
+NATURAL = str(ROOT / "configs" / "natural.yaml")
+torch.manual_seed(0)
+NET = Small().eval()  # 1 channel, 10 classes
+Y = torch.tensor([1, 2])
+
+
+def images(value: float | None = None, *, shape: tuple[int, ...] = (2, 1, 28, 28)) -> torch.Tensor:
+    """Random [0, 1] images of ``shape``; with ``value``, the first pixel set to it."""
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    if value is not None:
+        x.view(-1)[0] = value
+    return x
+
+
+def resnet() -> torch.nn.Module:
+    """A torchvision ResNet-18 for 10 classes: a GAP + linear net without the CAM interface."""
+    return torchvision.models.resnet18(num_classes=10).eval()
+
+
+def nan_net() -> Small:
+    """A net whose training diverged: every classifier weight nan."""
+    net = Small()
+    with torch.no_grad():
+        net.classifier.weight.fill_(float("nan"))
+    return net
+
+
+def image_folder_with_a_corrupt_file(tmp: Path) -> None:
+    """Load every training image of a folder whose one file is not an image."""
+    from PIL import Image
+
+    for name in ("a", "b"):
+        (tmp / name).mkdir()
+        for i in range(3):
+            Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tmp / name / f"{i}.png")
+    (tmp / "b" / "broken.png").write_bytes(b"this is not a PNG file")
+    data = ImageFolderData(str(tmp), image_size=8, resize_size=8, val_size=0, test_size=0, batch_size=2)
+    data.setup("fit")
+    for _ in data.train_dataloader():
+        pass
+
+
+def cli_with_callback(tmp: Path, init_args: str) -> None:
+    """Build (not run) the natural config with an ``AttributionAttackEval`` of these init args."""
+    fragment = tmp / "callbacks.yaml"
+    fragment.write_text(
+        "trainer:\n  callbacks:\n    - class_path: lightning_robattr.callbacks.AttributionAttackEval\n"
+        f"      init_args: {init_args}\n"
+    )
+    main(["-c", NATURAL, "-c", str(fragment)], run=False)
+
+
+@dataclass(frozen=True)
+class Case:
+    call: Callable[[Path], object]  # gets a fresh temporary folder
+    error: type[BaseException]
+    argument: str  # the message names the argument (or the file) ...
+    fix: str  # ... and says what to do
+
+
+CASES: dict[str, Case] = {
+    # images
+    "nan_pgd": Case(
+        lambda _: pgd(NET, images(float("nan")), Y, eps=0.1, steps=1), ValueError, "x holds 1 non-finite", "drop those images"
+    ),
+    "inf_ig": Case(
+        lambda _: integrated_gradients(NET, images(float("inf")), steps=2), ValueError, "x holds 1 non-finite", "nan_to_num"
+    ),
+    "nan_cam": Case(lambda _: cam(NET, images(float("nan"))), ValueError, "x holds 1 non-finite", "drop those images"),
+    "nan_attribution_attack": Case(
+        lambda _: attribution_attack(NET, images(float("nan")), eps=0.1, steps=1), ValueError, "x holds", "drop those images"
+    ),
+    "nan_x_adv": Case(
+        lambda _: transfer_evaluation(NET, images(), images(float("nan")), methods=["saliency"]),
+        ValueError, "x_adv holds", "drop those images",
+    ),
+    "uint8_cam": Case(
+        lambda _: cam(NET, (images() * 255).to(torch.uint8)), TypeError, "x must hold float pixels", ".float() / 255"
+    ),
+    "range_255_saliency": Case(
+        lambda _: saliency(NET, images() * 255), ValueError, "x must lie in [0, 1]", "divide 8-bit images by 255"
+    ),
+    "range_normalised_pgd": Case(
+        lambda _: pgd(NET, (images() - 0.5) / 0.25, Y, eps=0.1), ValueError, "x must lie in [0, 1]", "normalise inside the model"
+    ),
+    "float64_pgd": Case(
+        lambda _: pgd(NET, images().double(), Y, eps=0.1), TypeError, "x is torch.float64", "x.to(torch.float32)"
+    ),
+    "channels_saliency": Case(
+        lambda _: saliency(NET, images(shape=(2, 3, 28, 28))),
+        ValueError, "x has 3 channels", "RGB to grey: x.mean(1, keepdim=True)",
+    ),
+    "empty_batch_pgd": Case(
+        lambda _: pgd(NET, images(shape=(0, 1, 28, 28)), Y[:0], eps=0.1), ValueError, "x is an empty batch", "at least one image"
+    ),
+    "single_image_ig": Case(lambda _: integrated_gradients(NET, images()[0]), ValueError, "x must be a batch", "x.unsqueeze(0)"),
+    "numpy_saliency": Case(lambda _: saliency(NET, images().numpy()), TypeError, "x must be a tensor", "torch.as_tensor"),
+    # labels and targets
+    "target_negative_cam": Case(
+        lambda _: cam(NET, images(), -1), ValueError, "target holds the class index -1", "the last class is 9"
+    ),
+    "target_float_saliency": Case(
+        lambda _: saliency(NET, images(), 1.7), TypeError, "target must be integer class indices", "long tensor"
+    ),
+    "target_bool_saliency": Case(
+        lambda _: saliency(NET, images(), torch.tensor([True, False])), TypeError, "target must be integer", "long tensor"
+    ),
+    "target_too_large_gradcam": Case(
+        lambda _: grad_cam(NET, images(), torch.tensor([12, 1])), ValueError, "target holds the class index 12", "labels in 0..9"
+    ),
+    "labels_too_large_pgd": Case(
+        lambda _: pgd(NET, images(), torch.tensor([1, 10]), eps=0.1), ValueError, "y holds the class index 10", "labels in 0..9"
+    ),
+    "labels_float_pgd": Case(lambda _: pgd(NET, images(), Y.float(), eps=0.1), TypeError, "y must be integer", "long tensor"),
+    "labels_count_pgd": Case(
+        lambda _: pgd(NET, images(), Y[:1], eps=0.1), ValueError, "y must hold one class label", "as many labels"
+    ),
+    "labels_missing_pgd": Case(lambda _: pgd(NET, images(), None, eps=0.1), TypeError, "y must be integer", "long tensor"),
+    # the model
+    "cam_without_cam_net": Case(
+        lambda _: cam(resnet(), images(shape=(1, 3, 32, 32))), TypeError, "model ResNet has no features", "CAMAdapter"
+    ),
+    "gradcam_default_layer_without_cam_net": Case(
+        lambda _: grad_cam(resnet(), images(shape=(1, 3, 32, 32))), TypeError, "layer=None", "CAMAdapter"
+    ),
+    "cam_adapter_head_not_linear": Case(
+        lambda _: CAMAdapter(resnet(), feature_layer="layer4", classifier="avgpool"),
+        TypeError, "classifier 'avgpool'", "nn.Linear",
+    ),
+    "cam_adapter_layer_unknown": Case(
+        lambda _: CAMAdapter(resnet(), feature_layer="layer5", classifier="fc"),
+        AttributeError, "feature_layer 'layer5'", "e.g. one of",
+    ),
+    # attack and attribution hyperparameters
+    "eps_negative_pgd": Case(
+        lambda _: pgd(NET, images(), Y, eps=-0.1), ValueError, "eps must be", "pixel units of [0, 1] images"
+    ),
+    "eps_above_one_pgd": Case(lambda _: pgd(NET, images(), Y, eps=8), ValueError, "L-inf eps must lie in [0, 1]", "8/255"),
+    "steps_zero_pgd": Case(lambda _: pgd(NET, images(), Y, eps=0.1, steps=0), ValueError, "steps must be", "integer >= 1"),
+    "norm_unknown_pgd": Case(lambda _: pgd(NET, images(), Y, eps=0.1, norm="l3"), ValueError, "unknown norm 'l3'", "linf, l2"),
+    "loss_unknown_pgd": Case(lambda _: pgd(NET, images(), Y, eps=0.1, loss="hinge"), ValueError, "unknown loss", "choose one of"),
+    "restarts_without_random_start": Case(
+        lambda _: pgd(NET, images(), Y, eps=0.1, restarts=2, random_start=False), ValueError, "restarts > 1", "random_start=True"
+    ),
+    "objective_unknown": Case(
+        lambda _: attribution_attack(NET, images(), eps=0.1, objective="top_k"),
+        ValueError, "unknown objective", "topk, mass_center",
+    ),
+    "attribution_unknown": Case(
+        lambda _: get_attribution("lime"), ValueError, "unknown attribution 'lime'", "saliency, grad_x_input"
+    ),
+    "attribution_option_unknown": Case(
+        lambda _: get_attribution("ig", stpes=8), ValueError, "unknown option(s) ['stpes']", "baseline, steps"
+    ),
+    "score_unknown": Case(lambda _: saliency(NET, images(), score="proba"), ValueError, "unknown score 'proba'", "logit, prob"),
+    "inference_mode": Case(
+        lambda _: torch.inference_mode()(saliency)(NET, images()), RuntimeError, "torch.inference_mode", "inference_mode=False"
+    ),
+    # evaluation callbacks, checked at construction
+    "callback_method_unknown": Case(
+        lambda _: AttributionAttackEval(methods=["saliencyy"]),
+        ValueError, "unknown methods entry 'saliencyy'", "saliency, grad_x_input",
+    ),
+    "callback_objective_unknown": Case(
+        lambda _: AttributionAttackEval(objectives=["top_k"]), ValueError, "unknown objective 'top_k'", "topk, mass_center"
+    ),
+    "callback_metric_unknown": Case(
+        lambda _: AttributionAttackEval(metrics=["spearmann"]), ValueError, "metrics must be", "'spearman'"
+    ),
+    "callback_method_option_unknown": Case(
+        lambda _: AttributionAttackEval(methods=["ig"], method_options={"ig": {"stpes": 8}}), ValueError, "['stpes']", "steps"
+    ),
+    "callback_attack_option_unknown": Case(
+        lambda _: AttributionMapLogger(attack_options={"contraint": "rescale"}), ValueError, "['contraint']", "constraint"
+    ),
+    "callback_norm_unknown": Case(lambda _: PGDEval(norm="l3"), ValueError, "unknown norm 'l3'", "linf, l2"),
+    "callback_eps_in_grey_levels": Case(
+        lambda _: PGDEval(eps=[8]), ValueError, "L-inf eps must lie in [0, 1]", "8/255"
+    ),
+    "callback_eps_below_one_grey_level": Case(
+        lambda _: AttributionAttackEval(eps=[0.03]), ValueError, "eps [0.03]", "write [2, 4, 8]"
+    ),
+    "callback_aai_method_unknown": Case(lambda _: AAIEval(method="lime"), ValueError, "unknown method 'lime'", "cam"),
+    "cli_callback_method_unknown": Case(
+        lambda tmp: cli_with_callback(tmp, "{methods: [saliency, integrated_gradients]}"),
+        ValueError, "unknown methods entry 'integrated_gradients'", "ig, smoothgrad",
+    ),
+    "cli_key_typo": Case(
+        lambda _: main(["-c", NATURAL, "--model.init_args.bta", "3"], run=False), SystemExit, "'bta' is not accepted", "--help"
+    ),
+    # data
+    "corrupt_image_file": Case(image_folder_with_a_corrupt_file, OSError, "broken.png", "remove or replace that file"),
+    "image_folder_missing": Case(
+        lambda tmp: ImageFolderData(str(tmp / "flowers")).setup("fit"),
+        FileNotFoundError, "flowers does not exist", "root/<class>/<image>",
+    ),
+    "dataset_files_missing": Case(
+        lambda tmp: MNISTData(str(tmp)).setup("fit"), FileNotFoundError, "MNIST/raw", "download: true"
+    ),
+    # training
+    "ssr_diverged": Case(
+        lambda _: ssr_loss(nan_net(), images(), Y), FloatingPointError, "ssr regime: the input Hessian", "lower the learning rate"
+    ),
+    "hessian_route_unknown": Case(
+        lambda _: top_hessian_eigenvalue(NET, images(), route="qr"), ValueError, "unknown Hessian route 'qr'", "choose 'exact'"
+    ),
+    "ssr_form_unknown": Case(
+        lambda _: ssr_loss(NET, images(), Y, form="papre"), ValueError, "unknown SSR form", "choose 'paper'"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_bad_input_gets_the_documented_error(case, tmp_path, capsys):
+    with pytest.raises(case.error) as raised:
+        case.call(tmp_path)
+    message = str(raised.value) + capsys.readouterr().err  # the CLI's parser writes its message to stderr
+    assert case.argument in message and case.fix in message, message
+
+
+def test_every_case_has_one_row_in_docs_errors():
+    rows = [line for line in (ROOT / "docs" / "errors.md").read_text().splitlines() if re.match(r"\|.*\(`\w+`\) \|", line)]
+    ids = [re.search(r"\(`(\w+)`\) \|", row).group(1) for row in rows]
+    assert sorted(ids) == sorted(CASES) and len(ids) == len(set(ids))
+    for row, case_id in zip(rows, ids):
+        assert f"| `{CASES[case_id].error.__name__}` |" in row, row
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_round_off_just_outside_the_unit_range_is_accepted_and_clamped(dtype):
+    from lightning_robattr._validation import check_batch, round_off
+
+    x = images().to(dtype)
+    x.view(-1)[0], x.view(-1)[1] = 1 + round_off(dtype) / 2, -round_off(dtype) / 2  # what (x - m) / s * s + m may leave
+    (checked,) = check_batch(None, x)
+    assert checked.min() == 0 and checked.max() == 1 and checked.dtype == dtype
+    assert pgd(NET, images(1 + 1e-7), Y, eps=0.1, steps=1).max() <= 1  # float32 1.0000001 passes an attack (torchattacks #136)
+
+
+class HostReads(TorchFunctionMode):
+    """Counts the tensor calls that copy a value to the host (a synchronisation on an accelerator)."""
+
+    READS = {"item", "tolist", "numpy", "cpu", "nonzero", "__bool__", "__int__", "__float__", "__index__"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.count += getattr(func, "__name__", "") in self.READS
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_guard_reads_the_device_once_for_images_and_every_label():
+    from lightning_robattr._validation import check_batch
+
+    with HostReads() as reads:
+        check_batch(NET, images(), {"y": Y, "target": torch.tensor([0, 3])}, required=("y",))
+    assert reads.count == 1
