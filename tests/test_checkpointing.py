@@ -177,3 +177,15 @@ def test_a_truncated_checkpoint_is_refused_naming_the_file_and_the_fix(tmp_path,
     truncated.write_bytes(natural_checkpoint.read_bytes()[:5000])
     with pytest.raises(ValueError, match=r"truncated.ckpt' is not a readable checkpoint .* resume from another checkpoint"):
         run_cli(tmp_path, "fit", "-c", "configs/natural.yaml", "-c", "callbacks/none.yaml", *SHORT, "--ckpt_path", str(truncated))
+
+
+def test_an_unknown_config_lists_the_packaged_ones(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"--config 'configs/nope.yaml' does not exist; .*ssr.yaml.*callbacks/<set>.yaml"):
+        run_cli(tmp_path, "fit", "-c", "configs/nope.yaml")
+
+
+def test_last_checkpoint_refuses_a_step_interval_below_one():
+    from lightning_robattr.callbacks import LastCheckpoint
+
+    with pytest.raises(ValueError, match=r"every_n_train_steps must be a positive number .* use None"):
+        LastCheckpoint(every_n_train_steps=0)
