@@ -13,6 +13,8 @@ import torch
 from lightning_robattr.cli import main
 from lightning_robattr.data import ResumableLoader
 
+from test_cli import run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 SHORT = ["--trainer.limit_train_batches", "5", "--trainer.limit_val_batches", "2", "--trainer.enable_progress_bar", "false",
@@ -118,15 +120,6 @@ def test_resumable_loader_replays_the_rest_of_an_epoch_and_the_global_generator(
     assert len(seen) + len(rest) == 10 and all(torch.equal(a, b) for a, b in zip(rest, resumed)) and len(resumed) == 7
     assert all(torch.equal(a, b) for a, b in zip(next_epoch, list(second)))
     assert not torch.equal(torch.cat(rest), torch.cat(next_epoch[3:]))  # a new epoch is a new order
-
-
-def run_cli(tmp_path: Path, *args: str):
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        return main(list(args))
-    finally:
-        os.chdir(cwd)
 
 
 @pytest.fixture(scope="module")
