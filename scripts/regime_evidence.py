@@ -38,7 +38,7 @@ def evaluate(net: torch.nn.Module, *, seed: int = 0) -> dict[str, float]:
         clean = (net(x).argmax(1) == y).float().mean().item()
     generator = torch.Generator().manual_seed(seed)
     x_adv = torch.cat(
-        [pgd(net, xb, yb, eps=0.1, steps=40, step_size=0.01, generator=generator) for xb, yb in zip(x.split(100), y.split(100))]
+        [pgd(net, xb, yb, eps=0.1, steps=40, step_size=0.01, generator=generator)[0] for xb, yb in zip(x.split(100), y.split(100))]
     )
     with torch.no_grad():
         robust = (net(x_adv).argmax(1) == y).float().mean().item()

@@ -10,9 +10,20 @@ from lightning_robattr.data.mnist5k import balanced_split, load_mnist5k
 from lightning_robattr.models import Small
 
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
+SEED = int(os.environ.get("ROBATTR_TEST_SEED", "0"))  # training seed of the shared nets; rerun under another to test margins
+THREADS = os.environ.get("ROBATTR_TEST_THREADS")  # torch threads per process; default 1 under xdist, torch's own otherwise
+
+if THREADS:
+    torch.set_num_threads(int(THREADS))
+elif os.environ.get("PYTEST_XDIST_WORKER"):
     # two worker processes on two cores: with two threads each, OpenMP spinning slows both down many times
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def suite_seed() -> int:
+    """The suite's training seed, ``ROBATTR_TEST_SEED`` (default 0)."""
+    return SEED
 
 
 @pytest.fixture(scope="session")
@@ -54,12 +65,12 @@ def _fresh_trained_small(request) -> None:
 
 @pytest.fixture(scope="session")
 def trained_small(mnist5k, request) -> Small:
-    """Small trained naturally on MNIST5k's train part for 6 epochs (cached across runs in .pytest_cache)."""
-    cache = request.config.cache.mkdir("trained_small") / "natural_6ep.pt"
+    """Small trained naturally on MNIST5k's train part for 6 epochs from seed ``SEED`` (cached across runs in .pytest_cache)."""
+    cache = request.config.cache.mkdir("trained_small") / f"natural_6ep_seed{SEED}.pt"
     net = Small().eval()
     if cache.exists():
         net.load_state_dict(torch.load(cache))
         return net
-    net = train_small(*mnist5k["train"], epochs=6)
+    net = train_small(*mnist5k["train"], epochs=6, seed=SEED)
     torch.save(net.state_dict(), cache)
     return net

@@ -5,8 +5,8 @@ import copy
 import pytest
 import torch
 
-from lightning_robattr.attacks.aai import aai
-from lightning_robattr.attacks.random_sign import random_sign
+from lightning_robattr.attacks.explanation.aai import aai
+from lightning_robattr.attacks.explanation.random_sign import random_sign
 from lightning_robattr.attributions import cam
 from lightning_robattr.losses import madry_loss
 from lightning_robattr.metrics.functional import kendall_tau
@@ -14,17 +14,17 @@ from lightning_robattr.models import Small
 
 
 @pytest.fixture(scope="session")
-def madry_small(trained_small, mnist5k, request) -> Small:
+def madry_small(trained_small, mnist5k, suite_seed, request) -> Small:
     """``trained_small`` fine-tuned for one epoch of PGD training (eps 0.1, 2 steps; cached in .pytest_cache)."""
-    cache = request.config.cache.mkdir("trained_small") / "madry_finetune_1ep.pt"
+    cache = request.config.cache.mkdir("trained_small") / f"madry_finetune_1ep_seed{suite_seed}.pt"
     net = copy.deepcopy(trained_small)
     if cache.exists():
         net.load_state_dict(torch.load(cache))
         return net.eval()
-    torch.manual_seed(0)
+    torch.manual_seed(suite_seed)
     x, y = mnist5k["train"]
     optimizer = torch.optim.Adam(net.train().parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(suite_seed)
     order = torch.randperm(len(x))
     for start in range(0, len(x) - 63, 64):
         batch = order[start : start + 64]
@@ -38,12 +38,12 @@ def madry_small(trained_small, mnist5k, request) -> Small:
 
 @pytest.fixture(scope="module")
 def batch(trained_small, madry_small, mnist5k):
-    """48 test images both nets classify correctly."""
+    """96 test images both nets classify correctly."""
     x, y = mnist5k["test"]
-    x, y = x[200:300], y[200:300]
+    x, y = x[200:320], y[200:320]
     with torch.no_grad():
         correct = (trained_small(x).argmax(1) == y) & (madry_small(x).argmax(1) == y)
-    return x[correct][:48], y[correct][:48]
+    return x[correct][:96], y[correct][:96]
 
 
 def kept_tau(model, x, y, eps):
@@ -52,8 +52,10 @@ def kept_tau(model, x, y, eps):
 
 
 def test_madry_training_keeps_cam_rank_correlation_higher(trained_small, madry_small, batch):
+    # Over four training seeds the Madry net keeps 0.069-0.109 more Kendall tau on 96 images, with a
+    # standard error of 0.014-0.017; two equally trained nets would differ by about that error.
     x, y = batch
-    assert kept_tau(madry_small, x, y, 0.1) > kept_tau(trained_small, x, y, 0.1)
+    assert kept_tau(madry_small, x, y, 0.1) > kept_tau(trained_small, x, y, 0.1) + 0.03
 
 
 def test_aai_lowers_kendall_tau_more_than_random_sign_and_stays_in_ball(trained_small, batch):
@@ -69,7 +71,9 @@ def test_aai_lowers_kendall_tau_more_than_random_sign_and_stays_in_ball(trained_
 
 
 def test_hinge_mode_keeps_more_labels_than_filter_mode(trained_small, batch):
-    x, y = batch[0][:24], batch[1][:24]
+    # On 48 images hinge mode keeps 8-23 labels, filter mode 0-4 (over four training seeds); on 24 the
+    # two could differ by as few as 3 images.
+    x, y = batch[0][:48], batch[1][:48]
     _, filtered = aai(trained_small, x, y, eps=0.2, steps=20, generator=torch.Generator().manual_seed(0))
     _, hinged = aai(trained_small, x, y, eps=0.2, steps=20, mode="hinge", generator=torch.Generator().manual_seed(0))
     assert hinged.label_kept.float().mean() > filtered.label_kept.float().mean()

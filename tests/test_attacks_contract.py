@@ -42,7 +42,7 @@ def test_attack_leaves_the_model_as_found(name):
     state = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = torch.rand(4, 1, 28, 28), torch.arange(4)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        x_adv = ATTACKS[name](model, x, y)
+        x_adv, _ = ATTACKS[name](model, x, y)
     assert model.training
     assert model.seen
     assert all(not training and dtype == torch.float32 and not autocast for training, dtype, autocast in model.seen)

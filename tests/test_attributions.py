@@ -34,8 +34,8 @@ def assert_rel_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float =
 
 
 @pytest.fixture(scope="module")
-def net() -> Small:
-    torch.manual_seed(0)
+def net(suite_seed) -> Small:
+    torch.manual_seed(suite_seed)
     return Small().eval()
 
 

@@ -10,9 +10,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from lightning_robattr.attacks import jpeg, random_targets
-from lightning_robattr.attacks.attribution_attack import attribution_attack
-from lightning_robattr.attacks.explanation_maps import normalized_map
-from lightning_robattr.attacks.isa import isa
+from lightning_robattr.attacks.explanation.attribution_attack import attribution_attack
+from lightning_robattr.attacks.explanation.maps import normalized_map
+from lightning_robattr.attacks.explanation.isa import isa
 from lightning_robattr.attributions import cam, saliency
 from lightning_robattr.callbacks import (
     AAIEval,
@@ -155,7 +155,9 @@ class QuantizedInput(nn.Module):
 
 
 def test_masking_flags_fire_on_a_masked_model_and_not_on_a_normal_one(trained_small, val32):
-    check = GradientMaskingCheck(eps=[0.1, 0.3], steps=[5, 10], num_samples=32, batch_size=32, warn=True)
+    # tolerance 3 of the 32 images, as the default 0.03 is 3 of 100: on the normal net 10 steps leave 1-2
+    # images fewer correct than 5 (over four training seeds), so one image of sampling noise must not flag
+    check = GradientMaskingCheck(eps=[0.1, 0.3], steps=[5, 10], num_samples=32, batch_size=32, tolerance=0.1, warn=True)
     normal = check.evaluate(trained_small, *val32)
     assert normal["robust/gradient_masking/any"] == 0.0, {k: v for k, v in normal.items() if "acc" in k}
     with pytest.warns(UserWarning, match="above_chance_at_huge_eps"):
@@ -202,11 +204,11 @@ def test_isa_and_unforeseen_log_the_aggregates_of_their_attacks(trained_small, v
     correct = trained_small(x).argmax(1) == y
     with isolated_random_state(torch.device("cpu")):  # replay the callbacks' seeding of their only batch
         seed_batch(0, 0, torch.device("cpu"))
-        result = isa(trained_small, x[correct], y[correct], method="cam", classes="two", p=1, steps=2, search_rounds=2,
-                     budget_factors=[1.0, 1.6], target=random_targets(y[correct], 10))
+        _, result = isa(trained_small, x[correct], y[correct], method="cam", classes="two", p=1, steps=2, search_rounds=2,
+                        budget_factors=[1.0, 1.6], target=random_targets(y[correct], 10))
         seed_batch(0, 0, torch.device("cpu"))
         targets = random_targets(y, 10)
-        x_adv = jpeg(trained_small, x[correct], targets[correct], norm="linf", eps=0.25, steps=3, targeted=True)
+        x_adv, _ = jpeg(trained_small, x[correct], targets[correct], norm="linf", eps=0.25, steps=3, targeted=True)
     assert isa_results["attr/cam/isa/two/l1/nds"] == pytest.approx(result.nds[result.success].mean().item(), rel=1e-5)
     assert isa_results["attr/cam/isa/two/l1/success_rate"] == pytest.approx(result.success.all(0).float().mean().item())
     robust = (trained_small(x_adv).argmax(1) == y[correct]).sum().item() / len(x)

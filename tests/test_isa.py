@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lightning_robattr.attacks.isa import isa
+from lightning_robattr.attacks.explanation.isa import isa
 from lightning_robattr.attributions import cam, class_activation_maps
 
 FAST = dict(steps=5, search_rounds=5, budget_factors=(1.0, 1.6))
@@ -11,12 +11,12 @@ FAST = dict(steps=5, search_rounds=5, budget_factors=(1.0, 1.6))
 
 @pytest.fixture(scope="module")
 def batch(trained_small, mnist5k):
-    """12 test images the naturally trained Small classifies correctly."""
+    """48 test images the naturally trained Small classifies correctly."""
     x, y = mnist5k["test"]
-    x, y = x[100:140], y[100:140]
+    x, y = x[100:160], y[100:160]
     with torch.no_grad():
         correct = trained_small(x).argmax(1) == y
-    return x[correct][:12], y[correct][:12]
+    return x[correct][:48], y[correct][:48]
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,8 @@ def cam_isa(trained_small, batch):
 def test_every_successful_isa_obeys_proposition_1(trained_small, batch, cam_isa):
     # D_{2,l1}(x, x') >= (f_t(x) - f_t'(x)) / 2 for a map whose cells sum to the logit (bias-free head).
     x, y = batch
-    result = cam_isa
-    assert result.success.float().mean() > 0.9
+    x_adv, result = cam_isa
+    assert result.success.float().mean() > 0.8  # measured 0.98-1: an image never fooled within budget 1 fails
     with torch.no_grad():
         logits = trained_small(x)
     margin = logits.gather(1, y[:, None])[:, 0] - logits.gather(1, result.target[:, None])[:, 0]
@@ -39,7 +39,7 @@ def test_every_successful_isa_obeys_proposition_1(trained_small, batch, cam_isa)
     def paper_cam(images, c):
         return cam(trained_small, images, c, scale="sum_to_logit")
 
-    for point, ok in zip(result.x_adv, result.success):
+    for point, ok in zip(x_adv, result.success):
         d = [(paper_cam(x, c) - paper_cam(point, c)).abs().sum((1, 2)) for c in (y, result.target)]
         two_class = (d[0] + d[1]) / 2
         assert (two_class[ok] >= margin[ok] / 2 - 1e-5).all()
@@ -48,30 +48,32 @@ def test_every_successful_isa_obeys_proposition_1(trained_small, batch, cam_isa)
 
 def test_authors_cam_scale_multiplies_the_discrepancy_by_the_grid_size(trained_small, batch, cam_isa):
     x, y = batch
-    adv = cam_isa.x_adv[-1]
+    adv, record = cam_isa[0][-1], cam_isa[1]
     with torch.no_grad():
         clean_cams, adv_cams = class_activation_maps(trained_small, x)[1], class_activation_maps(trained_small, adv)[1]
     rows = torch.arange(len(x))
-    code = sum((clean_cams[rows, c] - adv_cams[rows, c]).abs().sum((1, 2)) for c in (y, cam_isa.target)) / 2
-    torch.testing.assert_close(code, 49 * cam_isa.discrepancy[-1], rtol=1e-4, atol=1e-4)
+    code = sum((clean_cams[rows, c] - adv_cams[rows, c]).abs().sum((1, 2)) for c in (y, record.target)) / 2
+    torch.testing.assert_close(code, 49 * record.discrepancy[-1], rtol=1e-4, atol=1e-4)
 
 
 def test_isa_hides_better_than_the_plain_targeted_attack(trained_small, batch, cam_isa):
     x, _ = batch
-    result = cam_isa
-    assert result.x_adv.shape == (3, *x.shape) and result.nds.shape == result.budgets.shape == (3, len(x))
+    x_adv, result = cam_isa
+    assert x_adv.shape == (3, *x.shape) and result.nds.shape == result.budgets.shape == (3, len(x))
     assert (result.nds[1:] <= result.nds[:-1]).all()
     both = result.success[0] & result.success[-1]
+    # Over five trained nets the last point's mean NDS is 0.952-0.962 of the first's on 48 images
+    # (0.953-0.974 on 24, 0.960-0.974 on 12); NDS never rises, so an ISA no better than the plain attack scores 1.
     assert result.nds[-1][both].mean() < 0.98 * result.nds[0][both].mean()
     slope = both & (result.budgets[-1] > result.budgets[0])  # eps* = 1 (never fooled) leaves no slope
     assert torch.isfinite(result.nsl[slope]).all() and (result.nsl[slope] >= 0).all()
     assert torch.isnan(result.nsl[~slope]).all()
     torch.testing.assert_close(result.budgets[-1], (1.6 * result.eps_star).clamp(max=1))
-    distance = (result.x_adv - x).flatten(2).abs().amax(dim=2)
+    distance = (x_adv - x).flatten(2).abs().amax(dim=2)
     assert (distance <= result.budgets + 1e-6).all()
     assert (result.target != batch[1]).all()
     with torch.no_grad():
-        fooled = trained_small(result.x_adv[0]).argmax(1) == result.target
+        fooled = trained_small(x_adv[0]).argmax(1) == result.target
     assert torch.equal(fooled, result.success[0])
 
 
@@ -81,13 +83,13 @@ def test_isa_hides_better_than_the_plain_targeted_attack(trained_small, batch, c
 )
 def test_isa_runs_on_other_interpreters(trained_small, batch, method, options, classes, p):
     x, y = batch[0][:4], batch[1][:4]
-    result = isa(
+    x_adv, result = isa(
         trained_small, x, y, method=method, method_options=options, classes=classes, p=p,
         steps=2, search_rounds=2, budget_factors=(1.5,), target=(y + 1) % 10,
     )
     assert result.nds.shape == (2, 4) and torch.isfinite(result.nds).all()
     assert torch.equal(result.target, (y + 1) % 10)
-    assert ((result.x_adv - x).flatten(2).abs().amax(dim=2) <= result.budgets + 1e-6).all()
+    assert ((x_adv - x).flatten(2).abs().amax(dim=2) <= result.budgets + 1e-6).all()
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,11 @@ import torch.nn.functional as F
 import torchattacks
 from captum.attr import IntegratedGradients
 
+from lightning_robattr.attributions import integrated_gradients
 from lightning_robattr.losses import (
     ig_norm_loss,
     int_loss,
     label_free_discrepancy,
-    loss_integrated_gradients,
     madry_loss,
     ramp_steps,
     ramped_eps,
@@ -94,14 +94,14 @@ def test_loss_integrated_gradients_matches_captum(net, batch, approx_factor):
     oracle = IntegratedGradients(lambda z, t: F.cross_entropy(net(z), t, reduction="none")).attribute(
         x_end, baselines=x, additional_forward_args=(y,), n_steps=points, method="riemann_right"
     )
-    ours = loss_integrated_gradients(net, x, x_end, y, steps=20, approx_factor=approx_factor)
+    ours = integrated_gradients(net, x_end, y, baseline=x, steps=points, score="ce")
     torch.testing.assert_close(ours, oracle, rtol=1e-4, atol=1e-6)
 
 
 def test_loss_integrated_gradients_is_complete(net, batch):
     x, y = batch
     x_end = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
-    ig = loss_integrated_gradients(net, x, x_end, y, steps=100)
+    ig = integrated_gradients(net, x_end, y, baseline=x, steps=100, score="ce")
     gap = F.cross_entropy(net(x_end), y, reduction="none") - F.cross_entropy(net(x), y, reduction="none")
     torch.testing.assert_close(ig.flatten(1).sum(dim=1), gap, rtol=0.05, atol=2e-3)
 

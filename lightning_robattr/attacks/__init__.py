@@ -2,33 +2,37 @@
 
 Every attack takes ``(model, x, y)`` with ``x (B, C, H, W)`` in [0, 1] and keyword-only
 hyperparameters, runs the model in eval mode and fp32 (restoring its mode), differentiates
-w.r.t. the input only, and returns the adversarial images (plus a success mask on request).
+w.r.t. the input only, and returns ``(x_adv, record)`` (``records``). Layout: the shared core here
+(``ascent``, the one loop; ``threat_models``; ``classification_losses``; ``targets``; ``records``),
+then one sub-package per subsystem: ``classification``, ``unforeseen`` and ``explanation``.
 """
 
-from .aai import AAIRecord, aai
-from .adv2 import ADV2Record, adv2
-from .apgd import apgd
-from .ascent import projected_gradient_ascent
+from .ascent import KeepBest, projected_gradient_ascent
+from .classification.apgd import apgd
+from .classification.cw import cw_l2
+from .classification.deepfool import deepfool
+from .classification.fgsm import fgsm
+from .classification.pgd import pgd
 from .classification_losses import classification_loss, cross_entropy, cw_margin, dlr, succeeded
-from .cw import cw_l2
-from .deepfool import deepfool
-from .attribution_attack import AttributionAttackRecord, attribution_attack
-from .fgsm import fgsm
-from .gabor import gabor
-from .isa import ISAResult, isa
-from .jpeg import jpeg
-from .pgd import pgd
-from .random_sign import random_sign
-from .snow import snow
+from .explanation.aai import AAIRecord, aai
+from .explanation.adv2 import ADV2Record, adv2
+from .explanation.attribution_attack import AttributionAttackRecord, attribution_attack
+from .explanation.isa import ISAResult, isa
+from .explanation.random_sign import random_sign
+from .explanation.transfer import transfer_evaluation
+from .records import SuccessRecord
 from .targets import random_targets
 from .threat_models import L2Ball, LinfBall, ThreatModel, threat_model
-from .transfer import transfer_evaluation
+from .unforeseen.gabor import gabor
+from .unforeseen.jpeg import jpeg
+from .unforeseen.snow import snow
 
 __all__ = [
     "AAIRecord",
     "ADV2Record",
     "AttributionAttackRecord",
     "ISAResult",
+    "KeepBest",
     "L2Ball",
     "LinfBall",
     "ThreatModel",
@@ -51,6 +55,7 @@ __all__ = [
     "random_sign",
     "random_targets",
     "snow",
+    "SuccessRecord",
     "succeeded",
     "threat_model",
     "transfer_evaluation",

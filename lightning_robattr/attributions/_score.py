@@ -1,14 +1,17 @@
-"""The attributed score ``S_c(x)`` (a logit or a softmax probability) and its input gradient.
+"""The attributed score ``S_c(x)`` (a logit, a softmax probability or the cross-entropy) and its input gradient.
 
 Targets reaching these helpers went through ``_validation.check_batch``: a LongTensor ``(B,)`` or ``None``.
 """
 
+from collections.abc import Callable
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_choice, require_autograd
 
-SCORES = ("logit", "prob")
+SCORES = ("logit", "prob", "ce")
 
 
 def check_gradient_options(score: str) -> None:
@@ -31,7 +34,10 @@ def predicted_or_given(model: nn.Module, x: Tensor, target: Tensor | None) -> Te
 
 
 def class_score(logits: Tensor, target: Tensor, score: str) -> Tensor:
-    """Per-example score ``(N,)``: the target logit, or its softmax probability (``score="prob"``)."""
+    """Per-example score ``(N,)``: the target logit, its softmax probability (``score="prob"``) or the
+    cross-entropy loss ``-log softmax(f)_c`` (``score="ce"``, the loss IG-Norm explains)."""
+    if score == "ce":
+        return F.cross_entropy(logits, target, reduction="none")
     values = logits if score == "logit" else logits.softmax(dim=1)
     return values.gather(1, target[:, None]).squeeze(1)
 
@@ -55,3 +61,43 @@ def score_gradient(
     target = resolve_target(logits, target)
     (grad,) = torch.autograd.grad(class_score(logits, target, score).sum(), xi, create_graph=create_graph)
     return grad
+
+
+def weighted_gradient_sum(
+    model: nn.Module,
+    points: Callable[[int, int], Tensor],
+    weights: Tensor,
+    target: Tensor,
+    *,
+    internal_batch_size: int,
+    score: str,
+    create_graph: bool,
+) -> Tensor:
+    """``sum_j weights[j] * dS_target(p_j)/dp_j`` for ``m = len(weights)`` points per image.
+
+    Args:
+        points: ``points(start, stop)`` returns the points ``j in [start, stop)`` of every image
+            as ``(stop - start, B, C, H, W)``.
+        weights: ``(m,)`` quadrature or averaging weights.
+        target: class indices ``(B,)``.
+        internal_batch_size: at most this many rows (points x images) go through the net in one
+            forward pass; each chunk holds ``max(1, internal_batch_size // B)`` points of every image.
+
+    Returns:
+        ``(B, C, H, W)``.
+    """
+    m = weights.shape[0]
+    total: Tensor | None = None
+    per_chunk = max(1, internal_batch_size // target.shape[0])
+    for start in range(0, m, per_chunk):
+        stop = min(start + per_chunk, m)
+        chunk = points(start, stop)
+        n, shape = chunk.shape[0], chunk.shape[1:]
+        rows = grad_input(chunk.reshape(n * shape[0], *shape[1:]), create_graph)
+        logits = model(rows)
+        scores = class_score(logits, target.repeat(n), score)
+        (grad,) = torch.autograd.grad(scores.sum(), rows, create_graph=create_graph)
+        part = torch.tensordot(weights[start:stop], grad.reshape(n, *shape), dims=1)
+        total = part if total is None else total + part
+    assert total is not None
+    return total

@@ -28,7 +28,7 @@ def grad_cam(
         target: class indices ``(B,)``; ``None`` attributes the predicted class.
         layer: dotted name of the module whose output ``A (B, K, h, w)`` is used; ``None`` is the net's ``features``.
         upsample: bilinearly upsample to the input size.
-        score: ``"logit"`` or ``"prob"``.
+        score: ``"logit"``, ``"prob"`` or ``"ce"``.
         create_graph: keep the graph (map differentiable w.r.t. ``x`` and the parameters).
 
     Returns:

@@ -40,7 +40,7 @@ def grad_cam_pp(
         mode: ``"exact"`` or ``"int_repo"``.
         layer: dotted module name for ``A``; ``None`` is the net's ``features``.
         upsample: bilinearly upsample to the input size.
-        score: ``"logit"`` or ``"prob"`` (``exact`` mode).
+        score: ``"logit"``, ``"prob"`` or ``"ce"`` (``exact`` mode).
         create_graph: keep the graph (map differentiable w.r.t. ``x`` and the parameters).
 
     Returns:

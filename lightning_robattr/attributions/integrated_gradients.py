@@ -7,8 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_batch
-from ._gradient_sum import weighted_gradient_sum
-from ._score import check_gradient_options, predicted_or_given
+from ._score import check_gradient_options, predicted_or_given, weighted_gradient_sum
 
 RULES = ("riemann_right", "trapezoid", "gauss_legendre")
 
@@ -53,7 +52,8 @@ def integrated_gradients(
     The points of a chunk go through the net in one batched forward pass; a chunk holds at
     most ``internal_batch_size`` rows (points x images), which bounds memory when
     ``create_graph`` is off. Completeness: ``IG.sum() ~ S_c(x) - S_c(x0)`` (error O(1/steps)
-    for ``riemann_right``).
+    for ``riemann_right``). With ``score="ce"``, the labels as ``target`` and the clean images as
+    ``baseline`` it is the loss IG that ``losses.ig_norm_loss`` penalises (Chen et al.).
 
     Args:
         model: classifier on pixel-space input; call it in eval mode.
@@ -63,7 +63,7 @@ def integrated_gradients(
         steps: number of gradient evaluations per image.
         rule: ``"riemann_right"`` (the papers' sum), ``"trapezoid"`` or ``"gauss_legendre"``.
         internal_batch_size: rows per forward pass (the same meaning as captum's).
-        score: ``"logit"`` or ``"prob"``.
+        score: ``"logit"``, ``"prob"`` or ``"ce"`` (the cross-entropy loss at label ``target``).
         create_graph: keep the graph (map differentiable w.r.t. ``x`` and the parameters).
 
     Returns:

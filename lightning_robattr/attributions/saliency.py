@@ -25,7 +25,8 @@ def saliency(
         target: class indices ``(B,)``; ``None`` attributes the predicted class.
         abs: return ``|dS/dx|`` (the Ghorbani et al. saliency map).
         multiply_by_inputs: return ``x * dS/dx`` (gradient x input, as the SSR paper's attacks use).
-        score: ``"logit"`` (``S_c = f_c``) or ``"prob"`` (``S_c = softmax(f)_c``).
+        score: ``"logit"`` (``S_c = f_c``), ``"prob"`` (``S_c = softmax(f)_c``) or ``"ce"``
+            (``S_c = -log softmax(f)_c``, the cross-entropy loss at label ``c``).
         create_graph: keep the graph so the map is differentiable w.r.t. ``x`` and the parameters.
 
     Returns:

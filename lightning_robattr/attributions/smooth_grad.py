@@ -1,10 +1,65 @@
-"""SmoothGrad: the input gradient averaged over Gaussian-noised copies of the image."""
+"""SmoothGrad: the input gradient averaged over Gaussian-noised copies of the image.
+
+:func:`noise_averaged_gradient` is the average over noisy copies that SmoothGrad and UniGrad share.
+"""
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from .._validation import check_batch
-from ._noise_average import check_noise, noise_averaged_gradient
+from ._score import check_gradient_options, predicted_or_given, weighted_gradient_sum
+
+
+def noise_averaged_gradient(
+    model: nn.Module,
+    x: Tensor,
+    target: Tensor | None,
+    *,
+    noise: Tensor | None,
+    draw: Callable[[], Tensor],
+    scale: Tensor | float,
+    samples: int,
+    multiply_by_inputs: bool,
+    internal_batch_size: int,
+    score: str,
+    create_graph: bool,
+) -> Tensor:
+    """``(1/n) sum_j dS_c(x + scale * eta_j)/dx``, times the clean ``x`` when ``multiply_by_inputs``.
+
+    Args:
+        x: images ``(B, C, H, W)``, checked by the caller (``_validation.check_batch``).
+        target: class indices, a LongTensor ``(B,)``; ``None`` attributes the class predicted at the clean ``x``.
+        noise: the draws ``eta`` to reuse, ``(n, B, C, H, W)`` (then ``n`` overrides ``samples``), or
+            ``None`` to call ``draw()`` once per sample, chunk by chunk (memory stays bounded, and
+            the draws do not depend on ``internal_batch_size``).
+        draw: one fresh draw ``eta_j`` of shape ``(B, C, H, W)``.
+        scale: multiplies every draw: a float or a tensor broadcastable to ``x`` (e.g. ``(B, 1, 1, 1)``).
+        samples: number of noisy copies ``n`` when ``noise`` is ``None``.
+    """
+    check_gradient_options(score)
+    if noise is not None:
+        if noise.dim() != x.dim() + 1 or noise.shape[1:] != x.shape:
+            raise ValueError(
+                f"noise must have shape (samples, *x.shape) = (n, {tuple(x.shape)}), got {tuple(noise.shape)}; "
+                "draw one perturbation per sample and image"
+            )
+        samples = noise.shape[0]
+    if not create_graph:
+        x = x.detach()
+    target = predicted_or_given(model, x, target)
+    weights = torch.full((samples,), 1.0 / samples, dtype=x.dtype, device=x.device)
+
+    def points(start: int, stop: int) -> Tensor:
+        draws = noise[start:stop] if noise is not None else torch.stack([draw() for _ in range(start, stop)])
+        return x + draws * scale
+
+    with torch.enable_grad():
+        grad = weighted_gradient_sum(
+            model, points, weights, target, internal_batch_size=internal_batch_size, score=score, create_graph=create_graph
+        )
+    return grad * x if multiply_by_inputs else grad
 
 
 def smooth_grad(
@@ -37,7 +92,7 @@ def smooth_grad(
             same noise for a clean and a perturbed image; overrides ``samples`` and ``generator``.
         multiply_by_inputs: multiply the averaged gradient by the clean ``x`` (the SSR paper's attacks).
         internal_batch_size: rows (samples x images) per forward pass.
-        score: ``"logit"`` or ``"prob"``.
+        score: ``"logit"``, ``"prob"`` or ``"ce"``.
         create_graph: keep the graph (map differentiable w.r.t. ``x`` and the parameters).
 
     Returns:
@@ -58,23 +113,13 @@ def smooth_grad(
     sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
     if sigma.dim() == 1:
         sigma = sigma.view(-1, *[1] * (x.dim() - 1))
-    if noise is not None:
-        check_noise(noise, x)
-        samples = noise.shape[0]
-
-    def draws(start: int, stop: int) -> Tensor:
-        if noise is not None:
-            return noise[start:stop] * sigma
-        fresh = torch.empty((stop - start, *x.shape), dtype=x.dtype, device=x.device)
-        for sample in fresh:
-            sample.normal_(generator=generator)
-        return fresh * sigma
-
     return noise_averaged_gradient(
         model,
         x,
         target,
-        draws,
+        noise=noise,
+        draw=lambda: torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device),
+        scale=sigma,
         samples=samples,
         multiply_by_inputs=multiply_by_inputs,
         internal_batch_size=internal_batch_size,

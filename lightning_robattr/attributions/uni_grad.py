@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_batch, check_choice
-from ._noise_average import check_noise, noise_averaged_gradient
+from .smooth_grad import noise_averaged_gradient
 
 NORMS = ("linf", "l2")
 
@@ -61,7 +61,7 @@ def uni_grad(
         noise: perturbations ``(n, B, C, H, W)`` to reuse as they are; overrides ``samples``, ``radius``, ``norm``.
         multiply_by_inputs: multiply the averaged gradient by the clean ``x``.
         internal_batch_size: rows (samples x images) per forward pass.
-        score: ``"logit"`` or ``"prob"``.
+        score: ``"logit"``, ``"prob"`` or ``"ce"``.
         create_graph: keep the graph (map differentiable w.r.t. ``x`` and the parameters).
 
     Returns:
@@ -76,25 +76,15 @@ def uni_grad(
     """
     x, target = check_batch(model, x, {"target": target})
     check_choice(norm, NORMS, name="norm")
-    if noise is not None:
-        check_noise(noise, x)
-        samples = noise.shape[0]
-
-    def draws(start: int, stop: int) -> Tensor:
-        if noise is not None:
-            return noise[start:stop]
-        shape = (1, *x.shape)
-        fresh = [
-            uniform_noise(shape, radius=radius, norm=norm, generator=generator, dtype=x.dtype, device=x.device)
-            for _ in range(start, stop)
-        ]
-        return torch.cat(fresh)
-
     return noise_averaged_gradient(
         model,
         x,
         target,
-        draws,
+        noise=noise,
+        draw=lambda: uniform_noise(
+            (1, *x.shape), radius=radius, norm=norm, generator=generator, dtype=x.dtype, device=x.device
+        )[0],
+        scale=1.0,
         samples=samples,
         multiply_by_inputs=multiply_by_inputs,
         internal_batch_size=internal_batch_size,

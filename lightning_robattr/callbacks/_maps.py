@@ -5,7 +5,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ..attacks.explanation_maps import explainer, normalized_map
+from ..attacks.explanation.maps import normalized_map
+from ..attributions import get_attribution
 from ._isolation import isolated_random_state, seed_global
 
 MAP_NOISE_SEED = 0
@@ -14,7 +15,7 @@ MAP_NOISE_SEED = 0
 def attribution_maps(model: nn.Module, x: Tensor, label: Tensor, method: str, options: Mapping[str, Any] | None) -> Tensor:
     """``(B, h, w)``: ``|attribution|`` of class ``label (B,)`` summed over channels, each map summing to 1.
 
-    The post-processing of the attribution attacks (``attacks.explanation_maps.normalized_map``),
+    The post-processing of the attribution attacks (``attacks.explanation.maps.normalized_map``),
     so the callbacks measure exactly the maps the attacks move; detached. Stochastic maps
     (SmoothGrad, UniGrad) draw their noise from one fixed seed, so a clean and an attacked
     image get the same noise (common random numbers): their similarity measures the
@@ -22,7 +23,7 @@ def attribution_maps(model: nn.Module, x: Tensor, label: Tensor, method: str, op
     """
     with isolated_random_state(x.device):
         seed_global(MAP_NOISE_SEED, x.device)
-        return normalized_map(explainer(method, options)(model, x, label), "sum1").detach()
+        return normalized_map(get_attribution(method, **(options or {}))(model, x, label), "sum1").detach()
 
 
 def map_size(model: nn.Module, example: Tensor, method: str, options: Mapping[str, Any] | None) -> int:

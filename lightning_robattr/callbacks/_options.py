@@ -9,7 +9,7 @@ from inspect import Parameter, signature
 from typing import Any
 
 from .._validation import check_choice, check_keywords
-from ..attacks.attribution_attack import attribution_attack, check_attribution_attack
+from ..attacks.explanation.attribution_attack import attribution_attack, check_attribution_attack
 from ..attributions import ATTRIBUTIONS, get_attribution
 
 # attribution_attack arguments an attribution-attack callback passes itself (so attack_options may not)

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
 from .._validation import check_choice
-from ..attacks.aai import aai, check_aai
+from ..attacks.explanation.aai import aai, check_aai
 from ..attributions import ATTRIBUTIONS
 from ._tags import budgets
 from .evaluation_callback import EvaluationCallback

@@ -1,14 +1,15 @@
 """``AttributionAttackEval``: how far attribution attacks move the explanations, per budget and as an AUC."""
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal
+from itertools import product
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
-from ..attacks.attribution_attack import attribution_attack
-from ..attacks.explanation_objectives import resolve_k
+from ..attacks.explanation.attribution_attack import attribution_attack
+from ..attacks.explanation.objectives import resolve_k
 from ..metrics import CosineDistance, KendallTau, MassCenterDislocation, SpearmanCorrelation, TopKIntersection
 from ..metrics.functional import eps_auc
 from ..metrics.functional.topk_intersection import TOPK_MODES
@@ -19,6 +20,25 @@ from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
 
 SIMILARITY_METRICS = ("topk_intersection", "spearman", "kendall_tau", "mass_center_dislocation", "cosine_distance")
+
+
+class MapScore(NamedTuple):
+    """One similarity logged for one attack: its tag, its AUC's tag, the metric, the method whose maps it compares."""
+
+    tag: str
+    auc_tag: str
+    metric: str
+    compared: str
+
+
+class GridAttack(NamedTuple):
+    """One attack of the method x objective x budget grid (``eps`` in pixel units) and the tags it feeds."""
+
+    method: str
+    objective: str
+    eps: float
+    kept_tag: str
+    scores: tuple[MapScore, ...]
 
 
 class AttributionAttackEval(EvaluationCallback):
@@ -67,7 +87,14 @@ class AttributionAttackEval(EvaluationCallback):
     attack iterations (saliency: about 3 forward and 2 backward passes, one of them double).
 
     Example:
-        >>> AttributionAttackEval(methods=["saliency", "ig"], objectives=["topk"], eps=[2, 4, 8, 16], transfer=["smoothgrad"])
+        >>> callback = AttributionAttackEval(
+        ...     methods=["saliency", "ig"], eps=[2, 4, 8, 16], metrics=["topk_intersection", "spearman"], transfer=["smoothgrad"]
+        ... )
+        >>> [attack.kept_tag for attack in callback.attacks()][:2]
+        ['attr/saliency/topk/eps=2/label_kept_rate', 'attr/saliency/topk/eps=4/label_kept_rate']
+        >>> last = callback.attacks()[0].scores[-1]
+        >>> last.tag, last.auc_tag
+        ('attr/saliency/topk/transfer/smoothgrad/eps=2/spearman', 'attr/saliency/topk/transfer/smoothgrad/spearman_auc')
     """
 
     def __init__(
@@ -128,21 +155,42 @@ class AttributionAttackEval(EvaluationCallback):
         path = f"attr/{method}/{objective}" + (f"/transfer/{transfer}" if transfer else "")
         return f"{path}/{label}/{name}" if label else f"{path}/{name}_auc"
 
-    def _scored(self, method: str) -> list[tuple[str | None, str]]:
-        """``(transfer segment of the tags, method whose maps are compared)``: ``method`` itself, then its transfers."""
-        return [(None, method), *((t, t) for t in self.transfer[method])]
+    def attacks(self) -> list[GridAttack]:
+        """Every method x objective x budget attack with the tags it feeds, in tag order.
+
+        The one loop of the callback: ``make_metrics``, ``evaluate_batch`` and ``summarize`` all walk this list.
+        """
+        return [
+            GridAttack(
+                method, objective, eps,
+                kept_tag=self.tag(method, objective, "label_kept_rate", label),
+                scores=self._scores(method, objective, label),
+            )
+            for method, objective, (label, eps) in product(self.methods, self.objectives, self.budgets)
+        ]
+
+    def _scores(self, method: str, objective: str, label: str) -> tuple[MapScore, ...]:
+        """The scores of one attack: the maps of ``method`` itself, then of each transfer method, under every metric."""
+        compared = [(None, method), *((t, t) for t in self.transfer[method])]
+        return tuple(
+            MapScore(
+                tag=self.tag(method, objective, metric, label, transfer),
+                auc_tag=self.tag(method, objective, metric, transfer=transfer),
+                metric=metric,
+                compared=name,
+            )
+            for transfer, name in compared
+            for metric in self.metrics
+        )
 
     def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
-        methods = {*self.methods, *(t for ts in self.transfer.values() for t in ts)}
-        ks = {m: resolve_k(self.k, map_size(model, example, m, self.method_options.get(m))) for m in methods}
+        attacks = self.attacks()
+        compared = dict.fromkeys(score.compared for attack in attacks for score in attack.scores)
+        ks = {m: resolve_k(self.k, map_size(model, example, m, self.method_options.get(m))) for m in compared}
         metrics: dict[str, Metric] = {}
-        for method in self.methods:
-            for objective in self.objectives:
-                for label, _ in self.budgets:
-                    metrics[self.tag(method, objective, "label_kept_rate", label)] = MeanMetric()
-                    for transfer, scored in self._scored(method):
-                        for name in self.metrics:
-                            metrics[self.tag(method, objective, name, label, transfer)] = self._similarity(name, ks[scored])
+        for attack in attacks:
+            metrics[attack.kept_tag] = MeanMetric()
+            metrics.update((score.tag, self._similarity(score.metric, ks[score.compared])) for score in attack.scores)
         return metrics
 
     def _similarity(self, name: str, k: int) -> Metric:
@@ -158,47 +206,46 @@ class AttributionAttackEval(EvaluationCallback):
         correct = label == y
         x, label = x[correct], label[correct]
         clean_maps: dict[str, Tensor] = {}
-        for method in self.methods:
-            for objective in self.objectives:
-                for label_e, eps in self.budgets:
-                    if len(x):
-                        self._attack_and_score(model, x, label, method, objective, label_e, eps, clean_maps, metrics)
-                    yield
+        for attack in self.attacks():
+            if len(x):
+                self._attack_and_score(model, x, label, attack, clean_maps, metrics)
+            yield
 
     def _attack_and_score(
-        self, model: nn.Module, x: Tensor, label: Tensor, method: str, objective: str, label_e: str, eps: float,
-        clean_maps: dict[str, Tensor], metrics: dict[str, Metric],
+        self, model: nn.Module, x: Tensor, label: Tensor, attack: GridAttack, clean_maps: dict[str, Tensor],
+        metrics: dict[str, Metric],
     ) -> None:
-        """Attack ``x`` (correctly classified, labels ``label``) and update every metric of this budget."""
+        """Run ``attack`` on ``x`` (correctly classified, labels ``label``) and update the metrics it feeds.
+
+        ``clean_maps`` caches the clean maps of the batch by method, across the attacks of the grid.
+        """
 
         def maps_of(name: str, images: Tensor, labels: Tensor) -> Tensor:
             return attribution_maps(model, images, labels, name, self.method_options.get(name))
 
-        scored = self._scored(method)
-        for _, name in scored:
-            clean_maps.setdefault(name, maps_of(name, x, label))
+        compared = dict.fromkeys(score.compared for score in attack.scores)
+        for name in compared:
+            if name not in clean_maps:
+                clean_maps[name] = maps_of(name, x, label)
+        method, objective, eps = attack.method, attack.objective, attack.eps
         x_adv, record = attribution_attack(
             model, x, method=method, objective=objective, eps=eps, steps=self.steps, step_size=self.step_size, norm=self.norm,
             k=self.k, method_options=self.method_options.get(method), **attack_arguments(objective, self.attack_options, clean_maps[method]),
         )
         kept = record.success
-        metrics[self.tag(method, objective, "label_kept_rate", label_e)].update(kept.float())
+        metrics[attack.kept_tag].update(kept.float())
         if not kept.any():
             return
-        for transfer, name in scored:
-            adv_maps = maps_of(name, x_adv[kept], label[kept])
-            for metric in self.metrics:
-                metrics[self.tag(method, objective, metric, label_e, transfer)].update(clean_maps[name][kept], adv_maps)
+        adv_maps = {name: maps_of(name, x_adv[kept], label[kept]) for name in compared}
+        for score in attack.scores:
+            metrics[score.tag].update(clean_maps[score.compared][kept], adv_maps[score.compared])
 
     def summarize(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
         if len(self.budgets) < 2:
             return values
+        curves: dict[str, list[Tensor]] = {}
+        for attack in self.attacks():
+            for score in attack.scores:
+                curves.setdefault(score.auc_tag, []).append(values[score.tag])
         pixel_eps = [eps for _, eps in self.budgets]
-        aucs = {}
-        for method in self.methods:
-            for objective in self.objectives:
-                for transfer, _ in self._scored(method):
-                    for name in self.metrics:
-                        curve = torch.stack([values[self.tag(method, objective, name, e, transfer)] for e, _ in self.budgets])
-                        aucs[self.tag(method, objective, name, transfer=transfer)] = eps_auc(pixel_eps, curve)
-        return {**values, **aucs}
+        return {**values, **{tag: eps_auc(pixel_eps, torch.stack(curve)) for tag, curve in curves.items()}}

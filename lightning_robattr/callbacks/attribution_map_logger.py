@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torchvision.utils import make_grid
 
 from .._validation import require_autograd
-from ..attacks.attribution_attack import attribution_attack
+from ..attacks.explanation.attribution_attack import attribution_attack
 from ..models import evaluation_mode
 from ._isolation import isolated_random_state, seed_batch
 from ._maps import attack_arguments, attribution_maps

@@ -9,11 +9,11 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
 from .._validation import check_nonnegative, check_positive_int
-from ..attacks.pgd import pgd
+from ..attacks.classification.pgd import pgd
 from ..attacks.threat_models import threat_model
-from ._robust_accuracy import still_correct
 from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
+from .pgd_eval import still_correct
 
 PREFIX = "robust/gradient_masking"
 FLAGS = ("acc_rises_with_steps", "acc_rises_with_eps", "one_step_stronger", "above_chance_at_huge_eps")

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
 from .._validation import check_choice
-from ..attacks.isa import CLASS_SETS, check_isa, isa
+from ..attacks.explanation.isa import CLASS_SETS, check_isa, isa
 from ..attacks.targets import random_targets
 from ..attributions import ATTRIBUTIONS
 from .evaluation_callback import EvaluationCallback
@@ -99,7 +99,7 @@ class ISAEval(EvaluationCallback):
         target = random_targets(y, logits.shape[1])
         for classes, p in self.variants:
             if len(x):
-                result = isa(model, x, y, method=self.method, classes=classes, p=p, target=target, **self.options)
+                _, result = isa(model, x, y, method=self.method, classes=classes, p=p, target=target, **self.options)
                 metrics[self.tag(classes, p, "nds")].update(result.nds[result.success])
                 metrics[self.tag(classes, p, "nsl")].update(result.nsl[~result.nsl.isnan()])
                 metrics[self.tag(classes, p, "eps_star")].update(result.eps_star[result.success[0]])

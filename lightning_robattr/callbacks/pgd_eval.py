@@ -1,21 +1,37 @@
-"""``PGDEval``: robust accuracy under PGD on a grid of budgets and step counts."""
+"""``PGDEval``: robust accuracy under PGD on a grid of budgets and step counts.
 
-from collections.abc import Iterator, Sequence
+:func:`still_correct` is the robust-accuracy bookkeeping every classification-attack callback shares.
+"""
+
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
-from ..attacks.apgd import apgd
-from ..attacks.pgd import check_pgd, pgd
+from ..attacks.classification.apgd import apgd
+from ..attacks.classification.pgd import check_pgd, pgd
 from .._validation import check_positive_int
-from ._robust_accuracy import still_correct
 from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
 
 PROTOCOLS = ("madry", "int_repo")
 INT_REPO_STEP_SIZE = 0.01
+
+
+def still_correct(model: nn.Module, x: Tensor, y: Tensor, attacked: Tensor, attack: Callable[[Tensor, Tensor], tuple]) -> Tensor:
+    """``(B,)`` bool: the examples of the mask ``attacked`` that ``attack(x, y) -> (x_adv, record)`` leaves classified as ``y``.
+
+    Only the ``attacked`` examples (e.g. the correctly classified ones) are attacked; the others
+    count as not correct, so the mean over the batch is an accuracy in which clean errors are errors.
+    """
+    still = torch.zeros_like(attacked)
+    if attacked.any():
+        x_adv, _ = attack(x[attacked], y[attacked])
+        with torch.no_grad():
+            still[attacked] = model(x_adv).argmax(dim=1) == y[attacked]
+    return still
 
 
 class PGDEval(EvaluationCallback):
@@ -57,7 +73,8 @@ class PGDEval(EvaluationCallback):
     ``2 * reference_steps`` per budget on the surviving points with ``reference``).
 
     Example:
-        >>> trainer = Trainer(inference_mode=False, callbacks=[PGDEval(eps=[0.1, 0.3], steps=[10, 40])])
+        >>> from pytorch_lightning import Trainer
+        >>> trainer = Trainer(inference_mode=False, callbacks=[PGDEval(eps=[0.1, 0.3], steps=[10, 40])], logger=False)
     """
 
     def __init__(

@@ -10,13 +10,13 @@ from torchmetrics import MeanMetric, Metric
 
 from .._validation import check_nonnegative, check_positive_int
 from ..attacks.classification_losses import classification_loss
-from ..attacks.gabor import gabor
-from ..attacks.jpeg import jpeg
-from ..attacks.snow import snow
+from ..attacks.unforeseen.gabor import gabor
+from ..attacks.unforeseen.jpeg import jpeg
+from ..attacks.unforeseen.snow import snow
 from ..attacks.targets import random_targets
-from ._robust_accuracy import still_correct
 from ._tags import eps_label
 from .evaluation_callback import EvaluationCallback
+from .pgd_eval import still_correct
 
 UNFORESEEN_ATTACKS: dict[str, Callable[..., Tensor]] = {
     "gabor": gabor,

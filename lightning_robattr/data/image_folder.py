@@ -49,8 +49,10 @@ class ImageFolderData(ImageDataModule):
     ``train/``, ``val/``, ``test/``          ``train/``  ``val/``            ``test/``
     ``train/``, ``val/`` (ImageNet style)    ``train/``  ``val/``            ``val/``
     ``train/``, ``test/``                    ``train/``  ``test/``           ``test/``
-    ``<class>/`` only (e.g. Flower-17)       seeded class-stratified split by ``val_size`` / ``test_size``
+    ``<class>/`` only (e.g. Flower-17)       the rest    ``val_size``        ``test_size``
     =======================================  ==========  ==================  ==================
+
+    The single-folder split is seeded and class-stratified.
 
     Evaluation images are resized (shorter side to ``resize_size``) and centre-cropped to
     ``image_size``. Training images get ``train_crop``: ``"random_resized"`` (a random area and

@@ -20,7 +20,8 @@ class ResumableLoader(DataLoader):
     ``num_workers=0``; with workers the order is exact, the workers' augmentation draws are not).
 
     Args:
-        *args, **kwargs: those of ``DataLoader`` (``generator`` is required).
+        *args: positional arguments of ``DataLoader``.
+        **kwargs: keyword arguments of ``DataLoader`` (``generator`` is required).
         epoch_finished: tells, when a checkpoint is written, whether the epoch has ended (the
             Trainer may stop an epoch early, e.g. ``limit_train_batches``); default: when all
             batches were served.

@@ -6,7 +6,7 @@ Each ``*_loss(model, x, y, *, ...)`` returns a ``RegimeObjective(loss, logits, p
 
 from .eps_ramp import ramp_steps, ramped_eps
 from .hessian import top_hessian_eigenvalue
-from .ig_norm import ig_norm_loss, loss_integrated_gradients
+from .ig_norm import ig_norm_loss
 from .int_loss import int_loss, label_free_discrepancy
 from .madry import madry_loss
 from .natural import natural_loss
@@ -19,7 +19,6 @@ __all__ = [
     "ig_norm_loss",
     "int_loss",
     "label_free_discrepancy",
-    "loss_integrated_gradients",
     "madry_loss",
     "natural_loss",
     "ramp_steps",

@@ -8,48 +8,9 @@ from torch import Tensor, nn
 
 from ..attacks.ascent import projected_gradient_ascent
 from ..attacks.threat_models import threat_model
+from ..attributions import integrated_gradients
 from .modes import inner_maximisation_mode
 from .objective import RegimeObjective
-
-
-def loss_integrated_gradients(
-    model: nn.Module,
-    x: Tensor,
-    x_end: Tensor,
-    y: Tensor,
-    *,
-    steps: int = 50,
-    approx_factor: int = 1,
-    create_graph: bool = False,
-) -> Tensor:
-    """Integrated gradients of the loss ``CE(f(.), y)`` along the segment from ``x`` to ``x_end``.
-
-    ``IG(x, x') = (x' - x) * (1/n) sum_k grad CE(f(x + a_k (x' - x)), y)`` with the right-Riemann
-    points ``a_k = k / steps``, ``k = approx_factor, 2 approx_factor, ..., steps`` (``n`` of them);
-    ``approx_factor > 1`` is Chen et al.'s cheap approximation for the inner maximisation. Its
-    completeness is ``sum IG ~= CE(f(x')) - CE(f(x))``. Unlike the attributions of
-    ``lightning_robattr.attributions`` this explains the loss, with the clean image as baseline.
-
-    Args:
-        model: classifier on pixel-space images.
-        x: baseline images ``(B, C, H, W)``; x_end: end points, same shape; y: labels ``(B,)``.
-        steps: ``m``, the Riemann resolution; approx_factor: keep every ``approx_factor``-th point.
-        create_graph: keep the graph (for a loss differentiated w.r.t. ``x_end`` or the parameters).
-
-    Returns:
-        ``(B, C, H, W)`` attributions (loss units).
-    """
-    if steps < 1 or approx_factor < 1 or steps % approx_factor:
-        raise ValueError(f"IG needs steps >= 1 divisible by approx_factor >= 1, got steps={steps}, approx_factor={approx_factor}")
-    alphas = torch.arange(approx_factor, steps + 1, approx_factor, device=x.device, dtype=x.dtype) / steps
-    delta = x_end - x
-    path = (x.unsqueeze(0) + alphas.view(-1, *([1] * x.dim())) * delta.unsqueeze(0)).flatten(0, 1)
-    with torch.enable_grad():
-        if not path.requires_grad:
-            path.requires_grad_(True)
-        ce = F.cross_entropy(model(path), y.repeat(len(alphas)), reduction="sum")
-        (grads,) = torch.autograd.grad(ce, path, create_graph=create_graph)
-    return delta * grads.view(len(alphas), *x.shape).mean(dim=0)
 
 
 def ig_norm_loss(
@@ -77,6 +38,11 @@ def ig_norm_loss(
     averaged over the batch (the code's batch sums have the same ratio). ``eps = 0`` skips
     both (the IG term is then 0).
 
+    ``IG(x, x')`` is ``attributions.integrated_gradients`` of the loss (``score="ce"``, label ``y``)
+    from the baseline ``x`` to ``x'`` by the right-Riemann rule, all points of a batch in one
+    forward pass: Chen et al.'s thinned sum over ``k = af, 2 af, ..., m`` is that rule with
+    ``m / af`` points. Completeness: ``sum IG ~= CE(f(x')) - CE(f(x))``.
+
     Args:
         model: classifier on pixel-space images; pass the raw net, not a DDP wrapper.
         x: images ``(B, C, H, W)`` in [0, 1]; y: labels ``(B,)``.
@@ -93,22 +59,30 @@ def ig_norm_loss(
         ``RegimeObjective`` with the clean logits (adversarial for IG-SUM-NORM) and parts
         ``ce`` (``ce_adv`` for IG-SUM-NORM) and ``penalty`` (the IG norm).
     """
+    if ig_steps < 1 or approx_factor < 1 or ig_steps % approx_factor:
+        raise ValueError(
+            f"ig_steps must be a positive multiple of approx_factor (the inner IG uses ig_steps / approx_factor points), "
+            f"got ig_steps={ig_steps}, approx_factor={approx_factor}; e.g. ig_steps=50, approx_factor=5"
+        )
     threat = threat_model(norm, eps)
 
-    def ig_norm(x_end: Tensor, points: int, factor: int, create_graph: bool) -> Tensor:
-        ig = loss_integrated_gradients(model, x, x_end, y, steps=points, approx_factor=factor, create_graph=create_graph)
+    def ig_norm(x_end: Tensor, points: int) -> Tensor:
+        """``||IG(x, x_end)||_1`` per image ``(B,)``: the loss IG from ``x`` with ``points`` right-Riemann points, in one pass."""
+        ig = integrated_gradients(
+            model, x_end, y, baseline=x, steps=points, internal_batch_size=points * len(x), score="ce", create_graph=True
+        )
         return ig.abs().flatten(1).sum(dim=1)
 
     def inner_objective(x_adv: Tensor) -> Tensor:
-        value = ig_norm(x_adv, ig_steps, approx_factor, True)
+        value = ig_norm(x_adv, ig_steps // approx_factor)
         return F.cross_entropy(model(x_adv), y, reduction="none") + gamma * value if sum_variant else value
 
     x_adv = x
     if eps > 0:
         with inner_maximisation_mode(model, eval_mode=attack_eval_mode):
-            x_adv = projected_gradient_ascent(inner_objective, x, threat, steps=steps, step_size=step_size, generator=generator)
+            x_adv = projected_gradient_ascent(lambda z, _: inner_objective(z), x, threat, steps=steps, step_size=step_size, generator=generator)
     logits = model(x_adv if sum_variant else x)
     ce = F.cross_entropy(logits, y)
-    penalty = ig_norm(x_adv, ig_steps, 1, True).mean() if eps > 0 else ce.new_zeros(())
+    penalty = ig_norm(x_adv, ig_steps).mean() if eps > 0 else ce.new_zeros(())
     name = "ce_adv" if sum_variant else "ce"
     return RegimeObjective(ce + gamma * penalty, logits, {name: ce.detach(), "penalty": penalty.detach()})

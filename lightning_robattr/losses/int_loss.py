@@ -92,7 +92,7 @@ def int_loss(
         return RegimeObjective(ce, logits, parts)
     reference = clean_reference(model, x, cams, lambda z: class_activation_maps(model, z)[1], eval_mode=attack_eval_mode)
 
-    def inner_objective(x_adv: Tensor) -> Tensor:
+    def inner_objective(x_adv: Tensor, step: int) -> Tensor:
         adv_logits, adv_cams = class_activation_maps(model, x_adv)
         value = label_free_discrepancy(reference, adv_cams, adv_logits, y, one_class=one_class)
         return F.cross_entropy(adv_logits, y, reduction="none") + gamma * value if adversarial_loss else value

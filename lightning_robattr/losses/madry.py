@@ -57,7 +57,7 @@ def madry_loss(
     if eps > 0 and steps > 0:
         with inner_maximisation_mode(model, eval_mode=attack_eval_mode):
             x_adv = projected_gradient_ascent(
-                lambda z: F.cross_entropy(model(z), y, reduction="none"),
+                lambda z, _: F.cross_entropy(model(z), y, reduction="none"),
                 x,
                 threat,
                 steps=steps,

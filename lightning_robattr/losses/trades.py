@@ -7,26 +7,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..attacks.ascent import projected_gradient_ascent
-from ..attacks.threat_models import ThreatModel, threat_model
+from ..attacks.threat_models import threat_model
 from .modes import clean_reference, inner_maximisation_mode
 from .objective import RegimeObjective
-
-
-class _GaussianStart(ThreatModel):
-    """``threat`` with the TRADES start ``x + std * N(0, I)`` instead of a uniform point of the ball."""
-
-    def __init__(self, threat: ThreatModel, std: float) -> None:
-        super().__init__(threat.eps)
-        self.threat, self.std, self.norm = threat, std, threat.norm
-
-    def random_start(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return x + self.std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-
-    def step(self, grad: Tensor, step_size: float) -> Tensor:
-        return self.threat.step(grad, step_size)
-
-    def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
-        return self.threat.project(x_adv, x)
 
 
 def trades_loss(
@@ -83,13 +66,14 @@ def trades_loss(
     reference = clean_reference(model, x, logits, model, eval_mode=attack_eval_mode)
     with inner_maximisation_mode(model, eval_mode=attack_eval_mode):
         p_clean = F.softmax(reference, dim=1)
+        gaussian = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) if start == "normal" else None
         x_adv = projected_gradient_ascent(
-            lambda z: F.kl_div(F.log_softmax(model(z), dim=1), p_clean, reduction="none").sum(dim=1),
+            lambda z, _: F.kl_div(F.log_softmax(model(z), dim=1), p_clean, reduction="none").sum(dim=1),
             x,
-            _GaussianStart(threat, start_std) if start == "normal" else threat,
+            threat,
             steps=steps,
             step_size=step_size,
-            random_start=True,
+            start=None if gaussian is None else x.detach() + start_std * gaussian,
             generator=generator,
         )
     kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), F.softmax(logits, dim=1), reduction="batchmean")

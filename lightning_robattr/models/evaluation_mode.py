@@ -6,6 +6,8 @@ from contextlib import contextmanager, nullcontext
 import torch
 from torch import nn
 
+from .._validation import require_autograd
+
 
 @contextmanager
 def eval_layers(model: nn.Module) -> Iterator[nn.Module]:
@@ -27,11 +29,7 @@ def evaluation_mode(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.
     ``torch.inference_mode``, whose tensors can never enter autograd (Lightning runs validation
     that way unless the Trainer gets ``inference_mode=False``).
     """
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            "attacks and attributions need autograd, but this code runs under torch.inference_mode; "
-            "create the Trainer with inference_mode=False (the lightning_robattr CLI does this by default)"
-        )
+    require_autograd("attacks and attributions")
     device_type = next(model.parameters(), torch.empty(0)).device.type
     with eval_layers(model) if eval_mode else nullcontext(), torch.autocast(device_type, enabled=False), torch.enable_grad():
         yield model

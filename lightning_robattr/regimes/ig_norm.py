@@ -20,7 +20,7 @@ class IGNormModule(AdversarialRegime):
         **kwargs: ``net``, the optimiser and the eps/inner-loop/ramp options of ``AdversarialRegime``.
 
     Logs ``train/ce`` (``train/ce_adv`` for IG-SUM-NORM), ``train/penalty`` (the IG norm), ``train/eps``.
-    Double backward in the inner loop and the outer loss: the net cannot be ``torch.compile``d.
+    Double backward in the inner loop and the outer loss: ``torch.compile`` cannot compile the net.
     """
 
     regime = "ig_norm"

@@ -19,7 +19,7 @@ class IntModule(AdversarialRegime):
             and the eps/inner-loop/ramp options of ``AdversarialRegime``.
 
     Logs ``train/ce`` (``train/ce_adv`` for Int-Adv), ``train/penalty`` (the mean discrepancy), ``train/eps``.
-    First-order only: the net can be ``torch.compile``d.
+    First-order only: ``torch.compile`` can compile the net.
     """
 
     regime = "int"

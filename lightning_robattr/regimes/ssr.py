@@ -27,7 +27,7 @@ class SSRModule(RobustClassifier):
         **kwargs: ``net`` and the optimiser options of ``RobustClassifier``.
 
     Logs ``train/ce``, ``train/penalty`` (``s * mean lambda``) and ``train/eig_max`` (``mean lambda``).
-    Double backward: the net cannot be ``torch.compile``d.
+    Double backward: ``torch.compile`` cannot compile the net.
     """
 
     regime = "ssr"

@@ -60,15 +60,15 @@ def interpretation_discrepancy(
 
     With ``d_i = ||L(x,i) - L(x',i)||_p`` over the ``h x w`` cells:
 
-    ==========  =================================================================  ==============
-    classes     value                                                              needs
-    ==========  =================================================================  ==============
-    one         ``d_t`` (Int-1-class)                                              target
-    two         ``(d_t + d_t') / 2`` (eq. 4)                                       target, adv_target
-    all         ``mean_i d_i`` (eq. 3 over all classes)                            -
-    weighted    ``int_repo``: ``d_t + sum_{i!=t} w_i d_i``, ``w_i = p_i / sum_{j!=t} p_j``;  target, adv_logits
-                ``paper`` (eq. 8): ``d_t / 2 + sum_{i!=t} p_i d_i / 2``; ``p = softmax(adv_logits)``
-    ==========  =================================================================  ==============
+    ========  ====================================================================================  ==================
+    classes   value                                                                                 needs
+    ========  ====================================================================================  ==================
+    one       ``d_t`` (Int-1-class)                                                                 target
+    two       ``(d_t + d_t') / 2`` (eq. 4)                                                          target, adv_target
+    all       ``mean_i d_i`` (eq. 3 over all classes)                                               -
+    weighted  ``int_repo``: ``d_t + sum_{i!=t} w_i d_i``, ``w_i = p_i / sum_{j!=t} p_j``;           target, adv_logits
+              ``paper`` (eq. 8): ``d_t / 2 + sum_{i!=t} p_i d_i / 2``; ``p = softmax(adv_logits)``
+    ========  ====================================================================================  ==================
 
     The weights are not detached, so gradients flow through them (as in the Int code).
 

@@ -5,11 +5,12 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from ..models import evaluation_mode
-from .._validation import check_batch, check_nonnegative, check_positive_int
-from .ascent import projected_gradient_ascent
-from .classification_losses import classification_loss, succeeded
-from .threat_models import ThreatModel, threat_model
+from ...models import evaluation_mode
+from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ..ascent import projected_gradient_ascent
+from ..classification_losses import classification_loss, succeeded
+from ..records import SuccessRecord
+from ..threat_models import ThreatModel, threat_model
 
 
 def pgd(
@@ -27,8 +28,7 @@ def pgd(
     loss: str = "ce",
     early_stop: bool = False,
     generator: torch.Generator | None = None,
-    return_success: bool = False,
-) -> Tensor | tuple[Tensor, Tensor]:
+) -> tuple[Tensor, SuccessRecord]:
     """PGD in the L-inf or L2 ball of radius ``eps`` around ``x``, intersected with [0, 1].
 
     Each step moves ``step_size`` along the signed (L-inf) or normalised (L2) input gradient of
@@ -52,13 +52,13 @@ def pgd(
         early_stop: freeze each example at its first successful iterate (costs one extra
             forward pass per step).
         generator: random source for the starts.
-        return_success: also return the boolean success mask ``(B,)``.
 
     Returns:
-        ``x_adv (B, C, H, W)`` (detached), or ``(x_adv, success)`` with ``return_success``.
+        ``(x_adv, record)``: ``x_adv (B, C, H, W)`` detached and a ``SuccessRecord``.
 
     Example:
-        >>> x_adv, fooled = pgd(net, x, y, eps=0.3, steps=40, step_size=0.01, return_success=True)
+        >>> x_adv, record = pgd(net, x, y, eps=0.3, steps=40, step_size=0.01)
+        >>> record.success.float().mean()
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
     threat, step_size, loss_fn = check_pgd(
@@ -73,8 +73,6 @@ def pgd(
                 model, x[todo], y[todo], threat, loss_fn, targeted=targeted, steps=steps, step_size=step_size,
                 random_start=random_start, early_stop=early_stop, generator=generator,
             )
-            if restarts == 1 and not return_success:
-                return x_run
             with torch.no_grad():
                 logits = model(x_run)
             ok, value = succeeded(logits, y[todo], targeted=targeted), loss_fn(logits, y[todo], targeted=targeted)
@@ -86,7 +84,7 @@ def pgd(
             todo = (~best_ok).nonzero().squeeze(1)
             if len(todo) == 0:
                 break
-    return (best_x, best_ok) if return_success else best_x
+    return best_x, SuccessRecord(best_ok)
 
 
 def check_pgd(
@@ -109,13 +107,7 @@ def check_pgd(
 def _single_run(model, x, y, threat, loss_fn, *, targeted, steps, step_size, random_start, early_stop, generator) -> Tensor:
     """One PGD run from a (random) start; ``early_stop`` freezes examples once they are fooled."""
 
-    def objective(x_adv: Tensor) -> Tensor:
-        return loss_fn(model(x_adv), y, targeted=targeted)
-
-    def fooled(x_adv: Tensor) -> Tensor:
-        return succeeded(model(x_adv), y, targeted=targeted)
-
     return projected_gradient_ascent(
-        objective, x, threat, steps=steps, step_size=step_size, random_start=random_start,
-        generator=generator, stop_when=fooled if early_stop else None,
+        lambda x_adv, _: loss_fn(model(x_adv), y, targeted=targeted), x, threat, steps=steps, step_size=step_size, random_start=random_start,
+        generator=generator, stop_when=(lambda x_adv: succeeded(model(x_adv), y, targeted=targeted)) if early_stop else None,
     )

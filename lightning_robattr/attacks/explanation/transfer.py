@@ -6,12 +6,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..attributions import ATTRIBUTIONS
-from ..metrics.functional import cosine_distance, mass_center_dislocation, spearman, topk_intersection
-from ..models import evaluation_mode
-from .._validation import check_batch
-from .explanation_maps import explainer, normalized_map
-from .explanation_objectives import resolve_k
+from ...attributions import ATTRIBUTIONS, get_attribution
+from ...metrics.functional import cosine_distance, mass_center_dislocation, spearman, topk_intersection
+from ...models import evaluation_mode
+from ..._validation import check_batch
+from .maps import normalized_map
+from .objectives import resolve_k
 
 
 def transfer_evaluation(
@@ -61,7 +61,7 @@ def transfer_evaluation(
         with torch.no_grad():
             label = model(x).argmax(dim=1)
         for method in methods:
-            explain = explainer(method, options.get(method))
+            explain = get_attribution(method, **(options.get(method) or {}))
             clean = normalized_map(explain(model, x.detach(), label), normalize)
             adv = normalized_map(explain(model, x_adv.detach(), label), normalize)
             results[method] = {

@@ -3,8 +3,8 @@
 import torch
 from torch import Tensor
 
-from .._validation import check_batch
-from .threat_models import threat_model
+from ..._validation import check_batch
+from ..threat_models import threat_model
 
 
 def random_sign(x: Tensor, *, eps: float, norm: str = "linf", generator: torch.Generator | None = None) -> Tensor:

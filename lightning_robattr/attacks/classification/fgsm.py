@@ -2,10 +2,11 @@
 
 from torch import Tensor, nn
 
+from ..records import SuccessRecord
 from .pgd import pgd
 
 
-def fgsm(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, targeted: bool = False, loss: str = "ce") -> Tensor:
+def fgsm(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, targeted: bool = False, loss: str = "ce") -> tuple[Tensor, SuccessRecord]:
     """``clip_[0,1](x + eps * sign(grad_x CE(f(x), y)))``; targeted: ``clip(x - eps * sign(grad_x CE(f(x), t)))``.
 
     One L-inf PGD step of length ``eps`` from ``x`` (no random start). Cost: 1 forward + 1 backward.
@@ -19,9 +20,9 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, targeted: bool =
         loss: ``"ce"`` or ``"cw"``.
 
     Returns:
-        Adversarial images ``(B, C, H, W)``, detached.
+        ``(x_adv, record)``: adversarial images ``(B, C, H, W)``, detached, and a ``SuccessRecord``.
 
     Example:
-        >>> x_adv = fgsm(net, x, y, eps=0.1)
+        >>> x_adv, _ = fgsm(net, x, y, eps=0.1)
     """
     return pgd(model, x, y, eps=eps, steps=1, step_size=eps, norm="linf", random_start=False, targeted=targeted, loss=loss)

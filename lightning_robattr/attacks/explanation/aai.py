@@ -6,13 +6,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..metrics.functional import kendall_tau, reduce_channels, topk_indices
-from ..models import evaluation_mode
-from .._validation import check_batch, check_choice, check_nonnegative, check_positive_int
-from .ascent import projected_gradient_ascent
-from .classification_losses import cw_margin
-from .explanation_maps import explainer, surrogate
-from .threat_models import ThreatModel, threat_model
+from ..._validation import check_batch, check_choice, check_nonnegative, check_positive_int
+from ...attributions import get_attribution
+from ...metrics.functional import kendall_tau, reduce_channels, topk_indices
+from ...models import evaluation_mode
+from ..ascent import projected_gradient_ascent
+from ..classification_losses import cw_margin
+from ..threat_models import ThreatModel, threat_model
+from .maps import surrogate
 
 MODES = ("filter", "hinge")
 
@@ -47,7 +48,7 @@ def check_aai(
     check_nonnegative(step_size, "step_size")
     check_nonnegative(hinge_weight, "hinge_weight")
     check_choice(mode, MODES, name="mode")
-    return threat_model(norm, eps), explainer(method, method_options)
+    return threat_model(norm, eps), get_attribution(method, **(method_options or {}))
 
 
 def aai(
@@ -123,7 +124,7 @@ def aai(
             raise ValueError(f"k must be in [1, {cells}] (the map's cells), got {k}")
         top = topk_indices(clean.flatten(1), k)
 
-        def objective(x_adv: Tensor) -> Tensor:
+        def objective(x_adv: Tensor, step: int) -> Tensor:
             with surrogate(model, method, beta):
                 value = -class_map(x_adv, create_graph=True).flatten(1).gather(1, top).sum(dim=1)
             if mode == "hinge":

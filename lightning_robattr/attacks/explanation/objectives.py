@@ -10,8 +10,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..metrics.functional import mass_center, topk_indices
-from .explanation_maps import normalized_map
+from ...metrics.functional import mass_center, topk_indices
+from .maps import normalized_map
 
 OBJECTIVES = ("random_sign", "topk", "mass_center", "targeted", "manipulate")
 Dissimilarity = Callable[[Tensor, Tensor | None], Tensor]

@@ -6,10 +6,11 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from ..models import evaluation_mode
-from .._validation import check_batch, check_positive_int
-from .classification_losses import cross_entropy, dlr, succeeded
-from .threat_models import ThreatModel, threat_model
+from ...models import evaluation_mode
+from ..._validation import check_batch, check_positive_int
+from ..classification_losses import cross_entropy, dlr, succeeded
+from ..records import SuccessRecord
+from ..threat_models import threat_model
 
 
 def apgd(
@@ -27,8 +28,7 @@ def apgd(
     momentum: float = 0.75,
     rho: float = 0.75,
     generator: torch.Generator | None = None,
-    return_success: bool = False,
-) -> Tensor | tuple[Tensor, Tensor]:
+) -> tuple[Tensor, SuccessRecord]:
     """APGD-CE / APGD-DLR in the L-inf or L2 ball, untargeted or targeted; no step size to tune.
 
     Starts at a random point at distance ``eps`` with step ``2 * eps``; each iteration takes a
@@ -40,6 +40,12 @@ def apgd(
     torchattacks' port), the first window counts its first step as an increase when its loss
     is positive rather than when it exceeds the start's loss; this matters for DLR (negative
     until the attack succeeds).
+
+    APGD keeps its own iteration rather than ``ascent.projected_gradient_ascent``: its state is
+    more than (iterate, gradient) - the previous iterate (momentum), per-example step sizes
+    halved from the loss history at checkpoints, and jumps back to the best iterate together with
+    its stored gradient. The geometry comes from the threat model (``boundary_start``, ``step``,
+    ``project``), so no branch on the norm is written here.
 
     Args:
         model: classifier on ``(B, C, H, W)`` images in [0, 1].
@@ -57,14 +63,13 @@ def apgd(
         momentum: weight ``alpha`` of the new step against the previous displacement (paper: 0.75).
         rho: fraction of increasing steps below which the step halves (paper: 0.75).
         generator: random source for the starts.
-        return_success: also return the boolean success mask ``(B,)``.
 
     Returns:
-        ``x_adv`` (a successful iterate where one was found, else the highest-loss iterate),
-        or ``(x_adv, success)``.
+        ``(x_adv, record)``: a successful iterate where one was found, else the highest-loss
+        iterate, and a ``SuccessRecord``.
 
     Example:
-        >>> x_adv = apgd(net, x, y, eps=8 / 255, steps=100, loss="dlr")
+        >>> x_adv, record = apgd(net, x, y, eps=8 / 255, steps=100, loss="dlr")
     """
     x, y, true_labels = check_batch(model, x, {"y": y, "true_labels": true_labels}, required=("y",))
     check_positive_int(steps, "steps")
@@ -94,7 +99,7 @@ def apgd(
             x_adv[todo[take]] = run_x[take]
             best_loss[todo[take]] = run_loss[take]
             done[todo] = run_done
-    return (x_adv, done) if return_success else x_adv
+    return x_adv, SuccessRecord(done)
 
 
 def _objective(name: str, targeted: bool) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
@@ -124,17 +129,6 @@ def checkpoints(steps: int) -> list[int]:
         marks.append(marks[-1] + interval)
 
 
-def _start(x: Tensor, threat: ThreatModel, generator: torch.Generator | None) -> Tensor:
-    """APGD's random start: a random direction scaled to norm exactly ``eps``, clamped to [0, 1]."""
-    if threat.norm == "linf":
-        t = 2 * torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) - 1
-        size = t.flatten(1).abs().amax(1)
-    else:
-        t = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        size = t.flatten(1).norm(dim=1)
-    return (x + threat.eps * t / (size.view(-1, 1, 1, 1) + 1e-12)).clamp(0, 1)
-
-
 def _single_run(model, x, y, true_labels, threat, *, steps, loss_fn, targeted, momentum, rho, generator):
     """One APGD run; returns (images, success, loss): the last successful iterate where the
     attack succeeded, else the highest-loss iterate, with that iterate's loss."""
@@ -147,7 +141,7 @@ def _single_run(model, x, y, true_labels, threat, *, steps, loss_fn, targeted, m
         (grad,) = torch.autograd.grad(values.sum(), x_adv)
         return values.detach(), grad, logits.detach()
 
-    x_cur = _start(x, threat, generator)
+    x_cur = threat.boundary_start(x, generator)
     cur_loss, grad, logits = loss_and_grad(x_cur)
     done = succeeded(logits, y, targeted=targeted)
     x_found = x_cur.clone()
@@ -159,7 +153,7 @@ def _single_run(model, x, y, true_labels, threat, *, steps, loss_fn, targeted, m
     best_at_last_check = best_loss.clone()
     marks, since_check = checkpoints(steps), 0
     for i in range(steps):
-        z = threat.project(x_cur + threat.step(grad, step.view(shape)), x)
+        z = threat.advance(x_cur, grad, x, step_size=step, step=i)
         alpha = momentum if i > 0 else 1.0
         x_next = threat.project(x_cur + alpha * (z - x_cur) + (1 - alpha) * (x_cur - x_prev), x)
         x_prev = x_cur

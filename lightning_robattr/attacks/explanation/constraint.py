@@ -2,7 +2,7 @@
 
 from torch import Tensor
 
-from .threat_models import LinfBall, ThreatModel, threat_model
+from ..threat_models import LinfBall, ThreatModel, threat_model
 
 CONSTRAINTS = ("clip", "rescale")
 

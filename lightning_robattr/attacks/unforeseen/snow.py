@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models import evaluation_mode
-from .._validation import check_batch, check_nonnegative, check_positive_int
-from ._result import attack_result
-from .ascent import projected_gradient_ascent
-from .classification_losses import classification_loss
-from .threat_models import ThreatModel
+from ...models import evaluation_mode
+from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ..ascent import projected_gradient_ascent
+from ..classification_losses import classification_loss
+from ..records import SuccessRecord, with_success
+from ..threat_models import ThreatModel
 
 FLAKE_GRIDS = 7
 KERNEL_SIZE = 13
@@ -121,8 +121,7 @@ def snow(
     targeted: bool = False,
     loss: str = "ce",
     generator: torch.Generator | None = None,
-    return_success: bool = False,
-) -> Tensor | tuple[Tensor, Tensor]:
+) -> tuple[Tensor, SuccessRecord]:
     """Snow attack: ``x' = clip(whiten(x) + eps * snowfall(intensities), 0, 1)``.
 
     Images must have a side divisible by 4 (one flake site per 4 pixels). Grey images (MNIST)
@@ -146,13 +145,12 @@ def snow(
         targeted: pull towards ``y`` (the Int paper uses random wrong targets, ``random_targets``).
         loss: ``"ce"`` or ``"cw"``.
         generator: random source for the kernels and the initial intensities.
-        return_success: also return the boolean success mask ``(B,)``.
 
     Returns:
-        ``x_adv (B, C, H, W)``, or ``(x_adv, success)``.
+        ``(x_adv, record)``: ``x_adv (B, C, H, W)`` and a ``SuccessRecord``.
 
     Example:
-        >>> x_adv = snow(net, x, y, eps=0.25, steps=50)
+        >>> x_adv, _ = snow(net, x, y, eps=0.25, steps=50)
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
     check_nonnegative(eps, "eps")
@@ -174,7 +172,7 @@ def snow(
 
     with evaluation_mode(model):
         intensities = projected_gradient_ascent(
-            lambda v: loss_fn(model(render(v)), y, targeted=targeted), grid, SnowBudget(budget),
+            lambda v, _: loss_fn(model(render(v)), y, targeted=targeted), grid, SnowBudget(budget),
             steps=steps, step_size=step_size, random_start=True, generator=generator, keep_best=True,
         )
-        return attack_result(model, render(intensities), y, targeted=targeted, return_success=return_success)
+        return with_success(model, render(intensities), y, targeted=targeted)

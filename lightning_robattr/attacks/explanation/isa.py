@@ -6,22 +6,24 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..metrics.functional import interpretation_discrepancy, normalized_discrepancy
-from ..models import evaluation_mode
-from .._validation import check_batch, check_nonnegative, check_positive_int
-from .classification_losses import cw_margin
-from .explanation_maps import explainer, surrogate
-from .targets import random_targets
+from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ...attributions import get_attribution
+from ...metrics.functional import interpretation_discrepancy, normalized_discrepancy
+from ...models import evaluation_mode
+from ..classification_losses import cw_margin
+from ..ascent import projected_gradient_ascent
+from ..targets import random_targets
+from ..threat_models import LinfBall, Radius, per_example
+from .maps import surrogate
 
 CLASS_SETS = ("one", "two", "all")
 
 
 class ISAResult(NamedTuple):
-    """ISA at a ladder of budgets. Point 0 is the plain targeted attack at ``eps*``; point ``j >= 1``
+    """The record of ISA at a ladder of budgets (``isa`` returns ``(x_adv (P, B, C, H, W), ISAResult)``). Point 0 is the plain targeted attack at ``eps*``; point ``j >= 1``
     is ISA at ``budget_factors[j-1] * eps*``. Values are measured on the original model.
 
     Attributes:
-        x_adv: ``(P, B, C, H, W)`` the adversarial images of every point.
         target: ``(B,)`` the target labels ``t'``.
         eps_star: ``(B,)`` the least L-inf budget at which the targeted attack succeeded (1 if it never did).
         budgets: ``(P, B)`` the nominal budget of every point, pixel units.
@@ -33,7 +35,6 @@ class ISAResult(NamedTuple):
             NaN where the first or last point failed or ``NDS_0 = 0``.
     """
 
-    x_adv: Tensor
     target: Tensor
     eps_star: Tensor
     budgets: Tensor
@@ -65,7 +66,7 @@ def check_isa(
     factors = [float(f) for f in budget_factors]
     if not factors or min(factors) <= 0 or any(b <= a for a, b in zip(factors, factors[1:])) or factors[-1] <= 1:
         raise ValueError(f"budget_factors must be positive and increasing with the last > 1, got {list(budget_factors)}")
-    return factors, explainer(method, method_options)
+    return factors, get_attribution(method, **(method_options or {}))
 
 
 def isa(
@@ -86,7 +87,7 @@ def isa(
     beta: float | None = 1.0,
     method_options: Mapping[str, Any] | None = None,
     generator: torch.Generator | None = None,
-) -> ISAResult:
+) -> tuple[Tensor, ISAResult]:
     """Targeted attacks that fool the classifier while keeping the interpretation close, of least discrepancy.
 
     Minimises ``margin(x') + gamma D(x, x')`` over ``||x' - x||_inf <= eps``, with the CW margin
@@ -128,13 +129,13 @@ def isa(
         generator: random source for the target labels.
 
     Returns:
-        ``ISAResult``.
+        ``(x_adv, record)``: the adversarial images of every point ``(P, B, C, H, W)`` and an ``ISAResult``.
 
     Cost: about ``(1 + len(budget_factors)) * (search_rounds + 1) * steps`` gradient steps per
     image, each a forward and backward pass plus the maps of ``|C|`` classes.
 
     Example:
-        >>> result = isa(net, x, y, method="cam", classes="two", p=1)
+        >>> x_adv, result = isa(net, x, y, method="cam", classes="two", p=1)
         >>> result.nds[:, result.success.all(0)].mean(), result.nsl.nanmean()
     """
     x, y, target = check_batch(model, x, {"y": y, "target": target}, required=("y",))
@@ -148,102 +149,100 @@ def isa(
             num_classes = model(x[:1]).shape[1]
         t_prime = random_targets(y, num_classes, generator=generator) if target is None else target
         class_list = {"one": [y], "two": [y, t_prime], "all": [torch.full_like(y, c) for c in range(num_classes)]}[classes]
-
-        def class_maps(x_in: Tensor, create_graph: bool = False) -> Tensor:
-            """``(B, N, rows, cols)``: the maps of the class set (one batched call) or the Repr channels."""
-            if method == "repr":
-                return explain(model, x_in, None, create_graph=create_graph)
-            maps = explain(model, x_in.repeat(len(class_list), 1, 1, 1), torch.cat(class_list), create_graph=create_graph)
-            return maps.reshape(len(class_list), x_in.shape[0], -1, maps.shape[-1]).transpose(0, 1)
-
-        def discrepancy(clean: Tensor, adv: Tensor) -> Tensor:
-            return interpretation_discrepancy(clean, adv, classes="all", p=p, squared=p == 2)
-
-        with surrogate(model, method, beta):
-            smooth_clean = class_maps(x).detach()
-        clean = class_maps(x)
-
-        def fooled(x_adv: Tensor) -> Tensor:
-            with torch.no_grad():
-                return cw_margin(model(x_adv), t_prime) < 0
-
-        def penalty(x_adv: Tensor) -> Tensor:
-            with surrogate(model, method, beta):
-                return discrepancy(smooth_clean, class_maps(x_adv, create_graph=True))
-
-        def attack(eps: Tensor, weight: Tensor | None) -> Tensor:
-            return _sneak(model, x, t_prime, eps, weight, penalty, tau=tau, steps=steps)
-
-        eps_star = _least_successful_budget(lambda eps: fooled(attack(eps, None)), x.new_full(y.shape, eps_init), search_rounds)
+        maps = ClassSetMaps(model, explain, method, class_list)
+        sneak = Sneak(x, t_prime, maps, beta=beta, p=p, tau=tau, steps=steps)
+        clean = maps(x)
+        eps_star = _search(lambda eps: sneak.fooled(sneak(eps, None)), x.new_full(y.shape, eps_init), search_rounds, largest=False)
         budgets = torch.stack([eps_star] + [(rho * eps_star).clamp(max=1.0) for rho in factors])
-        points = [attack(eps_star, None)]
+        points = [sneak(eps_star, None)]
         for eps in budgets[1:]:
-            weight = _largest_successful_weight(
-                lambda w, eps=eps: fooled(attack(eps, w)), x.new_full(y.shape, weight_init), search_rounds
+            weight = _search(
+                lambda w, eps=eps: sneak.fooled(sneak(eps, w)), x.new_full(y.shape, weight_init), search_rounds, largest=True
             )
-            points.append(attack(eps, weight))
-        adv_maps = [class_maps(point) for point in points]
+            points.append(sneak(eps, weight))
+        adv_maps = [maps(point) for point in points]
         x_adv, success, values, nds = _running_minimum(
             torch.stack(points),
-            torch.stack([fooled(point) for point in points]),
-            torch.stack([discrepancy(clean, adv).detach() for adv in adv_maps]),
+            torch.stack([sneak.fooled(point) for point in points]),
+            torch.stack([sneak.discrepancy(clean, adv).detach() for adv in adv_maps]),
             torch.stack([normalized_discrepancy(clean, adv, p=p).detach() for adv in adv_maps]),
         )
     slope = (nds[0] - nds[-1]) / nds[0] / ((budgets[-1] - budgets[0]) / budgets[0])
     valid = success[0] & success[-1] & (nds[0] > 0) & (budgets[-1] > budgets[0])
     nsl = torch.where(valid, slope, torch.full_like(slope, float("nan")))
-    return ISAResult(x_adv, t_prime, eps_star, budgets, success, values, nds, nsl)
+    return x_adv, ISAResult(t_prime, eps_star, budgets, success, values, nds, nsl)
 
 
-def _sneak(
-    model: nn.Module,
-    x: Tensor,
-    t_prime: Tensor,
-    eps: Tensor,
-    weight: Tensor | None,
-    penalty: Callable[[Tensor], Tensor],
-    *,
-    tau: float,
-    steps: int,
-) -> Tensor:
-    """``steps`` descent steps on ``max(margin, -tau) + weight * penalty`` with per-image budgets ``eps (B,)``.
+class ClassSetMaps:
+    """``(B, N, rows, cols)``: the maps of the class set ``class_list`` (one batched call), or the Repr channels."""
 
-    The step ``0.2 eps clip(1000 grad, -1, 1)`` is the authors' sign-like rule (linear for tiny
-    gradients). The budgets differ per image, so this loop does not use the scalar-eps threat models.
+    def __init__(self, model: nn.Module, explain: Callable[..., Tensor], method: str, class_list: list[Tensor]) -> None:
+        self.model, self.explain, self.method, self.class_list = model, explain, method, class_list
+
+    def __call__(self, x_in: Tensor, create_graph: bool = False) -> Tensor:
+        if self.method == "repr":
+            return self.explain(self.model, x_in, None, create_graph=create_graph)
+        n = len(self.class_list)
+        maps = self.explain(self.model, x_in.repeat(n, 1, 1, 1), torch.cat(self.class_list), create_graph=create_graph)
+        return maps.reshape(n, x_in.shape[0], -1, maps.shape[-1]).transpose(0, 1)
+
+
+class SneakingBall(LinfBall):
+    """The L-inf ball with per-image budgets and the authors' sign-like step ``step_size * clip(1000 grad, -1, 1)``
+    (linear for tiny gradients)."""
+
+    def step(self, grad: Tensor, step_size: Radius) -> Tensor:
+        return per_example(step_size, grad) * (1000 * grad).clamp(-1, 1)
+
+
+class Sneak:
+    """One ISA attack: ``sneak(eps (B,), weight (B,) | None)`` runs ``steps`` descent steps on
+    ``max(margin, -tau) + weight * D`` from ``x`` with step ``0.2 eps`` in ``SneakingBall(eps)``.
+
+    The margin is the CW margin towards ``t_prime`` on the model; ``D``, the discrepancy of the
+    class-set maps to the clean ones, is differentiated on the surrogate (``beta``) for gradient maps.
     """
-    radius = eps.view(-1, *[1] * (x.dim() - 1))
-    x_adv = x.clone()
-    for _ in range(steps):
-        x_adv.requires_grad_(True)
-        loss = cw_margin(model(x_adv), t_prime).clamp(min=-tau)
-        if weight is not None:
-            loss = loss + weight * penalty(x_adv)
-        (grad,) = torch.autograd.grad(loss.sum(), x_adv)
-        x_adv = x_adv.detach() - 0.2 * radius * (1000 * grad).clamp(-1, 1)
-        x_adv = (x + torch.minimum(torch.maximum(x_adv - x, -radius), radius)).clamp(0, 1)
-    return x_adv.detach()
+
+    def __init__(self, x: Tensor, t_prime: Tensor, maps: ClassSetMaps, *, beta: float | None, p: int, tau: float, steps: int) -> None:
+        self.x, self.t_prime, self.maps, self.beta, self.p, self.tau, self.steps = x, t_prime, maps, beta, p, tau, steps
+        with surrogate(maps.model, maps.method, beta):
+            self.smooth_clean = maps(x).detach()
+
+    def discrepancy(self, clean: Tensor, adv: Tensor) -> Tensor:
+        """``D (B,)``: mean over the class set of ``||clean - adv||_p`` (squared for ``p = 2``)."""
+        return interpretation_discrepancy(clean, adv, classes="all", p=self.p, squared=self.p == 2)
+
+    def fooled(self, x_adv: Tensor) -> Tensor:
+        """``(B,)`` bool: ``t_prime`` is the strict top prediction at ``x_adv``."""
+        with torch.no_grad():
+            return cw_margin(self.maps.model(x_adv), self.t_prime) < 0
+
+    def loss(self, x_adv: Tensor, weight: Tensor | None) -> Tensor:
+        """``max(margin, -tau) + weight * D``: ``(B,)`` to minimise."""
+        loss = cw_margin(self.maps.model(x_adv), self.t_prime).clamp(min=-self.tau)
+        if weight is None:
+            return loss
+        with surrogate(self.maps.model, self.maps.method, self.beta):
+            return loss + weight * self.discrepancy(self.smooth_clean, self.maps(x_adv, create_graph=True))
+
+    def __call__(self, eps: Tensor, weight: Tensor | None) -> Tensor:
+        return projected_gradient_ascent(
+            lambda x_adv, _: -self.loss(x_adv, weight), self.x, SneakingBall(eps), steps=self.steps, step_size=0.2 * eps,
+            random_start=False,
+        )
 
 
-def _least_successful_budget(succeeds: Callable[[Tensor], Tensor], eps: Tensor, rounds: int) -> Tensor:
-    """Per-image search in [0, 1] for the least budget at which ``succeeds``: halve on success, else double."""
-    lo, hi = torch.zeros_like(eps), torch.ones_like(eps)
+def _search(succeeds: Callable[[Tensor], Tensor], value: Tensor, rounds: int, *, largest: bool) -> Tensor:
+    """Per-image doubling/bisection in [0, 1] from ``value (B,)``: the least value at which ``succeeds``
+    (``largest=False``: halve on success, else double) or the largest one (``largest=True``: 0 if none)."""
+    lo, hi = torch.zeros_like(value), torch.ones_like(value)
     for _ in range(rounds):
-        ok = succeeds(eps)
-        hi, lo = torch.where(ok, eps, hi), torch.where(ok, lo, eps)
+        ok = succeeds(value)
+        above = ok if largest else ~ok  # the answer lies above ``value``
+        lo, hi = torch.where(above, value, lo), torch.where(above, hi, value)
         mid = (lo + hi) / 2
-        eps = torch.where(ok, mid, torch.minimum(2 * eps, mid))
-    return hi
-
-
-def _largest_successful_weight(succeeds: Callable[[Tensor], Tensor], weight: Tensor, rounds: int) -> Tensor:
-    """Per-image search in [0, 1] for the largest discrepancy weight that still ``succeeds`` (0 if none)."""
-    lo, hi = torch.zeros_like(weight), torch.ones_like(weight)
-    for _ in range(rounds):
-        ok = succeeds(weight)
-        lo, hi = torch.where(ok, weight, lo), torch.where(ok, hi, weight)
-        mid = (lo + hi) / 2
-        weight = torch.where(ok, torch.minimum(2 * weight, mid), mid)
-    return lo
+        value = torch.where(above, torch.minimum(2 * value, mid), mid)
+    return lo if largest else hi
 
 
 def _running_minimum(x_adv: Tensor, success: Tensor, values: Tensor, nds: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -1,14 +1,11 @@
 """The maps that attribution attacks compare: one non-negative, normalised map per image."""
 
-from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
 
 from torch import Tensor, nn
 
-from ..attributions import get_attribution
-from ..metrics.functional import reduce_channels
-from ..models import softplus_surrogate
+from ...metrics.functional import reduce_channels
+from ...models import softplus_surrogate
 
 NORMALIZATIONS = ("sum1", "sum_hw")
 # Maps read off the forward pass (CAM, Repr) or off the gradient at a GAP head (GradCAM, GradCAM++ at
@@ -30,11 +27,6 @@ def normalized_map(raw: Tensor, normalize: str) -> Tensor:
     total = maps.flatten(1).sum(dim=1).clamp_min(1e-12).view(-1, 1, 1)
     scale = maps.shape[-2] * maps.shape[-1] if normalize == "sum_hw" else 1.0
     return maps * (scale / total)
-
-
-def explainer(method: str, options: Mapping[str, Any] | None) -> Callable[..., Tensor]:
-    """The attribution ``method`` of ``get_attribution`` with ``options`` bound (ValueError for unknown names)."""
-    return get_attribution(method, **dict(options or {}))
 
 
 def surrogate(model: nn.Module, method: str, beta: float | None) -> AbstractContextManager:

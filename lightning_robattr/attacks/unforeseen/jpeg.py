@@ -12,13 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models import evaluation_mode
-from .._validation import check_batch, check_nonnegative, check_positive_int
-from ._jpeg_codec import jpeg_decode, jpeg_encode
-from ._result import attack_result
-from .ascent import keep_better, projected_gradient_ascent
-from .classification_losses import classification_loss
-from .threat_models import threat_model
+from ...models import evaluation_mode
+from ..._validation import check_batch, check_nonnegative, check_positive_int
+from .jpeg_codec import jpeg_decode, jpeg_encode
+from ..ascent import projected_gradient_ascent
+from ..classification_losses import classification_loss
+from ..records import SuccessRecord, with_success
+from ..threat_models import ThreatModel, threat_model
 
 DEFAULT_EPS = {"linf": 0.25, "l2": 8.0, "l1": 256.0}
 COEFFICIENT_BOUND = 2.0
@@ -37,8 +37,7 @@ def jpeg(
     targeted: bool = False,
     loss: str = "ce",
     generator: torch.Generator | None = None,
-    return_success: bool = False,
-) -> Tensor | tuple[Tensor, Tensor]:
+) -> tuple[Tensor, SuccessRecord]:
     """JPEG L-inf / L2 / L1 attack on the quantised DCT coefficients.
 
     L-inf: signed steps, ``v`` clamped to ``[-eps, eps]``. L2: normalised-gradient steps,
@@ -64,13 +63,12 @@ def jpeg(
         targeted: pull towards ``y`` (the Int paper uses random wrong targets, ``random_targets``).
         loss: ``"ce"`` or ``"cw"``.
         generator: random source for the start.
-        return_success: also return the boolean success mask ``(B,)``.
 
     Returns:
-        ``x_adv (B, C, H, W)``, or ``(x_adv, success)``.
+        ``(x_adv, record)``: ``x_adv (B, C, H, W)`` and a ``SuccessRecord``.
 
     Example:
-        >>> x_adv = jpeg(net, x, y, norm="l1", eps=64, steps=50)
+        >>> x_adv, _ = jpeg(net, x, y, norm="l1", eps=64, steps=50)
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
     check_positive_int(steps, "steps")
@@ -88,19 +86,15 @@ def jpeg(
     v0 = x.new_zeros(len(x), *jpeg_encode(x.new_zeros(1, 3, *_padded(x))).shape[1:])
     with evaluation_mode(model):
 
-        def objective(v: Tensor) -> Tensor:
-            return loss_fn(model(render(v)), y, targeted=targeted)
-
         if norm == "l1":
-            start = eps * _l1_ball_sample(v0, generator) if random_start else v0
-            v = frank_wolfe_l1(objective, start, eps=eps, bound=COEFFICIENT_BOUND, steps=steps)
+            threat: ThreatModel = L1BoxFrankWolfe(eps, bound=COEFFICIENT_BOUND)
         else:
-            bounds = None if norm == "linf" else (-COEFFICIENT_BOUND, COEFFICIENT_BOUND)
-            v = projected_gradient_ascent(
-                objective, v0, threat_model(norm, eps, bounds=bounds), steps=steps, step_size=step_size,
-                random_start=random_start, generator=generator, keep_best=True,
-            )
-        return attack_result(model, render(v), y, targeted=targeted, return_success=return_success)
+            threat = threat_model(norm, eps, bounds=None if norm == "linf" else (-COEFFICIENT_BOUND, COEFFICIENT_BOUND))
+        v = projected_gradient_ascent(
+            lambda v, _: loss_fn(model(render(v)), y, targeted=targeted), v0, threat, steps=steps, step_size=step_size,
+            random_start=random_start, generator=generator, keep_best=True,
+        )
+        return with_success(model, render(v), y, targeted=targeted)
 
 
 def _padded(x: Tensor) -> tuple[int, int]:
@@ -123,16 +117,6 @@ def _renderer(x: Tensor):
     return render
 
 
-def _l1_ball_sample(like: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Uniform samples from the unit L1 ball shaped like ``like`` (signed exponentials over their
-    L1 norm plus one more exponential)."""
-    exp = torch.empty_like(like).exponential_(generator=generator)
-    signs = torch.randint(0, 2, like.shape, generator=generator, device=like.device).to(like.dtype) * 2 - 1
-    tail = torch.empty(len(like), device=like.device, dtype=like.dtype).exponential_(generator=generator)
-    norm = tail + exp.flatten(1).sum(1)
-    return exp * signs / norm.view(-1, *[1] * (like.dim() - 1))
-
-
 def l1_box_vertex(grad: Tensor, *, eps: float, bound: float) -> Tensor:
     """``argmax <grad, s>`` over ``||s||_1 <= eps, |s_i| <= bound``, per example.
 
@@ -147,16 +131,27 @@ def l1_box_vertex(grad: Tensor, *, eps: float, bound: float) -> Tensor:
     return (vertex * flat.sign()).view_as(grad)
 
 
-def frank_wolfe_l1(objective, v: Tensor, *, eps: float, bound: float, steps: int) -> Tensor:
-    """Frank-Wolfe ascent of ``objective`` over ``{||v||_1 <= eps, |v_i| <= bound}``; highest-objective iterate."""
-    best = best_value = None
-    for t in range(steps):
-        v = v.detach().requires_grad_(True)
-        value = objective(v)
-        (grad,) = torch.autograd.grad(value.sum(), v)
-        v = v.detach()
-        best, best_value = keep_better(best, best_value, v, value.detach())
-        v = v + (l1_box_vertex(grad, eps=eps, bound=bound) - v) / (t + 1)
-    with torch.no_grad():
-        best, _ = keep_better(best, best_value, v, objective(v))
-    return best
+class L1BoxFrankWolfe(ThreatModel):
+    """``{||v||_1 <= eps, |v_i| <= bound}`` around 0, walked by Frank-Wolfe: ``v <- v + (s - v) / (t + 1)``.
+
+    ``s = l1_box_vertex(grad)`` is the exact linear maximiser over the set at iteration ``t`` (from 0);
+    the iterates stay in the set, so nothing is projected and ``step_size`` is unused.
+    """
+
+    norm = "l1"
+
+    def __init__(self, eps: float, *, bound: float) -> None:
+        super().__init__(eps, bounds=None)
+        self.bound = bound
+
+    def random_start(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A uniform sample of the ``eps`` L1 ball shaped like ``x`` (signed exponentials over their
+        L1 norm plus one more exponential, times ``eps``)."""
+        exp = torch.empty_like(x).exponential_(generator=generator)
+        signs = torch.randint(0, 2, x.shape, generator=generator, device=x.device).to(x.dtype) * 2 - 1
+        tail = torch.empty(len(x), device=x.device, dtype=x.dtype).exponential_(generator=generator)
+        norm = tail + exp.flatten(1).sum(1)
+        return self.eps * (exp * signs / norm.view(-1, *[1] * (x.dim() - 1)))
+
+    def advance(self, x_adv: Tensor, grad: Tensor, x: Tensor, *, step_size: float, step: int) -> Tensor:
+        return x_adv + (l1_box_vertex(grad, eps=self.eps, bound=self.bound) - x_adv) / (step + 1)

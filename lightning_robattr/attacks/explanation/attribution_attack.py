@@ -1,18 +1,20 @@
 """Attacks that move an explanation while keeping the prediction (Ghorbani et al., Alg. 1)."""
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from ..models import evaluation_mode
-from .._validation import check_batch, check_choice, check_nonnegative, check_positive_int
-from .explanation_constraint import constrained_threat
-from .explanation_maps import NORMALIZATIONS, explainer, normalized_map, surrogate
-from .explanation_objectives import OBJECTIVES, dissimilarity
+from ..._validation import check_batch, check_choice, check_nonnegative, check_positive_int
+from ...attributions import get_attribution
+from ...models import evaluation_mode
+from ..ascent import KeepBest, projected_gradient_ascent
+from ..threat_models import ThreatModel
+from .constraint import constrained_threat
+from .maps import NORMALIZATIONS, normalized_map, surrogate
+from .objectives import OBJECTIVES, Dissimilarity, dissimilarity
 from .random_sign import random_sign
-from .threat_models import ThreatModel
 
 
 def check_attribution_attack(
@@ -40,7 +42,7 @@ def check_attribution_attack(
     check_choice(normalize, NORMALIZATIONS, name="normalize")
     if measure is not None:
         check_choice(measure, OBJECTIVES[1:], name="dissimilarity measure")
-    return threat, step_size, explainer(method, method_options)
+    return threat, step_size, get_attribution(method, **(method_options or {}))
 
 
 class AttributionAttackRecord(NamedTuple):
@@ -151,47 +153,65 @@ def attribution_attack(
     with evaluation_mode(model):
         with torch.no_grad():
             clean_logits = model(x)
-        label = clean_logits.argmax(dim=1)
-
-        def maps_of(x_in: Tensor, create_graph: bool = False) -> Tensor:
-            return normalized_map(explain(model, x_in, label, create_graph=create_graph), normalize)
-
-        clean_maps = maps_of(x)
+        maps = LabelMaps(model, explain, clean_logits.argmax(dim=1), normalize)
+        clean_maps = maps(x)
         settings = dict(
-            region=region, target_map=target_map, normalize=normalize, map_weight=map_weight, output_weight=output_weight
+            k=k, region=region, target_map=target_map, normalize=normalize, map_weight=map_weight, output_weight=output_weight
         )
-        attack_d = None if objective == "random_sign" else dissimilarity(objective, clean_maps, clean_logits, k=k, **settings)
+        attack_d = None if objective == "random_sign" else dissimilarity(objective, clean_maps, clean_logits, **settings)
         measure = measure or ("topk" if objective == "random_sign" else objective)
-        judge_d = dissimilarity(measure, clean_maps, clean_logits, k=k, **settings)
+        judge = IterateJudge(x, maps, dissimilarity(measure, clean_maps, clean_logits, **settings))
+        if attack_d is None:
+            judge(random_sign(x, eps=eps, norm=norm, generator=generator), 1)
+        else:
+            ascent = MapObjective(maps, attack_d, method=method, beta=beta, reads_logits=objective == "manipulate")
+            projected_gradient_ascent(
+                ascent, x, threat, steps=steps, step_size=step_size, random_start=random_start, generator=generator,
+                on_iterate=judge,
+            )
+    return judge.best.x, judge.record()
 
-        def judge(x_adv: Tensor) -> tuple[Tensor, Tensor]:
-            with torch.no_grad():
-                logits = model(x_adv)
-            return judge_d(maps_of(x_adv), logits).detach(), logits.argmax(dim=1) == label
 
-        def direction(x_adv: Tensor) -> Tensor:
-            x_adv = x_adv.detach().requires_grad_(True)
-            with surrogate(model, method, beta):
-                logits = model(x_adv) if objective == "manipulate" else None
-                value = attack_d(maps_of(x_adv, create_graph=True), logits)
-            return torch.autograd.grad(value.sum(), x_adv)[0]
+class LabelMaps:
+    """The normalised maps ``(B, h, w)`` of the clean prediction ``label (B,)`` under one bound attribution."""
 
-        def iterates() -> Iterator[Tensor]:
-            if objective == "random_sign":
-                yield random_sign(x, eps=eps, norm=norm, generator=generator)
-                return
-            x_adv = threat.random_start(x, generator) if random_start else x
-            for _ in range(steps):
-                x_adv = threat.project(x_adv + threat.step(direction(x_adv), step_size), x)
-                yield x_adv
+    def __init__(self, model: nn.Module, explain: Callable[..., Tensor], label: Tensor, normalize: str) -> None:
+        self.model, self.explain, self.label, self.normalize = model, explain, label, normalize
 
-        best, best_value = x.clone(), x.new_full((x.shape[0],), float("-inf"))
-        values, kept_steps = [], []
-        for x_adv in iterates():
-            value, kept = judge(x_adv)
-            better = kept & (value > best_value)
-            best = torch.where(better.view(-1, *[1] * (x.dim() - 1)), x_adv, best)
-            best_value = torch.where(better, value, best_value)
-            values.append(value)
-            kept_steps.append(kept)
-    return best, AttributionAttackRecord(torch.stack(values), torch.stack(kept_steps), best_value > float("-inf"))
+    def __call__(self, x_in: Tensor, create_graph: bool = False) -> Tensor:
+        return normalized_map(self.explain(self.model, x_in, self.label, create_graph=create_graph), self.normalize)
+
+
+class MapObjective:
+    """The attack objective ``(x_adv, step) -> D (B,)``, differentiated on the surrogate of ``method`` (``beta``)."""
+
+    def __init__(self, maps: LabelMaps, attack_d: Dissimilarity, *, method: str, beta: float | None, reads_logits: bool) -> None:
+        self.maps, self.attack_d, self.method, self.beta, self.reads_logits = maps, attack_d, method, beta, reads_logits
+
+    def __call__(self, x_adv: Tensor, step: int) -> Tensor:
+        with surrogate(self.maps.model, self.method, self.beta):
+            logits = self.maps.model(x_adv) if self.reads_logits else None
+            return self.attack_d(self.maps(x_adv, create_graph=True), logits)
+
+
+class IterateJudge:
+    """The ``on_iterate`` hook: measures each iterate on the original model, records it, and keeps per
+    example the iterate of largest ``measure_d`` among those that keep the clean label (else the clean image)."""
+
+    def __init__(self, x: Tensor, maps: LabelMaps, measure_d: Dissimilarity) -> None:
+        self.maps, self.measure_d = maps, measure_d
+        self.best = KeepBest(x.clone(), x.new_full((x.shape[0],), float("-inf")))
+        self.values: list[Tensor] = []
+        self.kept: list[Tensor] = []
+
+    def __call__(self, x_adv: Tensor, step: int) -> None:
+        with torch.no_grad():
+            logits = self.maps.model(x_adv)
+        value, kept = self.measure_d(self.maps(x_adv), logits).detach(), logits.argmax(dim=1) == self.maps.label
+        self.values.append(value)
+        self.kept.append(kept)
+        self.best.offer(x_adv, value.masked_fill(~kept, float("-inf")))
+
+    def record(self) -> AttributionAttackRecord:
+        """The record of every iterate judged so far."""
+        return AttributionAttackRecord(torch.stack(self.values), torch.stack(self.kept), self.best.score > float("-inf"))

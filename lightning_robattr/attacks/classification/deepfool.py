@@ -3,8 +3,9 @@
 import torch
 from torch import Tensor, nn
 
-from ..models import evaluation_mode
-from .._validation import check_batch, check_nonnegative, check_positive_int
+from ...models import evaluation_mode
+from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ..records import SuccessRecord
 
 
 def deepfool(
@@ -15,8 +16,7 @@ def deepfool(
     steps: int = 50,
     overshoot: float = 0.02,
     candidates: int = 10,
-    return_success: bool = False,
-) -> Tensor | tuple[Tensor, Tensor]:
+) -> tuple[Tensor, SuccessRecord]:
     """Untargeted minimal-L2 attack by linearising the decision boundaries.
 
     At ``x_i``, for each candidate class ``k`` (the ``candidates`` highest clean logits other
@@ -33,13 +33,12 @@ def deepfool(
         steps: maximal number of iterations.
         overshoot: relative overshoot of the accumulated step.
         candidates: number of classes considered, the original one included.
-        return_success: also return the boolean success mask ``(B,)`` (label differs from ``y``).
 
     Returns:
-        ``x_adv (B, C, H, W)``, or ``(x_adv, success)``.
+        ``(x_adv, record)``: ``x_adv (B, C, H, W)`` and a ``SuccessRecord`` (label differs from ``y``).
 
     Example:
-        >>> x_adv = deepfool(net, x)
+        >>> x_adv, _ = deepfool(net, x)
         >>> (x_adv - x).flatten(1).norm(dim=1).mean()
     """
     x, y = check_batch(model, x, {"y": y})
@@ -76,4 +75,5 @@ def deepfool(
         with torch.no_grad():
             success = model(x_adv).argmax(1) != k0
     x_adv = x_adv.detach()
-    return (x_adv, success) if return_success else x_adv
+    return x_adv, SuccessRecord(success)
+

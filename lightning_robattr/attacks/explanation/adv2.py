@@ -1,19 +1,20 @@
 """ADV2: fool the classifier and its interpreter together ("Interpretable Deep Learning under Fire", Zhang et al.)."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..metrics.functional import reduce_channels
-from ..models import evaluation_mode
-from .._validation import check_batch, check_nonnegative
-from .ascent import projected_gradient_ascent
-from .explanation_maps import explainer, surrogate
-from .targets import random_targets
-from .threat_models import threat_model
+from ..._validation import check_batch, check_nonnegative
+from ...attributions import get_attribution
+from ...metrics.functional import reduce_channels
+from ...models import evaluation_mode
+from ..ascent import projected_gradient_ascent
+from ..targets import random_targets
+from ..threat_models import threat_model
+from .maps import surrogate
 
 
 class ADV2Record(NamedTuple):
@@ -96,7 +97,7 @@ def adv2(
     check_nonnegative(step_size, "step_size")
     check_nonnegative(weight, "weight")
     threat = threat_model(norm, eps)
-    explain = explainer(method, method_options)
+    explain = get_attribution(method, **(method_options or {}))
     x = x.detach()
 
     def normalized_map(x_in: Tensor, label: Tensor, create_graph: bool = False) -> Tensor:
@@ -107,13 +108,11 @@ def adv2(
             num_classes = model(x[:1]).shape[1]
         t_prime = random_targets(y, num_classes, generator=generator) if target is None else target
         benign = normalized_map(x, y)
-        ramp = torch.linspace(weight, 2 * weight, joint_steps).tolist()
-        schedule: Iterator[float] = iter([0.0] * prediction_steps + ramp)
+        weights = [0.0] * prediction_steps + torch.linspace(weight, 2 * weight, joint_steps).tolist()
 
-        def objective(x_adv: Tensor) -> Tensor:
-            # projected_gradient_ascent calls the objective once per step, so the schedule advances per step.
+        def objective(x_adv: Tensor, step: int) -> Tensor:
             value = -F.cross_entropy(model(x_adv), t_prime, reduction="none")
-            c = next(schedule)
+            c = weights[step]
             if c > 0:
                 with surrogate(model, method, beta):
                     value = value - c * (normalized_map(x_adv, t_prime, create_graph=True) - benign).pow(2).flatten(1).mean(dim=1)

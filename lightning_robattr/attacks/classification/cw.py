@@ -5,9 +5,10 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..models import evaluation_mode
-from .._validation import check_batch, check_nonnegative, check_positive_int
-from .classification_losses import cw_margin, succeeded
+from ...models import evaluation_mode
+from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ..classification_losses import cw_margin, succeeded
+from ..records import SuccessRecord
 
 
 def cw_l2(
@@ -22,8 +23,7 @@ def cw_l2(
     binary_search_steps: int = 5,
     targeted: bool = False,
     abort_early: bool = True,
-    return_success: bool = False,
-) -> Tensor | tuple[Tensor, Tensor]:
+) -> tuple[Tensor, SuccessRecord]:
     """Smallest-L2 adversarial images by Adam on ``||x' - x||_2^2 + c * max(-margin(x'), -kappa)``.
 
     ``x' = (tanh(w) + 1) / 2`` keeps images in [0, 1]; ``margin`` is the Carlini-Wagner logit
@@ -44,14 +44,13 @@ def cw_l2(
         targeted: reach ``y`` instead of leaving it.
         abort_early: stop an optimisation when the loss has not fallen by 0.01 % over
             ``ceil(steps / 10)`` steps.
-        return_success: also return the boolean success mask ``(B,)``.
 
     Returns:
-        The smallest-L2 successful image found per example (``x`` itself where none was),
-        or ``(x_adv, success)``.
+        ``(x_adv, record)``: the smallest-L2 successful image found per example (``x`` itself
+        where none was) and a ``SuccessRecord`` (success includes the ``kappa`` margin).
 
     Example:
-        >>> x_adv, ok = cw_l2(net, x, y, steps=100, return_success=True)
+        >>> x_adv, record = cw_l2(net, x, y, steps=100)
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
     check_positive_int(steps, "steps")
@@ -92,4 +91,4 @@ def cw_l2(
             lower = torch.where(found, lower, torch.maximum(lower, const))
             const = torch.where(upper < 1e9, (lower + upper) / 2, const * 10)
     success = best_l2 < float("inf")
-    return (best_adv, success) if return_success else best_adv
+    return best_adv, SuccessRecord(success)

@@ -10,12 +10,12 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..models import evaluation_mode
-from .._validation import check_batch, check_nonnegative, check_positive_int
-from ._result import attack_result
-from .ascent import projected_gradient_ascent
-from .classification_losses import classification_loss
-from .threat_models import ThreatModel
+from ...models import evaluation_mode
+from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ..ascent import projected_gradient_ascent
+from ..classification_losses import classification_loss
+from ..records import SuccessRecord, with_success
+from ..threat_models import ThreatModel
 
 KERNEL_SIZE = 23
 DENSITY = 1 / 14
@@ -86,8 +86,7 @@ def gabor(
     targeted: bool = False,
     loss: str = "ce",
     generator: torch.Generator | None = None,
-    return_success: bool = False,
-) -> Tensor | tuple[Tensor, Tensor]:
+) -> tuple[Tensor, SuccessRecord]:
     """Gabor-noise attack: ``x' = clip(x + eps * noise(s), 0, 1)`` with ``noise`` in [0, 1].
 
     ``s`` starts as a random sparse grid (each position non-zero w.p. 1/14, values U(-1, 1)).
@@ -112,13 +111,12 @@ def gabor(
         targeted: pull towards ``y`` (the Int paper uses random wrong targets, ``random_targets``).
         loss: ``"ce"`` or ``"cw"``.
         generator: random source for the kernels and the initial grid.
-        return_success: also return the boolean success mask ``(B,)``.
 
     Returns:
-        ``x_adv (B, C, H, W)``, or ``(x_adv, success)``.
+        ``(x_adv, record)``: ``x_adv (B, C, H, W)`` and a ``SuccessRecord``.
 
     Example:
-        >>> x_adv = gabor(net, x, y, eps=12.5 / 255, steps=50)
+        >>> x_adv, _ = gabor(net, x, y, eps=12.5 / 255, steps=50)
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
     check_nonnegative(eps, "eps")
@@ -137,7 +135,7 @@ def gabor(
 
     with evaluation_mode(model):
         s = projected_gradient_ascent(
-            lambda s: loss_fn(model(render(s)), y, targeted=targeted), start, _FreeGridBox(1.0),
+            lambda s, _: loss_fn(model(render(s)), y, targeted=targeted), start, _FreeGridBox(1.0),
             steps=steps, step_size=step_size, random_start=False, keep_best=True,
         )
-        return attack_result(model, render(s), y, targeted=targeted, return_success=return_success)
+        return with_success(model, render(s), y, targeted=targeted)
