@@ -43,7 +43,8 @@ class AttributionMapLogger(ScheduledEvaluation):
         every_n_epochs, seed: see ``ScheduledEvaluation``.
 
     Example:
-        >>> AttributionMapLogger(methods=["saliency", "ig", "cam"], num_images=8)
+        >>> logger = AttributionMapLogger(methods=["saliency", "ig", "cam"], num_images=8)
+        >>> # Trainer(inference_mode=False, callbacks=[logger]) logs the grids as TensorBoard images
     """
 
     def __init__(

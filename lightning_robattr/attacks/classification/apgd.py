@@ -69,7 +69,12 @@ def apgd(
         iterate, and a ``SuccessRecord``.
 
     Example:
-        >>> x_adv, record = apgd(net, x, y, eps=8 / 255, steps=100, loss="dlr")
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> x_adv, record = apgd(net, x, y, eps=8 / 255, steps=10, loss="dlr")
+        >>> bool((x_adv - x).abs().max() <= 8 / 255 + 1e-6), record.success.shape
+        (True, torch.Size([4]))
     """
     x, y, true_labels = check_batch(model, x, {"y": y, "true_labels": true_labels}, required=("y",))
     check_positive_int(steps, "steps")

@@ -50,7 +50,12 @@ def cw_l2(
         where none was) and a ``SuccessRecord`` (success includes the ``kappa`` margin).
 
     Example:
-        >>> x_adv, record = cw_l2(net, x, y, steps=100)
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> x_adv, record = cw_l2(net, x, y, steps=5)
+        >>> x_adv.shape, record.success.dtype
+        (torch.Size([4, 1, 28, 28]), torch.bool)
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
     check_positive_int(steps, "steps")

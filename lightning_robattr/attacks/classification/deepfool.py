@@ -38,8 +38,12 @@ def deepfool(
         ``(x_adv, record)``: ``x_adv (B, C, H, W)`` and a ``SuccessRecord`` (label differs from ``y``).
 
     Example:
-        >>> x_adv, _ = deepfool(net, x)
-        >>> (x_adv - x).flatten(1).norm(dim=1).mean()
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> x_adv, record = deepfool(net, x, steps=5)
+        >>> (x_adv - x).flatten(1).norm(dim=1).shape  # the L2 size of each perturbation
+        torch.Size([4])
     """
     x, y = check_batch(model, x, {"y": y})
     check_positive_int(steps, "steps")

@@ -23,6 +23,11 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, targeted: bool =
         ``(x_adv, record)``: adversarial images ``(B, C, H, W)``, detached, and a ``SuccessRecord``.
 
     Example:
-        >>> x_adv, _ = fgsm(net, x, y, eps=0.1)
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> x_adv, record = fgsm(net, x, y, eps=0.1)
+        >>> bool((x_adv - x).abs().max() <= 0.1 + 1e-6)
+        True
     """
     return pgd(model, x, y, eps=eps, steps=1, step_size=eps, norm="linf", random_start=False, targeted=targeted, loss=loss)

@@ -57,8 +57,12 @@ def pgd(
         ``(x_adv, record)``: ``x_adv (B, C, H, W)`` detached and a ``SuccessRecord``.
 
     Example:
-        >>> x_adv, record = pgd(net, x, y, eps=0.3, steps=40, step_size=0.01)
-        >>> record.success.float().mean()
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> x_adv, record = pgd(net, x, y, eps=0.3, steps=5, step_size=0.1)
+        >>> bool((x_adv - x).abs().max() <= 0.3 + 1e-6), record.success.shape  # success: (B,) bool
+        (True, torch.Size([4]))
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
     threat, step_size, loss_fn = check_pgd(

@@ -104,8 +104,12 @@ def aai(
     Cost: ``steps`` forward + backward passes (CAM); gradient maps add a double backward per step.
 
     Example:
-        >>> x_adv, record = aai(net, x, y, eps=0.1)
-        >>> record.kendall_tau[record.label_kept].mean()
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> x_adv, record = aai(net, x, y, eps=0.1, steps=2)
+        >>> record.kendall_tau.shape, record.label_kept.dtype  # per image; average tau over label_kept
+        (torch.Size([4]), torch.bool)
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
     threat, explain = check_aai(

@@ -86,8 +86,12 @@ def adv2(
     interpreter's map (first-order for CAM; a double backward for gradient maps).
 
     Example:
-        >>> x_adv, record = adv2(net, x, y, eps=0.2, method="cam", prediction_steps=40, joint_steps=120, step_size=0.01)
-        >>> record.success.float().mean(), record.interpretation_loss.mean()
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> x_adv, record = adv2(net, x, y, eps=0.2, method="cam", prediction_steps=2, joint_steps=2, step_size=0.01)
+        >>> record.success.shape, record.interpretation_loss.shape  # per image
+        (torch.Size([4]), torch.Size([4]))
     """
     x, y, target = check_batch(model, x, {"y": y, "target": target}, required=("y",))
     if isinstance(prediction_steps, bool) or not isinstance(prediction_steps, int) or prediction_steps < 0:

@@ -141,8 +141,12 @@ def attribution_attack(
     backward on the model to judge the iterate; IG, SmoothGrad and UniGrad multiply it by their samples.
 
     Example:
-        >>> x_adv, record = attribution_attack(net, x, method="saliency", objective="topk", eps=0.1, steps=50, k=100)
-        >>> topk_intersection(saliency(net, x), saliency(net, x_adv), k=100)[record.success].mean()
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> x_adv, record = attribution_attack(net, x, method="saliency", objective="topk", eps=0.1, steps=2, k=100)
+        >>> bool((x_adv - x).abs().max() <= 0.1 + 1e-6), record.success.shape  # score maps over record.success
+        (True, torch.Size([4]))
     """
     (x,) = check_batch(model, x)
     threat, step_size, explain = check_attribution_attack(

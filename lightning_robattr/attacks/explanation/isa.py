@@ -135,8 +135,12 @@ def isa(
     image, each a forward and backward pass plus the maps of ``|C|`` classes.
 
     Example:
-        >>> x_adv, result = isa(net, x, y, method="cam", classes="two", p=1)
-        >>> result.nds[:, result.success.all(0)].mean(), result.nsl.nanmean()
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> x_adv, result = isa(net, x, y, method="cam", classes="two", p=1, steps=5)
+        >>> x_adv.shape[1:], result.success.shape[1:]  # one adversarial batch per budget factor
+        (torch.Size([4, 1, 28, 28]), torch.Size([4]))
     """
     x, y, target = check_batch(model, x, {"y": y, "target": target}, required=("y",))
     factors, explain = check_isa(

@@ -44,8 +44,13 @@ def transfer_evaluation(
         similarity (first two) and lower distance (last two) mean the attack transferred less.
 
     Example:
-        >>> x_adv, record = attribution_attack(net, x, method="saliency", objective="topk", eps=0.1)
-        >>> transfer_evaluation(net, x, x_adv, methods=["ig", "smoothgrad"])["ig"]["spearman"].mean()
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> from lightning_robattr.attacks import attribution_attack
+        >>> x_adv, record = attribution_attack(net, x, method="saliency", objective="topk", eps=0.1, steps=2)
+        >>> transfer_evaluation(net, x, x_adv, methods=["ig", "smoothgrad"])["ig"]["spearman"].shape
+        torch.Size([4])
     """
     (x,) = check_batch(model, x)
     (x_adv,) = check_batch(model, x_adv, name="x_adv")

@@ -116,7 +116,12 @@ def gabor(
         ``(x_adv, record)``: ``x_adv (B, C, H, W)`` and a ``SuccessRecord``.
 
     Example:
-        >>> x_adv, _ = gabor(net, x, y, eps=12.5 / 255, steps=50)
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> x_adv, record = gabor(net, x, y, eps=12.5 / 255, steps=2)
+        >>> x_adv.shape
+        torch.Size([4, 1, 28, 28])
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
     check_nonnegative(eps, "eps")

@@ -68,7 +68,12 @@ def jpeg(
         ``(x_adv, record)``: ``x_adv (B, C, H, W)`` and a ``SuccessRecord``.
 
     Example:
-        >>> x_adv, _ = jpeg(net, x, y, norm="l1", eps=64, steps=50)
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> x_adv, record = jpeg(net, x, y, norm="l1", eps=64, steps=2)
+        >>> x_adv.shape
+        torch.Size([4, 1, 28, 28])
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
     check_positive_int(steps, "steps")

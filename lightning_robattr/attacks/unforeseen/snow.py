@@ -150,7 +150,12 @@ def snow(
         ``(x_adv, record)``: ``x_adv (B, C, H, W)`` and a ``SuccessRecord``.
 
     Example:
-        >>> x_adv, _ = snow(net, x, y, eps=0.25, steps=50)
+        >>> import torch
+        >>> from lightning_robattr.models import Small
+        >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> x_adv, record = snow(net, x, y, eps=0.25, steps=2)
+        >>> x_adv.shape
+        torch.Size([4, 1, 28, 28])
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
     check_nonnegative(eps, "eps")
