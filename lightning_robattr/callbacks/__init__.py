@@ -5,7 +5,7 @@ logs hierarchical tags (``robust/...``, ``attr/...``). They need ``Trainer(infer
 """
 
 from .aai_eval import AAIEval
-from .attribution_attack_eval import SIMILARITY_METRICS, AttributionAttackEval
+from .attribution_attack_eval import SIMILARITY_METRICS, AttributionAttackEval, GridAttack, MapScore
 from .attribution_map_logger import AttributionMapLogger
 from .evaluation_callback import EvaluationCallback, ScheduledEvaluation
 from .gradient_masking_check import GradientMaskingCheck, GradientMaskingWarning, masking_flags
@@ -24,8 +24,10 @@ __all__ = [
     "EvaluationCallback",
     "GradientMaskingCheck",
     "GradientMaskingWarning",
+    "GridAttack",
     "ISAEval",
     "LastCheckpoint",
+    "MapScore",
     "PGDEval",
     "RNGStateCheckpoint",
     "ScheduledEvaluation",

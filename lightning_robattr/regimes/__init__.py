@@ -1,6 +1,7 @@
 """One LightningModule per training regime, all subclasses of ``RobustClassifier``."""
 
 from .adversarial import AdversarialRegime
+from .checkpoint import check_regime, read_checkpoint
 from .ig_norm import IGNormModule
 from .int_module import IntModule
 from .madry import MadryModule
@@ -18,4 +19,6 @@ __all__ = [
     "RobustClassifier",
     "SSRModule",
     "TRADESModule",
+    "check_regime",
+    "read_checkpoint",
 ]
