@@ -21,6 +21,7 @@ from lightning_robattr.data import ImageFolderData, MNISTData
 from lightning_robattr.losses import ssr_loss
 from lightning_robattr.losses.hessian import top_hessian_eigenvalue
 from lightning_robattr.models import CAMAdapter, Small
+from lightning_robattr.regimes import IGNormModule
 
 ROOT = Path(__file__).resolve().parents[1]
 NATURAL = str(ROOT / "configs" / "natural.yaml")
@@ -231,6 +232,9 @@ CASES: dict[str, Case] = {
     ),
     "ssr_form_unknown": Case(
         lambda _: ssr_loss(NET, images(), Y, form="papre"), ValueError, "unknown SSR form", "choose 'paper'"
+    ),
+    "ig_norm_resolution": Case(
+        lambda _: IGNormModule(Small(), ig_steps=7, approx_factor=5), ValueError, "ig_steps must be a positive multiple", "ig_steps=50"
     ),
 }
 

@@ -59,11 +59,7 @@ def ig_norm_loss(
         ``RegimeObjective`` with the clean logits (adversarial for IG-SUM-NORM) and parts
         ``ce`` (``ce_adv`` for IG-SUM-NORM) and ``penalty`` (the IG norm).
     """
-    if ig_steps < 1 or approx_factor < 1 or ig_steps % approx_factor:
-        raise ValueError(
-            f"ig_steps must be a positive multiple of approx_factor (the inner IG uses ig_steps / approx_factor points), "
-            f"got ig_steps={ig_steps}, approx_factor={approx_factor}; e.g. ig_steps=50, approx_factor=5"
-        )
+    check_ig_resolution(ig_steps, approx_factor)
     threat = threat_model(norm, eps)
 
     def ig_norm(x_end: Tensor, points: int) -> Tensor:
@@ -86,3 +82,12 @@ def ig_norm_loss(
     penalty = ig_norm(x_adv, ig_steps).mean() if eps > 0 else ce.new_zeros(())
     name = "ce_adv" if sum_variant else "ce"
     return RegimeObjective(ce + gamma * penalty, logits, {name: ce.detach(), "penalty": penalty.detach()})
+
+
+def check_ig_resolution(ig_steps: int, approx_factor: int) -> None:
+    """Raise unless ``ig_steps`` is a positive multiple of ``approx_factor`` (the inner IG's thinning)."""
+    if ig_steps < 1 or approx_factor < 1 or ig_steps % approx_factor:
+        raise ValueError(
+            f"ig_steps must be a positive multiple of approx_factor (the inner IG uses ig_steps / approx_factor points), "
+            f"got ig_steps={ig_steps}, approx_factor={approx_factor}; e.g. ig_steps=50, approx_factor=5"
+        )

@@ -5,6 +5,7 @@ from typing import Any
 from torch import Tensor
 
 from ..losses import RegimeObjective, ig_norm_loss
+from ..losses.ig_norm import check_ig_resolution
 from .adversarial import AdversarialRegime
 
 
@@ -29,10 +30,7 @@ class IGNormModule(AdversarialRegime):
         self, *args: Any, gamma: float = 1.0, ig_steps: int = 50, approx_factor: int = 5, sum_variant: bool = False, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        if ig_steps < 1 or approx_factor < 1 or ig_steps % approx_factor:
-            raise ValueError(
-                f"ig_steps must be a positive multiple of approx_factor, got ig_steps={ig_steps}, approx_factor={approx_factor}"
-            )
+        check_ig_resolution(ig_steps, approx_factor)
         self.gamma, self.ig_steps, self.approx_factor, self.sum_variant = gamma, ig_steps, approx_factor, sum_variant
         self.regime = "ig_sum_norm" if sum_variant else "ig_norm"
 
