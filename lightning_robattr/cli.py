@@ -1,5 +1,6 @@
 """The command line: ``python -m lightning_robattr {fit,validate,test,predict} --config CONFIG.yaml``."""
 
+import importlib
 import sys
 
 from jsonargparse import Namespace
@@ -10,8 +11,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from .callbacks.last_checkpoint import LastCheckpoint
 from .callbacks.rng_state import RNGStateCheckpoint
 from .configs import DEFAULT_CALLBACKS, resolve_config
-from .regimes import RobustClassifier
-from .regimes.checkpoint import check_regime, read_checkpoint
+from .regimes import RobustClassifier, check_regime, read_checkpoint
 
 # evaluation callbacks attack the model during validation and test, which needs autograd; the
 # logger is Lightning's default, a TensorBoardLogger in <trainer.default_root_dir>/lightning_logs/version_N
@@ -60,7 +60,7 @@ class RobAttrCLI(LightningCLI):
 
 def _import(class_path: str) -> type:
     module, _, name = class_path.rpartition(".")
-    return getattr(__import__(module, fromlist=[name]), name)
+    return getattr(importlib.import_module(module), name)
 
 
 def main(args: list[str] | None = None, run: bool = True) -> RobAttrCLI:
