@@ -9,6 +9,7 @@ then one sub-package per subsystem: ``classification``, ``unforeseen`` and ``exp
 
 from .ascent import KeepBest, projected_gradient_ascent
 from .classification.apgd import apgd
+from .classification.autoattack import autoattack, square
 from .classification.cw import cw_l2
 from .classification.deepfool import deepfool
 from .classification.fgsm import fgsm
@@ -40,6 +41,7 @@ __all__ = [
     "adv2",
     "apgd",
     "attribution_attack",
+    "autoattack",
     "classification_loss",
     "cross_entropy",
     "cw_l2",
@@ -55,6 +57,7 @@ __all__ = [
     "random_sign",
     "random_targets",
     "snow",
+    "square",
     "SuccessRecord",
     "succeeded",
     "threat_model",

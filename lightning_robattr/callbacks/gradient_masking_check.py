@@ -9,14 +9,26 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
 from .._validation import check_nonnegative, check_positive_int
+from ..attacks.classification.autoattack import load_reference, square
 from ..attacks.classification.pgd import pgd
-from ..attacks.threat_models import threat_model
+from ..attacks.threat_models import ThreatModel, threat_model
 from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
 from .pgd_eval import still_correct
 
 PREFIX = "robust/gradient_masking"
-FLAGS = ("acc_rises_with_steps", "acc_rises_with_eps", "one_step_stronger", "above_chance_at_huge_eps")
+FLAGS = (
+    "acc_rises_with_steps", "acc_rises_with_eps", "one_step_stronger", "above_chance_at_huge_eps", "black_box_stronger",
+    "random_stronger",
+)
+# what the two signs AutoAttack's checks add mean, and what to do (said in the warning)
+MEANINGS = {
+    "black_box_stronger": "Square, which never looks at a gradient, found adversarial examples the gradient attacks missed: "
+    "the gradients point away from them; evaluate with Square at full budget (attacks.autoattack) or an adaptive attack",
+    "random_stronger": "random points of the ball are misclassified where PGD's are not: PGD does not even reach what "
+    "chance finds; the gradients are uninformative (masked, shattered or random), evaluate with gradient-free or "
+    "adaptive attacks",
+}
 
 
 class GradientMaskingWarning(UserWarning):
@@ -30,6 +42,8 @@ def masking_flags(
     *,
     chance: float,
     tolerance: float,
+    black_box_acc: float = float("nan"),
+    random_acc: float = float("nan"),
 ) -> dict[str, bool]:
     """The signs of Athalye et al. ("Obfuscated Gradients Give a False Sense of Security", Sec. 3.1).
 
@@ -39,15 +53,20 @@ def masking_flags(
         huge_eps_acc: PGD accuracy at a budget that allows any image.
         chance: accuracy of guessing, ``1 / num_classes``.
         tolerance: slack for sampling noise, in accuracy units.
+        black_box_acc: accuracy under a gradient-free attack (Square) at the largest ``eps`` (NaN: not measured).
+        random_acc: accuracy under random sampling in the ball of the largest ``eps`` (NaN: not measured).
 
     Returns:
         ``acc_rises_with_steps`` (more iterations of the same attack raised accuracy),
         ``acc_rises_with_eps`` (a larger budget raised accuracy), ``one_step_stronger`` (a single
         step beat the iterative attack) and ``above_chance_at_huge_eps`` (an unbounded attack
-        did not reach chance level). Each beyond ``tolerance``; NaN accuracies never flag.
+        did not reach chance level), and the two signs of AutoAttack's checks: ``black_box_stronger``
+        (the gradient-free attack beat every white-box one at the largest eps) and ``random_stronger``
+        (random sampling beat PGD there). Each beyond ``tolerance``; NaN accuracies never flag.
     """
     eps_list = sorted({e for e, _ in grid})
     steps_list = sorted({s for _, s in grid})
+    white_box = min([grid[eps_list[-1], s] for s in steps_list] + [one_step[eps_list[-1]]])
 
     def rises(curve: list[float]) -> bool:
         return any(b > a + tolerance for a, b in zip(curve, curve[1:]))
@@ -57,7 +76,21 @@ def masking_flags(
         "acc_rises_with_eps": any(rises([grid[e, s] for e in eps_list]) for s in steps_list),
         "one_step_stronger": any(one_step[e] < grid[e, steps_list[-1]] - tolerance for e in eps_list),
         "above_chance_at_huge_eps": huge_eps_acc > chance + tolerance,
+        "black_box_stronger": black_box_acc < white_box - tolerance,
+        "random_stronger": random_acc < min(grid[eps_list[-1], s] for s in steps_list) - tolerance,
     }
+
+
+def random_sampling(model: nn.Module, x: Tensor, y: Tensor, *, threat: ThreatModel, samples: int) -> tuple[Tensor, Tensor]:
+    """``(x_adv, fooled (B,))``: ``samples`` random points at the boundary of ``threat``'s ball per image
+    (global random state), the first misclassified one where there is one, else the last."""
+    x_adv, fooled = x.clone(), torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    with torch.no_grad():
+        for _ in range(samples):
+            candidate = threat.boundary_start(x)
+            x_adv = torch.where(fooled.view(-1, *[1] * (x.dim() - 1)), x_adv, candidate)
+            fooled |= model(candidate).argmax(dim=1) != y
+    return x_adv, fooled
 
 
 class GradientMaskingCheck(EvaluationCallback):
@@ -65,17 +98,19 @@ class GradientMaskingCheck(EvaluationCallback):
 
     A robust model's accuracy falls (or stays) as the attack gets more iterations or a larger
     budget, a single step is never stronger than many, and an attack allowed to change the
-    whole image reaches chance accuracy. When one of these fails beyond ``tolerance`` the
-    gradients likely hide adversarial examples (non-differentiable or saturating layers,
-    randomness, vanishing gradients): PGD numbers of that model are not trustworthy. Each
+    whole image reaches chance accuracy; and (AutoAttack's checks) at the largest budget neither
+    the gradient-free Square attack nor random sampling in the ball beats the gradient attacks.
+    When one of these fails beyond ``tolerance`` the gradients likely hide adversarial examples
+    (non-differentiable or saturating layers, randomness, vanishing gradients): PGD numbers of that model are not trustworthy. Each
     flag is logged as 0/1 with the accuracies behind it, a ``GradientMaskingWarning`` names the
     fired flags with their numbers, and ``flag_counts`` (saved in checkpoints) counts the
     evaluations each flag fired in.
 
     Tags (under ``robust/gradient_masking/``): ``pgd_<norm>/eps=<e>/steps=<s>/acc``,
-    ``one_step_<norm>/eps=<e>/acc``, ``huge_eps/acc``, one per flag of ``masking_flags``
-    (``acc_rises_with_steps``, ``acc_rises_with_eps``, ``one_step_stronger``,
-    ``above_chance_at_huge_eps``) and ``any``.
+    ``one_step_<norm>/eps=<e>/acc``, ``huge_eps/acc``, ``square_<norm>/eps=<e>/acc`` and
+    ``random_<norm>/eps=<e>/acc`` (largest eps), one per flag of ``masking_flags`` (``acc_rises_with_steps``,
+    ``acc_rises_with_eps``, ``one_step_stronger``, ``above_chance_at_huge_eps``, ``black_box_stronger``,
+    ``random_stronger``) and ``any``.
 
     Args:
         eps: increasing budgets in units of ``1 / eps_scale``.
@@ -85,11 +120,14 @@ class GradientMaskingCheck(EvaluationCallback):
         huge_eps: the unbounded budget (pixel units; default 1.0 for L-inf, the largest L2
             distance of the image shape for L2), attacked from the clean image with
             ``huge_eps_steps`` (default ``max(steps)``) steps.
+        square_queries: queries of the Square attack (needs the ``autoattack`` extra), e.g. 1000; ``None`` (default) skips it.
+        random_samples: random points of the ball tried per image (>= 1).
         tolerance: accuracy slack before a flag fires.
         warn: issue a ``GradientMaskingWarning`` when a flag fires.
         eps_scale, num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
 
-    Cost per image: ``len(eps) * (sum(steps) + 1) + huge_eps_steps`` forward+backward passes.
+    Cost per image: ``len(eps) * (sum(steps) + 1) + huge_eps_steps`` forward+backward passes, plus up to
+    ``square_queries + random_samples`` forward passes.
     """
 
     def __init__(
@@ -100,6 +138,8 @@ class GradientMaskingCheck(EvaluationCallback):
         norm: Literal["linf", "l2"] = "linf",
         huge_eps: float | None = None,
         huge_eps_steps: int | None = None,
+        square_queries: int | None = None,
+        random_samples: int = 100,
         tolerance: float = 0.03,
         warn: bool = True,
         eps_scale: float = 1.0,
@@ -121,13 +161,18 @@ class GradientMaskingCheck(EvaluationCallback):
         for pixel_eps in [e for _, e in self.budgets] + ([huge_eps] if huge_eps is not None else []):
             threat_model(norm, pixel_eps)
         check_positive_int(self.huge_eps_steps, "huge_eps_steps")
+        check_positive_int(random_samples, "random_samples")
+        if square_queries is not None:
+            check_positive_int(square_queries, "square_queries")
+            load_reference()
+        self.square_queries, self.random_samples = square_queries, random_samples
         check_nonnegative(tolerance, "tolerance", unit=" (in accuracy units)")
         self.flag_counts = {flag: 0 for flag in FLAGS}
         self.chance = float("nan")
 
     @property
     def units_per_batch(self) -> int:
-        return len(self.budgets) * (len(self.steps) + 1) + 1
+        return len(self.budgets) * (len(self.steps) + 1) + 2 + (self.square_queries is not None)
 
     @property
     def state_key(self) -> str:
@@ -139,11 +184,16 @@ class GradientMaskingCheck(EvaluationCallback):
     def one_step_tag(self, label: str) -> str:
         return f"{PREFIX}/one_step_{self.norm}/{label}/acc"
 
+    def largest_tag(self, attack: str) -> str:
+        """The tag of ``attack`` (``"square"`` or ``"random"``) at the largest budget."""
+        return f"{PREFIX}/{attack}_{self.norm}/{self.budgets[-1][0]}/acc"
+
     def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
         with torch.no_grad():
             self.chance = 1.0 / model(example).shape[1]
         tags = [self.grid_tag(label, s) for label, _ in self.budgets for s in self.steps]
-        tags += [self.one_step_tag(label) for label, _ in self.budgets] + [f"{PREFIX}/huge_eps/acc"]
+        tags += [self.one_step_tag(label) for label, _ in self.budgets] + [f"{PREFIX}/huge_eps/acc", self.largest_tag("random")]
+        tags += [self.largest_tag("square")] if self.square_queries is not None else []
         return {tag: MeanMetric() for tag in tags}
 
     def _huge_eps(self, x: Tensor) -> float:
@@ -165,20 +215,39 @@ class GradientMaskingCheck(EvaluationCallback):
         huge = accuracy(eps=self._huge_eps(x), steps=self.huge_eps_steps, random_start=False)
         metrics[f"{PREFIX}/huge_eps/acc"].update(huge)
         yield
+        eps = self.budgets[-1][1]
+        threat = threat_model(self.norm, eps)
+        sampled = still_correct(
+            model, x, y, correct, lambda xs, ys: random_sampling(model, xs, ys, threat=threat, samples=self.random_samples)
+        )
+        metrics[self.largest_tag("random")].update(sampled.float())
+        yield
+        if self.square_queries is not None:
+            black_box = still_correct(
+                model, x, y, correct,
+                lambda xs, ys: square(model, xs, ys, eps=eps, norm=self.norm, queries=self.square_queries, seed=self.seed),
+            )
+            metrics[self.largest_tag("square")].update(black_box.float())
+            yield
 
     def summarize(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
         grid = {(eps, s): float(values[self.grid_tag(label, s)]) for label, eps in self.budgets for s in self.steps}
         one_step = {eps: float(values[self.one_step_tag(label)]) for label, eps in self.budgets}
         huge = float(values[f"{PREFIX}/huge_eps/acc"])
-        flags = masking_flags(grid, one_step, huge, chance=self.chance, tolerance=self.tolerance)
+        largest = {attack: float(values.get(self.largest_tag(attack), float("nan"))) for attack in ("square", "random")}
+        flags = masking_flags(
+            grid, one_step, huge, chance=self.chance, tolerance=self.tolerance, black_box_acc=largest["square"],
+            random_acc=largest["random"],
+        )
         fired = [flag for flag, on in flags.items() if on]
         for flag in fired:
             self.flag_counts[flag] += 1
         if fired and self.warn:
             numbers = ", ".join(f"{tag.removeprefix(PREFIX + '/')}={value:.3f}" for tag, value in values.items())
+            meanings = "".join(f"; {flag}: {MEANINGS[flag]}" for flag in fired if flag in MEANINGS)
             rank_zero_warn(
                 f"signs of gradient masking (Athalye et al.): {', '.join(fired)}; PGD accuracies of this model are likely "
-                f"overestimates, evaluate it with stronger or gradient-free attacks ({numbers})",
+                f"overestimates, evaluate it with stronger or gradient-free attacks{meanings} ({numbers})",
                 category=GradientMaskingWarning,
             )
         device = next(iter(values.values())).device

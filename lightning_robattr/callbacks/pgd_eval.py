@@ -11,12 +11,14 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
 from ..attacks.classification.apgd import apgd
+from ..attacks.classification.autoattack import autoattack, load_reference
 from ..attacks.classification.pgd import check_pgd, pgd
-from .._validation import check_positive_int
+from .._validation import check_choice, check_positive_int
 from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
 
 PROTOCOLS = ("madry", "int_repo")
+REFERENCES = ("apgd", "autoattack")
 INT_REPO_STEP_SIZE = 0.01
 
 
@@ -46,14 +48,21 @@ class PGDEval(EvaluationCallback):
       A k-step attack then moves at most ``0.01 k``, hence e.g. 0.99 accuracy of a natural MNIST
       net after 1 step at eps 0.3: it measures that protocol, not worst-case robustness.
 
-    With ``reference=True`` the points still classified correctly after every step count of a
-    budget are attacked further by APGD-CE and then APGD-DLR (Croce & Hein, "Reliable evaluation
-    of adversarial robustness with an ensemble of diverse parameter-free attacks"); the
-    worst case over all of them is logged as ``reference_acc``. A large gap between it and the
-    PGD accuracy means PGD was too weak (see also ``GradientMaskingCheck``).
+    PGD accuracies are upper bounds on the robust accuracy (a stronger attack can only lower them):
+    cheap enough to monitor every epoch, not numbers to publish. A ``reference`` evaluation
+    attacks the points still classified correctly after every step count of a budget further
+    (Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+    parameter-free attacks"), and logs the worst case over all of them:
+
+    * ``"autoattack"``: AutoAttack "standard" (``attacks.autoattack``: APGD-CE, APGD-T, FAB-T,
+      Square), the strength to report; logged as ``robust/autoattack_<norm>/eps=<e>/acc``.
+    * ``"apgd"`` (or ``True``): APGD-CE and then APGD-DLR, cheaper; logged as ``.../reference_acc``.
+
+    A large gap between it and the PGD accuracy means PGD was too weak (see also ``GradientMaskingCheck``).
 
     Tags (``<name>`` defaults to ``pgd_linf`` / ``pgd_l2``, with ``_int_repo`` appended for that protocol):
-    ``robust/<name>/clean_acc``, ``robust/<name>/eps=<e>/steps=<s>/acc``, ``robust/<name>/eps=<e>/reference_acc``.
+    ``robust/<name>/clean_acc``, ``robust/<name>/eps=<e>/steps=<s>/acc`` (upper bounds),
+    ``robust/<name>/eps=<e>/reference_acc`` (``"apgd"``), ``robust/autoattack_<norm>/eps=<e>/acc`` (``"autoattack"``).
 
     Args:
         eps: budgets, in units of ``1 / eps_scale`` of the [0, 1] pixel range (MNIST 0.1, 0.3).
@@ -63,14 +72,16 @@ class PGDEval(EvaluationCallback):
         step_size: overrides the protocol's step length (pixel units).
         restarts: random restarts per attack (``"madry"`` only).
         loss: PGD's loss, ``"ce"`` or ``"cw"``.
-        reference: also run the APGD-CE + APGD-DLR reference evaluation.
-        reference_steps: iterations of each APGD run.
+        reference: ``False``, ``"apgd"`` (``True``: the same) or ``"autoattack"`` (above; needs the
+            ``autoattack`` extra).
+        reference_steps: iterations of each APGD run of ``"apgd"``.
         name: the attack's segment of the tags.
         eps_scale: 1 for budgets in pixel units; 255 to write 0-255 budgets (``[2, 8]``).
         num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
 
     Cost per evaluated image: ``len(eps) * sum(steps)`` forward+backward passes (plus
-    ``2 * reference_steps`` per budget on the surviving points with ``reference``).
+    ``2 * reference_steps`` per budget on the surviving points with ``"apgd"``; see ``attacks.autoattack``
+    for ``"autoattack"``).
 
     Example:
         >>> from pytorch_lightning import Trainer
@@ -87,7 +98,7 @@ class PGDEval(EvaluationCallback):
         step_size: float | None = None,
         restarts: int = 1,
         loss: Literal["ce", "cw"] = "ce",
-        reference: bool = False,
+        reference: bool | Literal["apgd", "autoattack"] = False,
         reference_steps: int = 100,
         name: str | None = None,
         eps_scale: float = 1.0,
@@ -109,7 +120,12 @@ class PGDEval(EvaluationCallback):
         self.norm, self.protocol, self.restarts, self.loss = norm, protocol, restarts, loss
         self.step_size = INT_REPO_STEP_SIZE if step_size is None and protocol == "int_repo" else step_size
         self.random_start = protocol == "madry"
-        self.reference, self.reference_steps = reference, reference_steps
+        self.reference = "apgd" if reference is True else reference or None
+        if self.reference is not None:
+            check_choice(self.reference, REFERENCES, name="reference")
+        if self.reference == "autoattack":
+            load_reference()
+        self.reference_steps = reference_steps
         self.name = name or f"pgd_{norm}" + ("_int_repo" if protocol == "int_repo" else "")
         for _, pixel_eps in self.budgets:
             for count in self.steps:
@@ -121,11 +137,16 @@ class PGDEval(EvaluationCallback):
 
     @property
     def units_per_batch(self) -> int:
-        return len(self.budgets) * (len(self.steps) + (2 if self.reference else 0))
+        return len(self.budgets) * (len(self.steps) + {None: 0, "apgd": 2, "autoattack": 1}[self.reference])
 
     def tag(self, label: str, steps: int | None = None) -> str:
-        """``robust/<name>/eps=<e>/steps=<s>/acc``, or ``.../eps=<e>/reference_acc`` without ``steps``."""
-        return f"robust/{self.name}/{label}/" + (f"steps={steps}/acc" if steps is not None else "reference_acc")
+        """``robust/<name>/eps=<e>/steps=<s>/acc``, or without ``steps`` the reference's tag
+        (``robust/<name>/eps=<e>/reference_acc``, ``robust/autoattack_<norm>/eps=<e>/acc``)."""
+        if steps is not None:
+            return f"robust/{self.name}/{label}/steps={steps}/acc"
+        if self.reference == "autoattack":
+            return f"robust/autoattack_{self.norm}/{label}/acc"
+        return f"robust/{self.name}/{label}/reference_acc"
 
     def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
         tags = [f"robust/{self.name}/clean_acc"]
@@ -144,13 +165,20 @@ class PGDEval(EvaluationCallback):
                 metrics[self.tag(label, steps)].update(still.float())
                 survivors &= still
                 yield
-            if self.reference:
+            if self.reference == "apgd":
                 for loss in ("ce", "dlr"):
                     survivors = still_correct(
                         model, x, y, survivors,
                         lambda xs, ys: apgd(model, xs, ys, eps=eps, steps=self.reference_steps, norm=self.norm, loss=loss),
                     )
                     yield
+            elif self.reference == "autoattack":
+                survivors = still_correct(
+                    model, x, y, survivors,
+                    lambda xs, ys: autoattack(model, xs, ys, eps=eps, norm=self.norm, seed=self.seed, batch_size=self.batch_size),
+                )
+                yield
+            if self.reference is not None:
                 metrics[self.tag(label)].update(survivors.float())
 
     def _pgd(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int) -> Tensor:
