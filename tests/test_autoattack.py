@@ -12,6 +12,7 @@ from torch import nn
 
 from lightning_robattr.attacks import apgd, autoattack, pgd
 from lightning_robattr.callbacks import GradientMaskingCheck, PGDEval
+from test_callbacks_core import QuantizedInput
 
 pytest.importorskip("pyautoattack")
 
@@ -30,17 +31,6 @@ class LinearNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(x.flatten(1))
-
-
-class QuantizedInput(nn.Module):
-    """``net(round(4 x) / 4)``: zero input gradient almost everywhere, the classic masked defence."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.round(x * 4) / 4)
 
 
 class ModeSpy(nn.Module):
