@@ -45,16 +45,20 @@ class ModeSpy(nn.Module):
         return x
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return (model(x).argmax(1) == y).float().mean().item()
+class NoisyInput(nn.Module):
+    """Adds fresh Gaussian noise of standard deviation ``sigma`` to the input at every call."""
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        self.sigma = sigma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.sigma * torch.randn_like(x)
 
 
-@pytest.mark.parametrize("norm, dual, eps", [("linf", 1, 0.003), ("l2", 2, 0.02)])
-def test_autoattack_finds_the_exact_robust_accuracy_of_a_linear_classifier(norm, dual, eps):
-    gen = torch.Generator().manual_seed(0)
-    net = LinearNet(gen).eval()
-    x = 0.5 + 0.1 * (2 * torch.rand(400, 1, SIDE, SIDE, generator=gen) - 1)
+def exact_robust_accuracy(net: LinearNet, x: torch.Tensor, eps: float, *, dual: float) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """The closed-form robust accuracy of ``net`` at ``eps`` in the norm whose dual is ``dual``, on the
+    points of ``x`` that are not near-ties, with those points and their labels (the predictions)."""
     with torch.no_grad():
         logits = net(x)
     y = logits.argmax(1)
@@ -66,14 +70,46 @@ def test_autoattack_finds_the_exact_robust_accuracy_of_a_linear_classifier(norm,
     assert eps < 0.4
     # leave out near-ties (within 10 % of eps), which no finite-precision attack need decide like the closed form
     clear = (distance - eps).abs() > 0.1 * eps
-    x, y, distance = x[clear], y[clear], distance[clear]
-    exact = (distance > eps).float().mean().item()
-    assert 0.2 < exact < 0.8 and len(x) > 200, (exact, len(x))
+    exact = (distance[clear] > eps).float().mean().item()
+    assert 0.2 < exact < 0.8, exact
+    return exact, x[clear], y[clear]
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).float().mean().item()
+
+
+@pytest.mark.parametrize("norm, dual, eps", [("linf", 1, 0.003), ("l2", 2, 0.02)])
+def test_autoattack_finds_the_exact_robust_accuracy_of_a_linear_classifier(norm, dual, eps):
+    gen = torch.Generator().manual_seed(0)
+    net = LinearNet(gen).eval()
+    x = 0.5 + 0.1 * (2 * torch.rand(400, 1, SIDE, SIDE, generator=gen) - 1)
+    exact, x, y = exact_robust_accuracy(net, x, eps, dual=dual)
+    assert len(x) > 200
     x_adv, record = autoattack(net, x, y, eps=eps, norm=norm)
     assert accuracy(net, x_adv, y) == pytest.approx(exact, abs=1e-6)
     assert (1 - record.success.float().mean().item()) == pytest.approx(exact, abs=1e-6)
     size = (x_adv - x).flatten(1).norm(p=float("inf") if norm == "linf" else 2, dim=1)
     assert bool((size <= eps * (1 + 1e-4)).all())
+
+
+def test_the_rand_version_finds_the_exact_robust_accuracy_through_input_noise():
+    """A linear classifier under Gaussian input noise (a randomised defence) has the noiseless
+    classifier's expected logits, so EOT's averaged gradient points where the exact attack goes:
+    AutoAttack "rand" breaks the points whose minimal L-inf perturbation is below eps. Its two
+    untargeted losses may miss a point the closed form's nearest class would break (the standard
+    version's targeted APGD does not): at most 2 of the ~180 points, and never one too many."""
+    gen = torch.Generator().manual_seed(1)
+    net = LinearNet(gen).eval()
+    noisy = nn.Sequential(NoisyInput(1e-4), net)
+    x = 0.5 + 0.1 * (2 * torch.rand(200, 1, SIDE, SIDE, generator=gen) - 1)
+    exact, x, y = exact_robust_accuracy(net, x, eps := 0.003, dual=1)
+    x_adv, _ = autoattack(noisy, x, y, eps=eps, version="rand")
+    assert exact - 1e-6 <= accuracy(net, x_adv, y) <= exact + 2 / len(x)  # measured: 1 point of 179 missed
+    results = PGDEval(eps=[eps], steps=[], reference="autoattack_rand", num_samples=None, progress=False).evaluate(noisy, x, y)
+    assert set(results) == {"robust/autoattack_rand_linf/clean_acc", f"robust/autoattack_rand_linf/eps={eps}/acc"}
+    assert results[f"robust/autoattack_rand_linf/eps={eps}/acc"] == pytest.approx(exact, abs=0.025)
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +192,10 @@ def test_pgd_eval_logs_the_autoattack_reference_under_a_tag_naming_its_strength(
 
 
 def test_bad_reference_options_are_refused_when_built():
-    with pytest.raises(ValueError, match="reference must be one of apgd, autoattack"):
+    with pytest.raises(ValueError, match="reference must be one of apgd, autoattack, autoattack_rand"):
         PGDEval(reference="aa")
+    with pytest.raises(ValueError, match="non-empty unless a reference is set"):
+        PGDEval(steps=[])
     with pytest.raises(ValueError, match="version must be one of standard, rand"):
         autoattack(nn.Sequential(nn.Flatten(), nn.Linear(4, 10)), torch.rand(1, 1, 2, 2), torch.tensor([0]), eps=0.1, version="x")
 

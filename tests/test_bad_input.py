@@ -4,16 +4,18 @@ Each row of the table in docs/errors.md ends with the id of its case here; a tes
 """
 
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
 import torchvision
 from torch.overrides import TorchFunctionMode
 
-from lightning_robattr.attacks import attribution_attack, pgd, transfer_evaluation
+from lightning_robattr.attacks import attribution_attack, autoattack, pgd, transfer_evaluation
 from lightning_robattr.attributions import cam, get_attribution, grad_cam, integrated_gradients, saliency
 from lightning_robattr.callbacks import AAIEval, AttributionAttackEval, AttributionMapLogger, PGDEval
 from lightning_robattr.cli import main
@@ -64,6 +66,12 @@ def image_folder_with_a_corrupt_file(tmp: Path) -> None:
     data.setup("fit")
     for _ in data.train_dataloader():
         pass
+
+
+def autoattack_without_its_extra(_: Path) -> None:
+    """AutoAttack as on a machine where ``pyautoattack`` was never installed."""
+    with mock.patch.dict(sys.modules, {"pyautoattack": None}):
+        autoattack(NET, images(), Y, eps=0.3)
 
 
 def cli_with_callback(tmp: Path, init_args: str) -> None:
@@ -205,6 +213,18 @@ CASES: dict[str, Case] = {
     ),
     "callback_eps_below_one_grey_level": Case(
         lambda _: AttributionAttackEval(eps=[0.03]), ValueError, "eps [0.03]", "write [2, 4, 8]"
+    ),
+    "callback_reference_unknown": Case(
+        lambda _: PGDEval(reference="aa"), ValueError, "unknown reference 'aa'", "apgd, autoattack, autoattack_rand"
+    ),
+    "callback_steps_empty": Case(
+        lambda _: PGDEval(steps=[]), ValueError, "steps must be a list of step counts", "non-empty unless a reference is set"
+    ),
+    "autoattack_version_unknown": Case(
+        lambda _: autoattack(NET, images(), Y, eps=0.3, version="plus"), ValueError, "unknown version 'plus'", "standard, rand"
+    ),
+    "autoattack_not_installed": Case(
+        autoattack_without_its_extra, ImportError, "pyautoattack, which is not installed", 'pip install "lightning_robattr[autoattack]"'
     ),
     "callback_aai_method_unknown": Case(lambda _: AAIEval(method="lime"), ValueError, "unknown method 'lime'", "cam"),
     "cli_callback_method_unknown": Case(

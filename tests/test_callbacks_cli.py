@@ -8,7 +8,7 @@ import yaml
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_robattr.callbacks import ScheduledEvaluation
+from lightning_robattr.callbacks import PGDEval, ScheduledEvaluation
 from lightning_robattr.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +40,18 @@ def test_each_fragment_composes_with_a_regime_config(fragment):
         for name in ("num_samples", "every_n_epochs", "seed"):
             if name in entry.get("init_args", {}):
                 assert getattr(callback, name) == entry["init_args"][name]
+
+
+REPORTING = [f for f in FRAGMENTS if any(entry["class_path"].endswith(".PGDEval") for entry in listed(f))]
+
+
+@pytest.mark.parametrize("fragment", REPORTING, ids=lambda path: path.stem)
+def test_every_set_that_reports_robust_accuracy_runs_autoattack_in_test_for_each_of_its_norms(fragment):
+    pgd_evals = [c for c in evaluation_callbacks(NATURAL, fragment) if isinstance(c, PGDEval)]
+    reference = [c for c in pgd_evals if c.reference == "autoattack"]
+    assert {c.norm for c in reference} == {c.norm for c in pgd_evals}
+    madry_budgets = {(c.norm, eps) for c in pgd_evals if c.protocol == "madry" for _, eps in c.budgets}
+    assert {(c.norm, eps) for c in reference for _, eps in c.budgets} == madry_budgets
 
 
 def test_a_later_fragment_replaces_the_set_of_an_earlier_one():

@@ -18,7 +18,8 @@ from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
 
 PROTOCOLS = ("madry", "int_repo")
-REFERENCES = ("apgd", "autoattack")
+REFERENCES = ("apgd", "autoattack", "autoattack_rand")
+AUTOATTACK_VERSIONS = {"autoattack": "standard", "autoattack_rand": "rand"}
 INT_REPO_STEP_SIZE = 0.01
 
 
@@ -56,24 +57,28 @@ class PGDEval(EvaluationCallback):
 
     * ``"autoattack"``: AutoAttack "standard" (``attacks.autoattack``: APGD-CE, APGD-T, FAB-T,
       Square), the strength to report; logged as ``robust/autoattack_<norm>/eps=<e>/acc``.
+    * ``"autoattack_rand"``: AutoAttack "rand" (APGD-CE and APGD-DLR with 20-sample EOT), the
+      strength to report for randomised defences; logged as ``robust/autoattack_rand_<norm>/eps=<e>/acc``.
     * ``"apgd"`` (or ``True``): APGD-CE and then APGD-DLR, cheaper; logged as ``.../reference_acc``.
 
     A large gap between it and the PGD accuracy means PGD was too weak (see also ``GradientMaskingCheck``).
 
-    Tags (``<name>`` defaults to ``pgd_linf`` / ``pgd_l2``, with ``_int_repo`` appended for that protocol):
+    Tags (``<name>`` defaults to ``pgd_<norm>``, or ``<reference>_<norm>`` without PGD steps, with
+    ``_int_repo`` appended for that protocol):
     ``robust/<name>/clean_acc``, ``robust/<name>/eps=<e>/steps=<s>/acc`` (upper bounds),
-    ``robust/<name>/eps=<e>/reference_acc`` (``"apgd"``), ``robust/autoattack_<norm>/eps=<e>/acc`` (``"autoattack"``).
+    ``robust/<name>/eps=<e>/reference_acc`` (``"apgd"``), ``robust/<reference>_<norm>/eps=<e>/acc`` (the AutoAttack versions).
 
     Args:
         eps: budgets, in units of ``1 / eps_scale`` of the [0, 1] pixel range (MNIST 0.1, 0.3).
-        steps: PGD step counts; each ``(eps, steps)`` pair is a separate attack.
+        steps: PGD step counts; each ``(eps, steps)`` pair is a separate attack. Empty with a
+            ``reference``: the reference alone (its name then defaults to ``<reference>_<norm>``).
         norm: ``"linf"`` or ``"l2"``.
         protocol: ``"madry"`` or ``"int_repo"`` (above).
         step_size: overrides the protocol's step length (pixel units).
         restarts: random restarts per attack (``"madry"`` only).
         loss: PGD's loss, ``"ce"`` or ``"cw"``.
-        reference: ``False``, ``"apgd"`` (``True``: the same) or ``"autoattack"`` (above; needs the
-            ``autoattack`` extra).
+        reference: ``False``, ``"apgd"`` (``True``: the same), ``"autoattack"`` or ``"autoattack_rand"``
+            (above; the AutoAttack versions need the ``autoattack`` extra).
         reference_steps: iterations of each APGD run of ``"apgd"``.
         name: the attack's segment of the tags.
         eps_scale: 1 for budgets in pixel units; 255 to write 0-255 budgets (``[2, 8]``).
@@ -81,7 +86,7 @@ class PGDEval(EvaluationCallback):
 
     Cost per evaluated image: ``len(eps) * sum(steps)`` forward+backward passes (plus
     ``2 * reference_steps`` per budget on the surviving points with ``"apgd"``; see ``attacks.autoattack``
-    for ``"autoattack"``).
+    for the AutoAttack versions).
 
     Example:
         >>> from pytorch_lightning import Trainer
@@ -113,20 +118,23 @@ class PGDEval(EvaluationCallback):
         )
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-        if not steps or any(int(s) < 1 for s in steps):
-            raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {list(steps)}")
+        self.reference = "apgd" if reference is True else reference or None
+        if self.reference is not None:
+            check_choice(self.reference, REFERENCES, name="reference")
+        if (not steps and self.reference is None) or any(int(s) < 1 for s in steps):
+            raise ValueError(
+                f"steps must be a list of step counts >= 1, non-empty unless a reference is set, got {list(steps)}"
+            )
         self.budgets = budgets(eps, eps_scale)
         self.steps = [int(s) for s in steps]
         self.norm, self.protocol, self.restarts, self.loss = norm, protocol, restarts, loss
         self.step_size = INT_REPO_STEP_SIZE if step_size is None and protocol == "int_repo" else step_size
         self.random_start = protocol == "madry"
-        self.reference = "apgd" if reference is True else reference or None
-        if self.reference is not None:
-            check_choice(self.reference, REFERENCES, name="reference")
-        if self.reference == "autoattack":
+        if self.reference in AUTOATTACK_VERSIONS:
             load_reference()
         self.reference_steps = reference_steps
-        self.name = name or f"pgd_{norm}" + ("_int_repo" if protocol == "int_repo" else "")
+        attack = "pgd" if self.steps else self.reference
+        self.name = name or f"{attack}_{norm}" + ("_int_repo" if protocol == "int_repo" else "")
         for _, pixel_eps in self.budgets:
             for count in self.steps:
                 check_pgd(
@@ -137,15 +145,15 @@ class PGDEval(EvaluationCallback):
 
     @property
     def units_per_batch(self) -> int:
-        return len(self.budgets) * (len(self.steps) + {None: 0, "apgd": 2, "autoattack": 1}[self.reference])
+        return len(self.budgets) * (len(self.steps) + {None: 0, "apgd": 2}.get(self.reference, 1))
 
     def tag(self, label: str, steps: int | None = None) -> str:
         """``robust/<name>/eps=<e>/steps=<s>/acc``, or without ``steps`` the reference's tag
-        (``robust/<name>/eps=<e>/reference_acc``, ``robust/autoattack_<norm>/eps=<e>/acc``)."""
+        (``robust/<name>/eps=<e>/reference_acc``, ``robust/<reference>_<norm>/eps=<e>/acc``)."""
         if steps is not None:
             return f"robust/{self.name}/{label}/steps={steps}/acc"
-        if self.reference == "autoattack":
-            return f"robust/autoattack_{self.norm}/{label}/acc"
+        if self.reference in AUTOATTACK_VERSIONS:
+            return f"robust/{self.reference}_{self.norm}/{label}/acc"
         return f"robust/{self.name}/{label}/reference_acc"
 
     def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
@@ -172,10 +180,13 @@ class PGDEval(EvaluationCallback):
                         lambda xs, ys: apgd(model, xs, ys, eps=eps, steps=self.reference_steps, norm=self.norm, loss=loss),
                     )
                     yield
-            elif self.reference == "autoattack":
+            elif self.reference in AUTOATTACK_VERSIONS:
+                version = AUTOATTACK_VERSIONS[self.reference]
                 survivors = still_correct(
                     model, x, y, survivors,
-                    lambda xs, ys: autoattack(model, xs, ys, eps=eps, norm=self.norm, seed=self.seed, batch_size=self.batch_size),
+                    lambda xs, ys: autoattack(
+                        model, xs, ys, eps=eps, norm=self.norm, version=version, seed=self.seed, batch_size=self.batch_size
+                    ),
                 )
                 yield
             if self.reference is not None:
