@@ -61,6 +61,11 @@ def test_a_later_fragment_replaces_the_set_of_an_earlier_one():
     assert evaluation_callbacks(NATURAL, ROOT / "callbacks" / "default.yaml", ROOT / "callbacks" / "none.yaml") == []
 
 
+@pytest.mark.parametrize("config", sorted((ROOT / "configs" / "cifar10").glob("*.yaml")), ids=lambda path: path.stem)
+def test_each_cifar_config_carries_the_cifar_default_set(config):
+    assert yaml.safe_load(config.read_text())["trainer"]["callbacks"] == listed(ROOT / "callbacks" / "default_cifar.yaml")
+
+
 def test_the_paper_suite_is_exactly_the_families_together():
     families = [entry for family in FAMILIES for entry in listed(ROOT / "callbacks" / f"{family}.yaml")]
     assert listed(ROOT / "callbacks" / "paper.yaml") == families
