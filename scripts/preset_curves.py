@@ -5,7 +5,8 @@ every few epochs (``--checkpoint.save_top_k -1 --checkpoint.every_n_epochs 5``).
 checkpoint it measures, on MNIST5k's held-out test images at L-inf ``--eps``: clean accuracy, PGD-40
 (step 0.01, random start; an upper bound) and APGD-CE + APGD-DLR after it (``PGDEval(reference="apgd")``);
 for the last checkpoint also AutoAttack standard (``PGDEval(reference="autoattack")``), the number
-to report. Seconds per epoch come from the wall times of the run's ``val/acc`` events.
+to report, and the APGD accuracy on as many training images (a gap to the test one is robust
+overfitting: more data, not more epochs, would close it). Seconds per epoch come from the wall times of the run's ``val/acc`` events.
 
     python scripts/preset_curves.py madry=/runs/madry trades=/runs/trades --out reports/presets
 
@@ -73,9 +74,10 @@ def main() -> None:
     parser.add_argument("--autoattack-images", type=int, default=200, help="test images of AutoAttack at the last checkpoint")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    x, y = load_mnist5k()
-    test = balanced_split(y, (4000, 500, 500), seed=0)[2][: args.images]
-    x, y = x[test], y[test]
+    images, labels = load_mnist5k()
+    train, _, test = balanced_split(labels, (4000, 500, 500), seed=0)
+    x, y = images[test[: args.images]], labels[test[: args.images]]
+    x_train, y_train = images[train[: args.images]], labels[train[: args.images]]
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for run in args.runs:
@@ -87,23 +89,26 @@ def main() -> None:
         )
         for index, (epoch, path) in enumerate(kept):
             last = index == len(kept) - 1
-            row = measure(load_net(version, path), x, y, args.eps, autoattack_images=args.autoattack_images if last else None)
+            net = load_net(version, path)
+            row = measure(net, x, y, args.eps, autoattack_images=args.autoattack_images if last else None)
+            if last:
+                row["train_apgd_acc"] = measure(net, x_train, y_train, args.eps, autoattack_images=None)["apgd_acc"]
             rows.append({"run": name, "epochs": epoch + 1, "seconds_per_epoch": round(per_epoch, 1), **row})
             print(rows[-1], flush=True)
-    fields = ["run", "epochs", "seconds_per_epoch", "clean_acc", "pgd40_acc", "apgd_acc", "autoattack_acc"]
+    fields = ["run", "epochs", "seconds_per_epoch", "clean_acc", "pgd40_acc", "apgd_acc", "autoattack_acc", "train_apgd_acc"]
     with open(args.out / "results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     plot(rows, args.eps, args.out / "curves.png")
-    print(f"\n| run | epochs | s / epoch | total min | clean | PGD-40 | APGD-CE+DLR | AutoAttack ({args.autoattack_images} images) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"\n| run | epochs | s / epoch | total min | clean | PGD-40 | APGD-CE+DLR | AutoAttack ({args.autoattack_images} images) | APGD, training images |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         if "autoattack_acc" in row:
             total = row["epochs"] * row["seconds_per_epoch"] / 60
             print(
                 f"| {row['run']} | {row['epochs']} | {row['seconds_per_epoch']:.0f} | {total:.0f} | {row['clean_acc']:.3f} | "
-                f"{row['pgd40_acc']:.3f} | {row['apgd_acc']:.3f} | **{row['autoattack_acc']:.3f}** |"
+                f"{row['pgd40_acc']:.3f} | {row['apgd_acc']:.3f} | **{row['autoattack_acc']:.3f}** | {row['train_apgd_acc']:.3f} |"
             )
 
 

@@ -230,3 +230,18 @@ def test_cifar_augments_training_images_only(tmp_path):
         first = part[0][0]
         assert all(torch.equal(part[0][0], first) for _ in range(5))
         torch.testing.assert_close(first, as_pixels(arrays[source][0][part.indices[0]]), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("regime", ["madry", "trades", "int", "int_adv"])
+def test_each_full_mnist_preset_trains_from_mnist_files(tmp_path, no_network, monkeypatch, regime):
+    from lightning_robattr.cli import main
+
+    write_mnist(tmp_path / "data" / "MNIST" / "raw")
+    monkeypatch.chdir(tmp_path)
+    config = Path(__file__).resolve().parents[1] / "configs" / "mnist" / f"{regime}.yaml"
+    short = ["--trainer.max_steps", "2", "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
+             "--data.init_args.val_size", "10", "--data.init_args.batch_size", "5", "--model.init_args.steps", "2",
+             "--trainer.callbacks", "[]"]
+    cli = main(["fit", "-c", str(config), *short])
+    assert cli.trainer.global_step == 2 and type(cli.datamodule).__name__ == "MNISTData"
+    assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])

@@ -147,10 +147,15 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("folder", [".", "cifar10"])
-def test_every_regime_config_builds_its_module(tmp_path, monkeypatch, folder):
+FULL_MNIST = ("madry", "trades", "int", "int_adv")
+
+
+@pytest.mark.parametrize("folder, regimes", [(".", tuple(EXPECTED)), ("cifar10", tuple(EXPECTED)), ("mnist", FULL_MNIST)])
+def test_every_regime_config_builds_its_module(tmp_path, monkeypatch, folder, regimes):
     monkeypatch.chdir(tmp_path)
-    for regime, module_class in EXPECTED.items():
+    assert sorted(path.stem for path in (CONFIGS / folder).glob("*.yaml") if path.stem in EXPECTED) == sorted(regimes)
+    for regime in regimes:
+        module_class = EXPECTED[regime]
         cli = main(["--config", str(CONFIGS / folder / f"{regime}.yaml")], run=False)
         assert type(cli.model) is module_class and cli.model.regime == regime
 
