@@ -19,7 +19,9 @@ def installed(tmp_path_factory) -> Path:
                    check=True, capture_output=True, timeout=300)
     wheel = next(folder.glob("lightning_robattr-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "lightning_robattr/configs/ssr.yaml" in names and "lightning_robattr/configs/callbacks/default.yaml" in names
+    shipped = {path.relative_to(ROOT).as_posix() for path in (ROOT / "lightning_robattr" / "configs").rglob("*.yaml")}
+    assert "lightning_robattr/configs/callbacks/default.yaml" in shipped and "lightning_robattr/configs/smoke/madry.yaml" in shipped
+    assert shipped <= set(names), sorted(shipped - set(names))
     target = folder / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=300)

@@ -7,6 +7,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 import torchvision
+import yaml
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -147,10 +148,10 @@ EXPECTED = {
 }
 
 
-FULL_MNIST = ("madry", "trades", "int", "int_adv")
+FULL_MNIST = ("madry", "trades", "int", "int_adv")  # also the smoke presets
 
 
-@pytest.mark.parametrize("folder, regimes", [(".", tuple(EXPECTED)), ("cifar10", tuple(EXPECTED)), ("mnist", FULL_MNIST)])
+@pytest.mark.parametrize("folder, regimes", [(".", tuple(EXPECTED)), ("cifar10", tuple(EXPECTED)), ("mnist", FULL_MNIST), ("smoke", FULL_MNIST)])
 def test_every_regime_config_builds_its_module(tmp_path, monkeypatch, folder, regimes):
     monkeypatch.chdir(tmp_path)
     assert sorted(path.stem for path in (CONFIGS / folder).glob("*.yaml") if path.stem in EXPECTED) == sorted(regimes)
@@ -158,6 +159,14 @@ def test_every_regime_config_builds_its_module(tmp_path, monkeypatch, folder, re
         module_class = EXPECTED[regime]
         cli = main(["--config", str(CONFIGS / folder / f"{regime}.yaml")], run=False)
         assert type(cli.model) is module_class and cli.model.regime == regime
+
+
+@pytest.mark.parametrize("regime", FULL_MNIST)
+def test_each_smoke_preset_is_its_preset_cut_to_a_few_epochs(regime):
+    preset = yaml.safe_load((CONFIGS / f"{regime}.yaml").read_text())
+    smoke = yaml.safe_load((CONFIGS / "smoke" / f"{regime}.yaml").read_text())
+    assert smoke["trainer"].pop("max_epochs") <= 3 < preset["trainer"].pop("max_epochs")
+    assert smoke == preset
 
 
 def test_ssr_config_trains_from_the_command_line(tmp_path, monkeypatch):
