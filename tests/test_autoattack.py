@@ -204,5 +204,10 @@ def test_a_missing_reference_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyautoattack", None)
     with pytest.raises(ImportError, match=r'pip install "lightning_robattr\[autoattack\]"'):
         autoattack(nn.Sequential(nn.Flatten(), nn.Linear(4, 10)), torch.rand(1, 1, 2, 2), torch.tensor([0]), eps=0.1)
-    with pytest.raises(ImportError, match="autoattack"):
-        PGDEval(reference="autoattack")
+    reference = PGDEval(reference="autoattack", every_n_epochs=0)  # a ready-made set's test-time entry
+    reference.setup(None, None, "fit")  # training never runs it: no error
+    for stage in ("validate", "test"):
+        with pytest.raises(ImportError, match=r'pip install "lightning_robattr\[autoattack\]"'):
+            reference.setup(None, None, stage)
+    with pytest.raises(ImportError, match="pyautoattack"):
+        PGDEval(reference="autoattack_rand", every_n_epochs=5).setup(None, None, "fit")

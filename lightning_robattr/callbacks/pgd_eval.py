@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import torch
+from pytorch_lightning import LightningModule, Trainer
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
@@ -78,7 +79,9 @@ class PGDEval(EvaluationCallback):
         restarts: random restarts per attack (``"madry"`` only).
         loss: PGD's loss, ``"ce"`` or ``"cw"``.
         reference: ``False``, ``"apgd"`` (``True``: the same), ``"autoattack"`` or ``"autoattack_rand"``
-            (above; the AutoAttack versions need the ``autoattack`` extra).
+            (above). The AutoAttack versions need the ``autoattack`` extra, checked when a Trainer
+            stage in which this callback runs starts (``fit`` only with ``every_n_epochs > 0``), so a
+            ready-made set that runs AutoAttack in ``test`` still trains without it.
         reference_steps: iterations of each APGD run of ``"apgd"``.
         name: the attack's segment of the tags.
         eps_scale: 1 for budgets in pixel units; 255 to write 0-255 budgets (``[2, 8]``).
@@ -130,8 +133,6 @@ class PGDEval(EvaluationCallback):
         self.norm, self.protocol, self.restarts, self.loss = norm, protocol, restarts, loss
         self.step_size = INT_REPO_STEP_SIZE if step_size is None and protocol == "int_repo" else step_size
         self.random_start = protocol == "madry"
-        if self.reference in AUTOATTACK_VERSIONS:
-            load_reference()
         self.reference_steps = reference_steps
         attack = "pgd" if self.steps else self.reference
         self.name = name or f"{attack}_{norm}" + ("_int_repo" if protocol == "int_repo" else "")
@@ -142,6 +143,11 @@ class PGDEval(EvaluationCallback):
                     restarts=restarts, loss=loss,
                 )
         check_positive_int(reference_steps, "reference_steps")
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Raise the ImportError of a missing AutoAttack before a stage in which it would run."""
+        if self.reference in AUTOATTACK_VERSIONS and (stage != "fit" or self.every_n_epochs > 0):
+            load_reference()
 
     @property
     def units_per_batch(self) -> int:
