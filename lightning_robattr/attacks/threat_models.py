@@ -30,7 +30,10 @@ def _per_example_norm(t: Tensor, p: float) -> Tensor:
 class ThreatModel:
     """Base class; ``eps`` is the radius in pixel units of [0, 1] images (or in the units of the
     optimised variable), a float or a tensor ``(B,)`` of per-example radii; ``bounds`` is the box
-    every iterate is clamped to (``None``: no box)."""
+    every iterate is clamped to (``None``: no box).
+
+    A subclass implements what its attacks use: ``step`` and ``project`` (or ``advance`` as a
+    whole), and the starts its attacks draw; the others raise ``NotImplementedError`` naming it."""
 
     norm: str = ""
 
@@ -54,23 +57,26 @@ class ThreatModel:
 
     def random_start(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """A random point of the feasible set around ``x``."""
-        raise NotImplementedError
+        raise self._lacks("random_start")
 
     def boundary_start(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """A random direction scaled to length exactly ``eps`` in this norm, added to ``x``, clamped to ``bounds``."""
-        raise NotImplementedError
+        raise self._lacks("boundary_start")
 
     def step(self, grad: Tensor, step_size: Radius) -> Tensor:
         """The ascent displacement for gradient ``grad``, of size ``step_size`` (float or ``(B,)``) in this norm."""
-        raise NotImplementedError
+        raise self._lacks("step")
 
     def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
         """Euclidean projection of ``x_adv`` onto the ball around ``x``, then clamped to ``bounds``."""
-        raise NotImplementedError
+        raise self._lacks("project")
 
     def advance(self, x_adv: Tensor, grad: Tensor, x: Tensor, *, step_size: Radius, step: int) -> Tensor:
         """The next iterate after ``x_adv`` (iteration ``step``, from 0): ``project(x_adv + step(grad), x)``."""
         return self.project(x_adv + self.step(grad, step_size), x)
+
+    def _lacks(self, method: str) -> NotImplementedError:
+        return NotImplementedError(f"the {type(self).__name__} threat model does not define {method}")
 
     def __repr__(self) -> str:
         eps = f"{self.eps:g}" if isinstance(self.eps, float) else f"tensor of {len(self.eps)} radii"

@@ -19,8 +19,8 @@ from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
 
 PROTOCOLS = ("madry", "int_repo")
-REFERENCES = ("apgd", "autoattack", "autoattack_rand")
 AUTOATTACK_VERSIONS = {"autoattack": "standard", "autoattack_rand": "rand"}
+REFERENCES = ("apgd", *AUTOATTACK_VERSIONS)
 INT_REPO_STEP_SIZE = 0.01
 
 
