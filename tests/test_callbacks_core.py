@@ -24,7 +24,7 @@ from lightning_robattr.callbacks import (
     UnforeseenEval,
     masking_flags,
 )
-from lightning_robattr.callbacks._isolation import isolated_random_state, seed_batch
+from lightning_robattr._random_state import isolated_random_state, seed_batch
 from lightning_robattr.callbacks._subset import evaluation_subset, rank_batches
 from lightning_robattr.callbacks._tags import budgets
 from lightning_robattr.metrics.functional import eps_auc, kendall_tau, topk_intersection
@@ -211,6 +211,10 @@ def test_isa_and_unforeseen_log_the_aggregates_of_their_attacks(trained_small, v
         x_adv, _ = jpeg(trained_small, x[correct], targets[correct], norm="linf", eps=0.25, steps=3, targeted=True)
     assert isa_results["attr/cam/isa/two/l1/nds"] == pytest.approx(result.nds[result.success].mean().item(), rel=1e-5)
     assert isa_results["attr/cam/isa/two/l1/success_rate"] == pytest.approx(result.success.all(0).float().mean().item())
+    # Table 1's NSL: the slopes summed over the images, divided by the number of successful (image, budget) points
+    slopes = result.nsl[~result.nsl.isnan()]
+    table_scale = slopes.sum().item() / result.success.sum().item()
+    assert isa_results["attr/cam/isa/two/l1/nsl"] == pytest.approx(table_scale, rel=1e-5, abs=1e-7)
     robust = (trained_small(x_adv).argmax(1) == y[correct]).sum().item() / len(x)
     assert unforeseen_results["robust/jpeg_linf/eps=0.25/steps=3/acc"] == pytest.approx(robust)
     assert unforeseen_results["robust/unforeseen/clean_acc"] == pytest.approx(correct.float().mean().item())

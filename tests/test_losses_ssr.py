@@ -116,3 +116,27 @@ def test_inference_mode_is_refused_with_a_clear_error():
         x = images(1)
     with pytest.raises(RuntimeError, match="inference_mode=False"):
         top_hessian_eigenvalue(relu_net(10), x)
+
+
+def test_cifar_config_is_the_authors_loss_on_0_255_images():
+    """configs/cifar10/ssr.yaml on [0, 1] images equals the authors' (1 - a) CE + a 1e6 lambda written out on 0-255 images."""
+    from pathlib import Path
+
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "configs" / "cifar10" / "ssr.yaml").read_text())["model"]["init_args"]
+    settings = {name: config[name] for name in ("beta", "scale", "form", "channel_reduce")}
+    net, x, y = relu_net(10), images(3), torch.tensor([0, 4, 7])
+    loss = ssr_loss(net, x, y, route="exact", **settings).loss
+
+    def on_0_255(z: torch.Tensor) -> torch.Tensor:  # the same net as the authors feed it: 0-255 pixels
+        return net(z / 255)
+
+    x255, eigenvalues = x * 255, []
+    for b in range(len(x)):
+        jacobian = torch.autograd.functional.jacobian(on_0_255, x255[b : b + 1]).reshape(10, 3, 64).mean(dim=1)  # channel mean
+        p = F.softmax(on_0_255(x255[b : b + 1]), dim=1)[0]
+        eigenvalues.append(torch.linalg.eigvalsh(jacobian.T @ (torch.diag(p) - torch.outer(p, p)) @ jacobian)[-1])
+    alpha = 0.3
+    reference = (1 - alpha) * F.cross_entropy(on_0_255(x255), y) + alpha * 1e6 * torch.stack(eigenvalues).mean()
+    torch.testing.assert_close(loss, reference, rtol=1e-4, atol=0)

@@ -14,7 +14,8 @@ from ..metrics import CosineDistance, KendallTau, MassCenterDislocation, Spearma
 from ..metrics.functional import eps_auc
 from ..metrics.functional.topk_intersection import TOPK_MODES
 from .._validation import check_choice
-from ._maps import attack_arguments, attribution_maps, map_size
+from ..attacks.explanation.maps import MAP_NOISE, evaluated_maps, manipulate_targets
+from ._maps import attack_arguments, map_size
 from ._options import check_attack_settings, check_method_options, check_methods
 from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
@@ -65,8 +66,10 @@ class AttributionAttackEval(EvaluationCallback):
 
     Args:
         methods: attacked attribution methods (names of ``attributions.get_attribution``).
-        objectives: ``topk``, ``mass_center``, ``manipulate`` (target: the next image's clean
-            map), ``random_sign`` (the baseline), or ``targeted`` (needs ``attack_options.region``).
+        objectives: ``topk``, ``mass_center``, ``manipulate`` (target: the clean map of the first
+            subset image of another class, see ``attacks.explanation.maps.manipulate_targets``, unless
+            ``attack_options.target_map`` is given), ``random_sign`` (the baseline), or ``targeted``
+            (needs ``attack_options.region``).
         eps: increasing positive budgets in units of ``1 / eps_scale`` (default 2, 4, 8, 16 / 255).
         steps: attack iterations (the SSR paper: 50).
         step_size: step length in pixel units; default ``2.5 * eps / steps``.
@@ -77,6 +80,9 @@ class AttributionAttackEval(EvaluationCallback):
         topk_mode: ``"set"`` (Ghorbani et al.) or ``"mass"`` (SSR paper text) top-k intersection.
         int_cast: truncate mass centres to integers before their distance (the Ghorbani/SSR code).
         transfer: methods whose maps are also compared on the attacked images.
+        map_noise: the noise of the compared SmoothGrad/UniGrad maps: ``"shared"`` (one fixed draw
+            for the clean and the attacked map) or ``"redrawn"`` (fresh for each map, as the SSR
+            paper's code evaluates); see ``attacks.explanation.maps.evaluated_maps``.
         method_options: per-method attribution options, e.g. ``{"ig": {"steps": 20}}``.
         attack_options: more keyword arguments of ``attribution_attack`` (``constraint``,
             ``beta``, ``random_start``, ``measure``, ``normalize``, ...).
@@ -111,6 +117,7 @@ class AttributionAttackEval(EvaluationCallback):
         topk_mode: Literal["set", "mass"] = "set",
         int_cast: bool = False,
         transfer: Sequence[str] = (),
+        map_noise: Literal["shared", "redrawn"] = "shared",
         method_options: Mapping[str, Mapping[str, Any]] | None = None,
         attack_options: Mapping[str, Any] | None = None,
         eps_scale: float = 255.0,
@@ -141,6 +148,9 @@ class AttributionAttackEval(EvaluationCallback):
         check_methods(transfer, name="transfer")
         check_method_options(self.method_options, {*self.methods, *transfer})
         check_choice(topk_mode, TOPK_MODES, name="topk_mode")
+        check_choice(map_noise, MAP_NOISE, name="map_noise")
+        self.map_noise = map_noise
+        self._pool: tuple[Tensor, Tensor] | None = None
         check_attack_settings(
             methods=self.methods, objectives=self.objectives, pixel_eps=[e for _, e in self.budgets], steps=steps,
             step_size=step_size, norm=norm, method_options=self.method_options, attack_options=self.attack_options,
@@ -200,6 +210,14 @@ class AttributionAttackEval(EvaluationCallback):
             return MassCenterDislocation(int_cast=self.int_cast)
         return {"spearman": SpearmanCorrelation, "kendall_tau": KendallTau, "cosine_distance": CosineDistance}[name]()
 
+    def evaluate(self, model: nn.Module, images: Tensor, labels: Tensor, *, progress: bool = False) -> dict[str, Tensor]:
+        """As ``EvaluationCallback.evaluate``; ``images``/``labels`` are also the pool of the ``manipulate`` targets."""
+        self._pool = (images, labels)
+        try:
+            return super().evaluate(model, images, labels, progress=progress)
+        finally:
+            self._pool = None
+
     def evaluate_batch(self, model: nn.Module, x: Tensor, y: Tensor, metrics: dict[str, Metric]) -> Iterator[None]:
         with torch.no_grad():
             label = model(x).argmax(dim=1)
@@ -221,16 +239,21 @@ class AttributionAttackEval(EvaluationCallback):
         """
 
         def maps_of(name: str, images: Tensor, labels: Tensor) -> Tensor:
-            return attribution_maps(model, images, labels, name, self.method_options.get(name))
+            return evaluated_maps(model, images, labels, name, self.method_options.get(name), noise=self.map_noise)
 
         compared = dict.fromkeys(score.compared for score in attack.scores)
         for name in compared:
             if name not in clean_maps:
                 clean_maps[name] = maps_of(name, x, label)
         method, objective, eps = attack.method, attack.objective, attack.eps
+        pool, pool_labels = self._pool if self._pool is not None else (x, label)
+        options = attack_arguments(
+            objective, self.attack_options,
+            lambda: manipulate_targets(model, label, pool, pool_labels, method, self.method_options.get(method), noise=self.map_noise),
+        )
         x_adv, record = attribution_attack(
             model, x, method=method, objective=objective, eps=eps, steps=self.steps, step_size=self.step_size, norm=self.norm,
-            k=self.k, method_options=self.method_options.get(method), **attack_arguments(objective, self.attack_options, clean_maps[method]),
+            k=self.k, method_options=self.method_options.get(method), **options,
         )
         kept = record.success
         metrics[attack.kept_tag].update(kept.float())

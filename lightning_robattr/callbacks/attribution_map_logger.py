@@ -14,8 +14,9 @@ from torchvision.utils import make_grid
 from .._validation import require_autograd
 from ..attacks.explanation.attribution_attack import attribution_attack
 from ..models import evaluation_mode
-from ._isolation import isolated_random_state, seed_batch
-from ._maps import attack_arguments, attribution_maps
+from .._random_state import isolated_random_state, seed_batch
+from ..attacks.explanation.maps import evaluated_maps, manipulate_targets
+from ._maps import attack_arguments
 from ._options import check_attack_settings, check_method_options, check_methods
 from ._tags import budgets
 from .evaluation_callback import ScheduledEvaluation, evaluated_network
@@ -106,12 +107,15 @@ class AttributionMapLogger(ScheduledEvaluation):
             for index, method in enumerate(self.methods):
                 seed_batch(self.seed, index, device)
                 options = self.method_options.get(method)
-                clean = attribution_maps(model, x, label, method, options)
+                clean = evaluated_maps(model, x, label, method, options)
+                attack_options = attack_arguments(
+                    self.objective, self.attack_options, lambda: manipulate_targets(model, label, x, label, method, options, noise="shared")
+                )
                 x_adv, _ = attribution_attack(
                     model, x, method=method, objective=self.objective, eps=self.eps, steps=self.steps, step_size=self.step_size,
-                    norm=self.norm, k=self.k, method_options=options, **attack_arguments(self.objective, self.attack_options, clean),
+                    norm=self.norm, k=self.k, method_options=options, **attack_options,
                 )
-                attacked = attribution_maps(model, x_adv, label, method, options)
+                attacked = evaluated_maps(model, x_adv, label, method, options)
                 grids[method] = map_grid(x, clean, x_adv, attacked)
         return grids
 

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .._validation import require_autograd
 from ..models import evaluation_mode
-from ._isolation import isolated_random_state, seed_batch
+from .._random_state import isolated_random_state, seed_batch
 from ._subset import evaluation_subset, rank_batches, stage_dataset
 
 

@@ -13,6 +13,8 @@ from ..attacks.targets import random_targets
 from ..attributions import ATTRIBUTIONS
 from .evaluation_callback import EvaluationCallback
 
+NSL_SCALES = ("point", "image")
+
 
 class ISAEval(EvaluationCallback):
     """ISA ("Proper Network Interpretability Helps Adversarial Robustness", problem 6 and Table 1) per class set and norm.
@@ -25,8 +27,11 @@ class ISAEval(EvaluationCallback):
     * ``attr/<method>/isa/<c>/l<p>/nds``: normalised discrepancy score, averaged over every
       successful (image, budget) point; larger: the interpretation is harder to sneak past;
     * ``attr/<method>/isa/<c>/l<p>/nsl``: normalised slope, the relative drop of NDS per relative
-      budget increase from ``eps*`` to the last factor, averaged over the images where it is
-      defined; smaller: extra budget does not buy a less visible attack;
+      budget increase from ``eps*`` to the last factor; smaller: extra budget does not buy a less
+      visible attack. On Table 1's scale by default (``nsl_per="point"``): the slopes of the
+      images where it is defined, summed and divided by the number of successful (image, budget)
+      points, as the authors' code does (about ``1 / (1 + len(budget_factors))`` of the per-image
+      mean, ``nsl_per="image"``);
     * ``attr/<method>/isa/<c>/l<p>/eps_star``: mean least budget (pixel units) of the targeted attack;
     * ``attr/<method>/isa/<c>/l<p>/success_rate``: share of attacked images whose every point succeeded.
 
@@ -38,7 +43,8 @@ class ISAEval(EvaluationCallback):
         method: interpreter (``cam``, ``gradcampp``, ``ig``, ``repr``; see ``attacks.isa``).
         class_sets: class sets of the discrepancy, from ``"one"``, ``"two"``, ``"all"``.
         norms: ``1`` and/or ``2``.
-        budget_factors, steps, search_rounds, tau, beta, method_options: as in ``attacks.isa``.
+        nsl_per: ``"point"`` (Table 1's scale, above) or ``"image"`` (the mean slope per image).
+        budget_factors, first_point, steps, search_rounds, tau, beta, method_options: as in ``attacks.isa``.
         num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
     """
 
@@ -48,7 +54,9 @@ class ISAEval(EvaluationCallback):
         method: str = "cam",
         class_sets: Sequence[Literal["one", "two", "all"]] = ("two",),
         norms: Sequence[Literal[1, 2]] = (1,),
+        nsl_per: Literal["point", "image"] = "point",
         budget_factors: Sequence[float] = (1.0, 1.2, 1.4, 1.6),
+        first_point: Literal["targeted", "isa"] = "targeted",
         steps: int = 10,
         search_rounds: int = 10,
         tau: float = 0.1,
@@ -69,13 +77,15 @@ class ISAEval(EvaluationCallback):
             raise ValueError(f"norms must be a non-empty subset of (1, 2), got {list(norms)}")
         self.method, self.variants = method, [(c, int(p)) for c in class_sets for p in norms]
         check_choice(method, ATTRIBUTIONS, name="method")
+        check_choice(nsl_per, NSL_SCALES, name="nsl_per")
+        self.nsl_per = nsl_per
         for classes, p in self.variants:
             check_isa(
                 method=method, classes=classes, p=p, tau=tau, budget_factors=budget_factors, steps=steps,
-                search_rounds=search_rounds, method_options=method_options,
+                search_rounds=search_rounds, method_options=method_options, first_point=first_point,
             )
         self.options = dict(
-            budget_factors=list(budget_factors), steps=steps, search_rounds=search_rounds, tau=tau, beta=beta,
+            budget_factors=list(budget_factors), first_point=first_point, steps=steps, search_rounds=search_rounds, tau=tau, beta=beta,
             method_options=dict(method_options or {}),
         )
 
@@ -101,7 +111,10 @@ class ISAEval(EvaluationCallback):
             if len(x):
                 _, result = isa(model, x, y, method=self.method, classes=classes, p=p, target=target, **self.options)
                 metrics[self.tag(classes, p, "nds")].update(result.nds[result.success])
-                metrics[self.tag(classes, p, "nsl")].update(result.nsl[~result.nsl.isnan()])
+                slopes = result.nsl[~result.nsl.isnan()]
+                if self.nsl_per == "point":  # the summed slopes over the number of successful points
+                    slopes = torch.cat([slopes, slopes.new_zeros(int(result.success.sum()) - len(slopes))])
+                metrics[self.tag(classes, p, "nsl")].update(slopes)
                 metrics[self.tag(classes, p, "eps_star")].update(result.eps_star[result.success[0]])
                 metrics[self.tag(classes, p, "success_rate")].update(result.success.all(dim=0).float())
             yield

@@ -6,35 +6,40 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._validation import check_choice
+
 from ..attacks.ascent import projected_gradient_ascent
 from ..attacks.threat_models import threat_model
 from ..attributions import class_activation_maps
+from ..metrics.functional import interpretation_discrepancy
+from ..metrics.functional.discrepancy import WEIGHTINGS
 from .modes import clean_reference, inner_maximisation_mode
 from .objective import RegimeObjective
 
 
 def label_free_discrepancy(
-    clean_cams: Tensor, adv_cams: Tensor, adv_logits: Tensor, y: Tensor, *, one_class: bool = False
+    clean_cams: Tensor, adv_cams: Tensor, adv_logits: Tensor, y: Tensor, *, one_class: bool = False, weighting: str = "int_repo"
 ) -> Tensor:
     """The target-label-free CAM discrepancy ``D(x, x')`` per example, ``(B,)``.
 
-    ``D = ||L(x,t) - L(x',t)||_1 + sum_{i != t} w_i(x') ||L(x,i) - L(x',i)||_1`` with
-    ``w_i = p_i(x') / sum_{j != t} p_j(x')``: the authors' code, which renormalises the paper's
-    softmax weights over the non-true classes and drops eq. 8's 1/2 factors (the weight gamma
-    absorbs them). The weights are not detached. ``one_class`` keeps only the true-class term
-    (Int-1-class).
+    ``metrics.functional.interpretation_discrepancy`` with ``classes="weighted"`` (l1 over the
+    cells): with ``weighting="int_repo"`` (the authors' code, the default)
+    ``D = ||L(x,t) - L(x',t)||_1 + sum_{i != t} w_i(x') ||L(x,i) - L(x',i)||_1``,
+    ``w_i = p_i(x') / sum_{j != t} p_j(x')`` (the paper's softmax weights renormalised over the
+    non-true classes, eq. 8's 1/2 factors dropped: gamma absorbs them); with ``"paper"`` eq. 8
+    itself, ``D = 1/2 ||L(x,t) - L(x',t)||_1 + 1/2 sum_{i != t} p_i(x') ||L(x,i) - L(x',i)||_1``.
+    The weights are not detached. ``one_class`` keeps only the true-class term (Int-1-class).
 
     Args:
         clean_cams, adv_cams: CAMs of every class ``(B, n_c, h, w)`` at ``x`` and ``x'``.
         adv_logits: logits ``(B, n_c)`` at ``x'``; y: true labels ``(B,)``.
+        weighting: ``"int_repo"`` or ``"paper"``.
     """
-    distances = (clean_cams - adv_cams).abs().flatten(2).sum(dim=2)  # (B, n_c)
-    true_class = F.one_hot(y, distances.shape[1]).bool()
-    discrepancy = distances[true_class]
     if one_class:
-        return discrepancy
-    weights = F.softmax(adv_logits.to(distances.dtype).masked_fill(true_class, float("-inf")), dim=1)
-    return discrepancy + (weights * distances).sum(dim=1)
+        return interpretation_discrepancy(clean_cams, adv_cams, classes="one", target=y)
+    return interpretation_discrepancy(
+        clean_cams, adv_cams, classes="weighted", target=y, adv_logits=adv_logits.to(clean_cams.dtype), weighting=weighting
+    )
 
 
 def int_loss(
@@ -48,6 +53,7 @@ def int_loss(
     gamma: float = 0.01,
     adversarial_loss: bool = False,
     one_class: bool = False,
+    weighting: Literal["int_repo", "paper"] = "int_repo",
     norm: Literal["linf", "l2"] = "linf",
     attack_eval_mode: bool = True,
     generator: torch.Generator | None = None,
@@ -73,6 +79,8 @@ def int_loss(
         gamma: discrepancy weight (0.01 in the paper).
         adversarial_loss: Int-Adv (cross-entropy on ``x'``).
         one_class: Int-1-class (only the true class's CAM).
+        weighting: the weights of the other classes in ``D``, ``"int_repo"`` (the authors' code,
+            which the paper's tables come from) or ``"paper"`` (eq. 8); see :func:`label_free_discrepancy`.
         attack_eval_mode: run the inner loop with the net in eval mode.
 
     Returns:
@@ -84,6 +92,7 @@ def int_loss(
         >>> loss, logits, parts = int_loss(Small(), torch.rand(4, 1, 28, 28), torch.arange(4), eps=0.3, steps=2)
         >>> loss.backward()
     """
+    check_choice(weighting, WEIGHTINGS, name="weighting")
     threat = threat_model(norm, eps)
     logits, cams = class_activation_maps(model, x)
     if eps == 0:
@@ -94,13 +103,13 @@ def int_loss(
 
     def inner_objective(x_adv: Tensor, step: int) -> Tensor:
         adv_logits, adv_cams = class_activation_maps(model, x_adv)
-        value = label_free_discrepancy(reference, adv_cams, adv_logits, y, one_class=one_class)
+        value = label_free_discrepancy(reference, adv_cams, adv_logits, y, one_class=one_class, weighting=weighting)
         return F.cross_entropy(adv_logits, y, reduction="none") + gamma * value if adversarial_loss else value
 
     with inner_maximisation_mode(model, eval_mode=attack_eval_mode):
         x_adv = projected_gradient_ascent(inner_objective, x, threat, steps=steps, step_size=step_size, generator=generator)
     adv_logits, adv_cams = class_activation_maps(model, x_adv)
-    penalty = label_free_discrepancy(cams, adv_cams, adv_logits, y, one_class=one_class).mean()
+    penalty = label_free_discrepancy(cams, adv_cams, adv_logits, y, one_class=one_class, weighting=weighting).mean()
     if adversarial_loss:
         ce = F.cross_entropy(adv_logits, y)
         return RegimeObjective(ce + gamma * penalty, adv_logits, {"ce_adv": ce.detach(), "penalty": penalty.detach()})

@@ -1,11 +1,12 @@
 """``IGNormModule``: IG-NORM and IG-SUM-NORM (Chen et al., "Robust Attribution Regularization")."""
 
-from typing import Any
+from typing import Any, Literal
 
 from torch import Tensor
 
 from ..losses import RegimeObjective, ig_norm_loss
-from ..losses.ig_norm import check_ig_resolution
+from .._validation import check_choice
+from ..losses.ig_norm import IG_LOSSES, check_ig_resolution
 from .adversarial import AdversarialRegime
 
 
@@ -18,6 +19,8 @@ class IGNormModule(AdversarialRegime):
         ig_steps: IG resolution ``m`` of the outer loss.
         approx_factor: the inner loop uses every ``approx_factor``-th of the ``m`` points.
         sum_variant: IG-SUM-NORM (regime name ``ig_sum_norm``) instead of IG-NORM (``ig_norm``).
+        ig_of: ``"example_loss"`` (Chen et al.) or ``"batch_mean_loss"`` (the Int paper's code:
+            the IG of the batch-mean loss, an effective weight ``gamma / B``); see ``losses.ig_norm_loss``.
         **kwargs: ``net``, the optimiser and the eps/inner-loop/ramp options of ``AdversarialRegime``.
 
     Logs ``train/ce`` (``train/ce_adv`` for IG-SUM-NORM), ``train/penalty`` (the IG norm), ``train/eps``.
@@ -27,11 +30,20 @@ class IGNormModule(AdversarialRegime):
     regime = "ig_norm"
 
     def __init__(
-        self, *args: Any, gamma: float = 1.0, ig_steps: int = 50, approx_factor: int = 5, sum_variant: bool = False, **kwargs: Any
+        self,
+        *args: Any,
+        gamma: float = 1.0,
+        ig_steps: int = 50,
+        approx_factor: int = 5,
+        sum_variant: bool = False,
+        ig_of: Literal["example_loss", "batch_mean_loss"] = "example_loss",
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         check_ig_resolution(ig_steps, approx_factor)
+        check_choice(ig_of, IG_LOSSES, name="ig_of")
         self.gamma, self.ig_steps, self.approx_factor, self.sum_variant = gamma, ig_steps, approx_factor, sum_variant
+        self.ig_of = ig_of
         self.regime = "ig_sum_norm" if sum_variant else "ig_norm"
 
     def adversarial_objective(self, x: Tensor, y: Tensor, eps: float) -> RegimeObjective:
@@ -43,5 +55,6 @@ class IGNormModule(AdversarialRegime):
             ig_steps=self.ig_steps,
             approx_factor=self.approx_factor,
             sum_variant=self.sum_variant,
+            ig_of=self.ig_of,
             **self.attack_options(eps),
         )

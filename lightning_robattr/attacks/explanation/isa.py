@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ..._validation import check_batch, check_choice, check_nonnegative, check_positive_int
 from ...attributions import get_attribution
 from ...metrics.functional import interpretation_discrepancy, normalized_discrepancy
 from ...models import evaluation_mode
@@ -17,10 +17,11 @@ from ..threat_models import LinfBall, Radius, per_example
 from .maps import surrogate
 
 CLASS_SETS = ("one", "two", "all")
+FIRST_POINTS = ("targeted", "isa")
 
 
 class ISAResult(NamedTuple):
-    """The record of ISA at a ladder of budgets (``isa`` returns ``(x_adv (P, B, C, H, W), ISAResult)``). Point 0 is the plain targeted attack at ``eps*``; point ``j >= 1``
+    """The record of ISA at a ladder of budgets (``isa`` returns ``(x_adv (P, B, C, H, W), ISAResult)``). Point 0 is the plain targeted attack at ``eps*`` (ISA there with ``first_point="isa"``); point ``j >= 1``
     is ISA at ``budget_factors[j-1] * eps*``. Values are measured on the original model.
 
     Attributes:
@@ -54,8 +55,10 @@ def check_isa(
     steps: int,
     search_rounds: int,
     method_options: Mapping[str, Any] | None,
+    first_point: str = "targeted",
 ) -> tuple[list[float], Callable[..., Tensor]]:
     """Raise for a bad hyperparameter of :func:`isa` (no tensors needed); return the budget factors and the bound attribution."""
+    check_choice(first_point, FIRST_POINTS, name="first_point")
     if classes not in CLASS_SETS:
         raise ValueError(f"classes must be one of {CLASS_SETS}, got {classes!r}")
     if p not in (1, 2):
@@ -80,6 +83,7 @@ def isa(
     tau: float = 0.1,
     target: Tensor | None = None,
     budget_factors: Sequence[float] = (1.0, 1.2, 1.4, 1.6),
+    first_point: str = "targeted",
     steps: int = 10,
     search_rounds: int = 10,
     eps_init: float = 0.05,
@@ -121,6 +125,9 @@ def isa(
         tau: margin tolerance (0.1).
         target: target labels ``(B,)``; default a uniform other class drawn with ``generator``.
         budget_factors: increasing factors ``rho`` (the last > 1) of the ISA points.
+        first_point: the attack at ``eps*`` that NSL starts from: ``"targeted"`` (the plain
+            targeted attack, the authors' code, which reproduces Table 1) or ``"isa"`` (ISA's least
+            discrepancy at ``eps*``, the point as the paper's text defines it).
         steps: gradient steps per attack (10).
         search_rounds: rounds of each search (10).
         eps_init, weight_init: starting budget (0.05) and discrepancy weight (5e-5).
@@ -145,7 +152,7 @@ def isa(
     x, y, target = check_batch(model, x, {"y": y, "target": target}, required=("y",))
     factors, explain = check_isa(
         method=method, classes=classes, p=p, tau=tau, budget_factors=budget_factors, steps=steps, search_rounds=search_rounds,
-        method_options=method_options,
+        method_options=method_options, first_point=first_point,
     )
     x = x.detach()
     with evaluation_mode(model):
@@ -158,12 +165,14 @@ def isa(
         clean = maps(x)
         eps_star = _search(lambda eps: sneak.fooled(sneak(eps, None)), x.new_full(y.shape, eps_init), search_rounds, largest=False)
         budgets = torch.stack([eps_star] + [(rho * eps_star).clamp(max=1.0) for rho in factors])
-        points = [sneak(eps_star, None)]
-        for eps in budgets[1:]:
-            weight = _search(
-                lambda w, eps=eps: sneak.fooled(sneak(eps, w)), x.new_full(y.shape, weight_init), search_rounds, largest=True
-            )
-            points.append(sneak(eps, weight))
+
+        def least_discrepancy(eps: Tensor) -> Tensor:
+            """ISA at ``eps (B,)``: the attack with the largest discrepancy weight that still succeeds."""
+            weight = _search(lambda w: sneak.fooled(sneak(eps, w)), x.new_full(y.shape, weight_init), search_rounds, largest=True)
+            return sneak(eps, weight)
+
+        points = [sneak(eps_star, None) if first_point == "targeted" else least_discrepancy(eps_star)]
+        points += [least_discrepancy(eps) for eps in budgets[1:]]
         adv_maps = [maps(point) for point in points]
         x_adv, success, values, nds = _running_minimum(
             torch.stack(points),

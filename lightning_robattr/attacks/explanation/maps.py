@@ -1,13 +1,20 @@
 """The maps that attribution attacks compare: one non-negative, normalised map per image."""
 
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
+import torch
 from torch import Tensor, nn
 
+from ..._random_state import isolated_random_state, seed_global
+from ...attributions import get_attribution
 from ...metrics.functional import reduce_channels
 from ...models import softplus_surrogate
 
 NORMALIZATIONS = ("sum1", "sum_hw")
+MAP_NOISE = ("shared", "redrawn")
+MAP_NOISE_SEED = 0
 # Maps read off the forward pass (CAM, Repr) or off the gradient at a GAP head (GradCAM, GradCAM++ at
 # their default layer, where that gradient is the constant W/(h w)): first-order autograd gives their
 # input gradient, so they need no smooth stand-in for ReLU.
@@ -27,6 +34,54 @@ def normalized_map(raw: Tensor, normalize: str) -> Tensor:
     total = maps.flatten(1).sum(dim=1).clamp_min(1e-12).view(-1, 1, 1)
     scale = maps.shape[-2] * maps.shape[-1] if normalize == "sum_hw" else 1.0
     return maps * (scale / total)
+
+
+def evaluated_maps(
+    model: nn.Module,
+    x: Tensor,
+    label: Tensor,
+    method: str,
+    options: Mapping[str, Any] | None = None,
+    *,
+    noise: str = "shared",
+    normalize: str = "sum1",
+) -> Tensor:
+    """``(B, h, w)``: the detached, normalised map (:func:`normalized_map`) of class ``label (B,)`` that evaluations compare.
+
+    ``noise`` says where stochastic maps (SmoothGrad, UniGrad) draw their noise: ``"shared"``
+    from one fixed seed, the global random state left as it was, so a clean and an attacked
+    image get the same noise (common random numbers: their similarity measures the perturbation,
+    not the sampling noise); ``"redrawn"`` from the global random state as it stands, fresh at
+    every call (the evaluation code of "Smoothed Geometry for Robust Attribution").
+    """
+    if noise not in MAP_NOISE:
+        raise ValueError(f"noise must be one of {MAP_NOISE}, got {noise!r}")
+    explain = get_attribution(method, **(options or {}))
+    if noise == "redrawn":
+        return normalized_map(explain(model, x, label), normalize).detach()
+    with isolated_random_state(x.device):
+        seed_global(MAP_NOISE_SEED, x.device)
+        return normalized_map(explain(model, x, label), normalize).detach()
+
+
+def manipulate_targets(
+    model: nn.Module, label: Tensor, pool: Tensor, pool_labels: Tensor, method: str, options: Mapping[str, Any] | None, *, noise: str
+) -> Tensor:
+    """``(B, h, w)``: the target maps of the ``manipulate`` objective for images of class ``label (B,)``.
+
+    Each image is steered towards the clean map (of its own class) of the first image of
+    ``pool (N, C, H, W)`` whose class in ``pool_labels (N,)`` differs from its own: always another
+    image's map, whatever the batch holds (Dombrowski et al. steer towards another image's map;
+    the SSR code uses one fixed target map).
+    """
+    pool_labels = pool_labels.to(label.device)
+    other = pool_labels[None, :] != label[:, None]
+    if not other.any(dim=1).all():
+        raise ValueError("the manipulate objective needs evaluation images of at least two classes (its targets are maps of another class)")
+    first = other.float().argmax(dim=1)
+    chosen, index = first.unique(return_inverse=True)
+    maps = evaluated_maps(model, pool[chosen.to(pool.device)].to(label.device).float(), pool_labels[chosen], method, options, noise=noise)
+    return maps[index]
 
 
 def surrogate(model: nn.Module, method: str, beta: float | None) -> AbstractContextManager:

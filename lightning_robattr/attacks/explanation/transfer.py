@@ -6,11 +6,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...attributions import ATTRIBUTIONS, get_attribution
+from ...attributions import ATTRIBUTIONS
 from ...metrics.functional import cosine_distance, mass_center_dislocation, spearman, topk_intersection
 from ...models import evaluation_mode
 from ..._validation import check_batch
-from .maps import normalized_map
+from .maps import evaluated_maps
 from .objectives import resolve_k
 
 
@@ -22,6 +22,7 @@ def transfer_evaluation(
     methods: Sequence[str] | None = None,
     k: int | float = 0.1,
     normalize: str = "sum1",
+    noise: str = "shared",
     method_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[str, Tensor]]:
     """Compare the maps of ``x`` and ``x_adv`` under every method, without re-optimising ``x_adv``.
@@ -36,6 +37,8 @@ def transfer_evaluation(
         methods: attribution names; default every method of ``attributions.get_attribution``.
         k: top-k size for the intersection, an int or a fraction in (0, 1) of each map's cells.
         normalize: ``"sum1"`` or ``"sum_hw"`` (it changes no metric below, only the maps' scale).
+        noise: ``"shared"`` or ``"redrawn"`` noise of SmoothGrad/UniGrad maps, as in
+            ``AttributionAttackEval(map_noise=...)``: both compute their maps with ``maps.evaluated_maps``.
         method_options: per-method options, e.g. ``{"ig": {"steps": 100}, "smoothgrad": {"generator": g}}``.
 
     Returns:
@@ -66,9 +69,10 @@ def transfer_evaluation(
         with torch.no_grad():
             label = model(x).argmax(dim=1)
         for method in methods:
-            explain = get_attribution(method, **(options.get(method) or {}))
-            clean = normalized_map(explain(model, x.detach(), label), normalize)
-            adv = normalized_map(explain(model, x_adv.detach(), label), normalize)
+            clean, adv = (
+                evaluated_maps(model, images.detach(), label, method, options.get(method), noise=noise, normalize=normalize)
+                for images in (x, x_adv)
+            )
             results[method] = {
                 "topk_intersection": topk_intersection(clean, adv, k=resolve_k(k, clean[0].numel())),
                 "spearman": spearman(clean, adv),
