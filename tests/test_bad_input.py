@@ -17,13 +17,15 @@ from torch.overrides import TorchFunctionMode
 
 from lightning_robattr.attacks import attribution_attack, autoattack, pgd, transfer_evaluation
 from lightning_robattr.attributions import cam, get_attribution, grad_cam, integrated_gradients, saliency
-from lightning_robattr.callbacks import AAIEval, AttributionAttackEval, AttributionMapLogger, PGDEval
+from lightning_robattr.attacks.explanation.maps import manipulate_targets
+from lightning_robattr.callbacks import AAIEval, AttributionAttackEval, AttributionMapLogger, ISAEval, PGDEval
 from lightning_robattr.cli import main
 from lightning_robattr.data import ImageFolderData, MNISTData
 from lightning_robattr.losses import ssr_loss
 from lightning_robattr.losses.hessian import top_hessian_eigenvalue
 from lightning_robattr.models import CAMAdapter, Small
-from lightning_robattr.regimes import IGNormModule
+from lightning_robattr.regimes import IGNormModule, IntModule
+from lightning_robattr.reproduce import reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 NATURAL = str(ROOT / "configs" / "natural.yaml")
@@ -225,6 +227,26 @@ CASES: dict[str, Case] = {
     ),
     "autoattack_not_installed": Case(
         autoattack_without_its_extra, ImportError, "pyautoattack, which is not installed", 'pip install "lightning_robattr[autoattack]"'
+    ),
+    "callback_map_noise_unknown": Case(
+        lambda _: AttributionAttackEval(map_noise="fresh"), ValueError, "unknown map_noise 'fresh'", "shared, redrawn"
+    ),
+    "callback_nsl_scale_unknown": Case(lambda _: ISAEval(nsl_per="budget"), ValueError, "unknown nsl_per 'budget'", "point, image"),
+    "isa_first_point_unknown": Case(
+        lambda _: ISAEval(first_point="paper"), ValueError, "unknown first_point 'paper'", "targeted, isa"
+    ),
+    "ig_norm_loss_unknown": Case(
+        lambda _: IGNormModule(net=Small(), ig_of="mean"), ValueError, "unknown ig_of 'mean'", "example_loss, batch_mean_loss"
+    ),
+    "int_weighting_unknown": Case(
+        lambda _: IntModule(net=Small(), weighting="eq8"), ValueError, "unknown weighting 'eq8'", "int_repo, paper"
+    ),
+    "manipulate_single_class": Case(
+        lambda _: manipulate_targets(NET, Y[:1], images()[:1], Y[:1], "saliency", None, noise="shared"),
+        ValueError, "manipulate objective needs evaluation images of at least two classes", "maps of another class",
+    ),
+    "reproduce_paper_unknown": Case(
+        lambda tmp: reproduce("adv2", out=tmp), ValueError, "unknown paper 'adv2'", "int, ssr, fragile"
     ),
     "callback_aai_method_unknown": Case(lambda _: AAIEval(method="lime"), ValueError, "unknown method 'lime'", "cam"),
     "cli_callback_method_unknown": Case(

@@ -1,0 +1,47 @@
+"""Reproductions of the papers the framework comes from: one command per paper, the paper's numbers beside ours.
+
+``python -m lightning_robattr.reproduce {int,ssr,fragile,all} [--quick] [--seeds N] [--out reports/]``
+trains the models a paper needs from the packaged regime configs (cached by config + seed, so a
+rerun only evaluates), evaluates them with the paper's protocol and writes
+``<out>/<paper>/report.md``, ``results.csv`` and PNG figures. Each claim of the paper is a row with
+the paper's numbers, ours (mean ± std over seeds) and a verdict computed from the numbers.
+"""
+
+from pathlib import Path
+
+from . import fragile_paper, int_paper, ssr_paper
+from .context import Context
+from .progress import Progress
+
+PAPERS = {"int": int_paper, "ssr": ssr_paper, "fragile": fragile_paper}
+
+
+def reproduce(
+    paper: str,
+    *,
+    out: Path = Path("reports"),
+    budget: str = "full",
+    seeds: int = 3,
+    data: str = "mnist5k",
+    root: str | None = None,
+    cache: Path | None = None,
+    command: str = "(from Python)",
+) -> Path:
+    """Reproduce ``paper`` (``"int"``, ``"ssr"`` or ``"fragile"``) and return the path of its ``report.md``.
+
+    Args:
+        out: reports go to ``out/<paper>/``.
+        budget: ``"quick"``, ``"full"`` or ``"paper"`` (see ``Context``).
+        seeds: seeds per model; seeds drive the training and the evaluation subsets.
+        data: ``"mnist5k"`` or ``"cifar10"`` (with ``root``).
+        cache: trained models by config + seed (default ``out/.models``, shared by the papers).
+    """
+    if paper not in PAPERS:
+        raise ValueError(f"unknown paper {paper!r}; choose one of {', '.join(PAPERS)}")
+    folder = Path(out) / paper
+    folder.mkdir(parents=True, exist_ok=True)
+    ctx = Context(folder, budget, seeds, data, root, Path(cache) if cache else Path(out) / ".models", Progress(paper, 1))
+    return PAPERS[paper].reproduce(ctx, command)
+
+
+__all__ = ["PAPERS", "reproduce"]

@@ -1,0 +1,81 @@
+"""The reproduction pipeline: every paper end to end on the smoke budget, the cache, the claims' verdicts."""
+
+import csv
+import math
+
+import pytest
+
+from lightning_robattr.reproduce import PAPERS, reproduce
+from lightning_robattr.reproduce.__main__ import main
+from lightning_robattr.reproduce.claims import VERDICTS, Check, Claim, fmt, mean_std
+from lightning_robattr.reproduce.training import Run, train
+
+FIGURES = {
+    "int": ("robust_accuracy.png", "pgd_steps.png", "aai_kendall_tau.png", "maps.png"),
+    "ssr": ("topk_intersection.png", "spearman.png", "kendall_tau.png", "mass_center_dislocation.png", "cosine_distance.png",
+            "beta_sweep.png", "maps.png"),
+    "fragile": ("topk_intersection.png", "spearman.png", "mass_center_dislocation.png", "maps.png"),
+}
+
+
+@pytest.mark.parametrize("paper", sorted(PAPERS))
+def test_each_paper_writes_its_report_csv_and_figures_with_a_verdict_per_claim(paper, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"reports_{paper}")
+    report = reproduce(paper, out=out, budget="smoke", seeds=1, command="smoke test")
+    folder = out / paper
+    assert report == folder / "report.md"
+    for figure in FIGURES[paper]:
+        assert (folder / figure).stat().st_size > 1000, figure
+    rows = list(csv.DictReader((folder / "results.csv").open()))
+    assert rows and {row["paper"] for row in rows} == {paper}
+    text = report.read_text()
+    claim_rows = [line for line in text.split("## Claims")[1].split("\n## ")[0].splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert claim_rows
+    for line in claim_rows:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert cells[4].strip("*") in VERDICTS, line
+        assert cells[5], line  # the sentence saying what was compared
+    for figure in FIGURES[paper]:
+        assert f"({figure})" in text
+
+
+def test_a_rerun_loads_the_trained_model_and_a_changed_override_retrains(tmp_path):
+    run = Run("Normal", "configs/natural.yaml", ("--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"))
+    first = train(run, 0, tmp_path)
+    again = train(run, 0, tmp_path)
+    assert not first.cached and again.cached
+    for (name, a), b in zip(first.net.state_dict().items(), again.net.state_dict().values()):
+        assert (a == b).all(), name
+    assert run.key(0) != run.key(1)
+    other = Run("Normal", "configs/natural.yaml", ("--trainer.max_epochs=1", "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=1"))
+    assert other.key(0) != run.key(0)
+    assert not train(other, 0, tmp_path).cached
+
+
+def test_verdicts_come_from_the_checks():
+    def claim(*passed: bool) -> Claim:
+        return Claim("Table 1", "a claim", "0.5", "0.4", tuple(Check(f"check {i}", p) for i, p in enumerate(passed)))
+
+    assert claim(True, True).verdict == "holds"
+    assert claim(True, False).verdict == "partly"
+    assert claim(False, False).verdict == "does not hold"
+    assert claim(True, False).compared == "check 0 (yes); check 1 (no)"
+
+
+def test_mean_std_and_format_over_seeds():
+    mean, std = mean_std([0.1, 0.2, 0.3])
+    assert mean == pytest.approx(0.2) and std == pytest.approx(0.1)
+    assert fmt([0.5]) == "0.500"
+    assert fmt([0.1, 0.2, 0.3]) == "0.200 ± 0.100"
+    assert fmt([math.nan]) == "n/a"
+
+
+def test_command_line_refuses_cifar_without_a_root_and_a_bad_seed_count(capsys):
+    with pytest.raises(SystemExit):
+        main(["int", "--data", "cifar10"])
+    assert "--root" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["int", "--seeds", "0"])
+    assert "--seeds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["int", "--quick", "--budget", "full"])
