@@ -8,7 +8,10 @@ import pytest
 from lightning_robattr.reproduce import PAPERS, reproduce
 from lightning_robattr.reproduce.__main__ import main
 from lightning_robattr.reproduce.claims import VERDICTS, Check, Claim, fmt, mean_std
-from lightning_robattr.reproduce.training import Run, train
+from lightning_robattr.reproduce.context import Context
+from lightning_robattr.reproduce.progress import Progress
+from lightning_robattr.reproduce.training import Run, build, train
+from test_data_torchvision import write_cifar10
 
 FIGURES = {
     "int": ("robust_accuracy.png", "pgd_steps.png", "aai_kendall_tau.png", "maps.png"),
@@ -79,3 +82,24 @@ def test_command_line_refuses_cifar_without_a_root_and_a_bad_seed_count(capsys):
     assert "--seeds" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["int", "--quick", "--budget", "full"])
+
+
+def cifar_context(tmp_path, budget: str = "smoke") -> Context:
+    return Context(tmp_path / "out", budget, 1, "cifar10", str(tmp_path / "cifar"), tmp_path / "cache", Progress("test", 1))
+
+
+@pytest.mark.parametrize("paper", ["int", "ssr"])
+def test_every_cifar_run_is_a_packaged_config_that_builds(paper, tmp_path):
+    ctx = cifar_context(tmp_path, budget="full")
+    module = PAPERS[paper]
+    runs = module.runs(ctx)
+    for run in runs if paper == "int" else [run for group in runs for run in group]:
+        assert run.config.startswith("configs/cifar10/") and f"--data.init_args.root={tmp_path / 'cifar'}" in run.overrides
+        cli = build(run, 0)
+        assert type(cli.datamodule).__name__ == "CIFAR10Data"
+
+
+def test_fragile_on_cifar10_from_a_local_root(tmp_path):
+    write_cifar10(tmp_path / "cifar" / "cifar-10-batches-py", per_batch=1010)  # 5,050 images: 5,000 go to validation
+    report = reproduce("fragile", out=tmp_path / "out", budget="smoke", seeds=1, data="cifar10", root=str(tmp_path / "cifar"))
+    assert "eps=8" in report.read_text() and (tmp_path / "out" / "fragile" / "maps.png").is_file()

@@ -43,6 +43,10 @@ class Context:
         """The value for this budget: ``pick(quick=1, full=10, paper=100)``; a budget not given takes ``quick``'s value."""
         return by_budget[self.budget] if self.budget in by_budget else by_budget["quick"]
 
+    def pick_data(self, **by_data: Any) -> Any:
+        """The value for this dataset: ``pick_data(mnist5k="natural", cifar10="natural_resnet20")``."""
+        return by_data[self.data]
+
     def config(self, name: str) -> str:
         """The packaged regime config ``name`` for this dataset (``configs/<name>.yaml`` or ``configs/cifar10/<name>.yaml``)."""
         return f"configs/{name}.yaml" if self.data == "mnist5k" else f"configs/cifar10/{name}.yaml"

@@ -32,7 +32,7 @@ def protocol(ctx: Context, seed: int) -> AttributionAttackEval:
 
 
 def reproduce(ctx: Context, command: str) -> Path:
-    run = ctx.run("Natural", "natural", epochs=ctx.pick(quick=2, full=10, paper=None))
+    run = ctx.run("Natural", ctx.pick_data(mnist5k="natural", cifar10="natural_resnet20"), epochs=ctx.pick(quick=2, full=10, paper=None))
     ctx.progress.total = 2 * ctx.tasks([run]) + 2
     models = ctx.train_all([run])
     results = Results("fragile")

@@ -40,6 +40,8 @@ def protocol(ctx: Context, seed: int, *, methods=METHODS, objectives=OBJECTIVES)
     args.update(methods=list(methods), objectives=list(objectives), transfer=ctx.pick(quick=[], full=[], paper=list(methods)),
                 num_samples=ctx.pick(smoke=4, quick=8, full=20, paper=500), steps=ctx.pick(smoke=2, quick=10, full=50, paper=50), seed=seed,
                 batch_size=ctx.pick(quick=8, full=20, paper=50), progress=False)
+    if ctx.budget in ("smoke", "quick"):  # too few steps of 0.5/255 to reach 16/255: 2.5 eps / steps
+        args["step_size"] = None
     return AttributionAttackEval(**args)
 
 
@@ -47,9 +49,9 @@ def runs(ctx: Context) -> tuple[list, list, list]:
     """The regimes of Table 2, the beta / s sweep of Table 4, the cost runs."""
     one = ctx.pick(quick=None, full=1, paper=None)
     main = [
-        ctx.run("Natural", "natural", epochs=ctx.pick(quick=2, full=10, paper=None)),
+        ctx.run("Natural", ctx.pick_data(mnist5k="natural", cifar10="natural_resnet20"), epochs=ctx.pick(quick=2, full=10, paper=None)),
         ctx.run("SSR", "ssr", epochs=ctx.pick(quick=1, full=10, paper=None), seeds=one),
-        ctx.run("Madry", "madry", epochs=ctx.pick(quick=1, full=15, paper=None), seeds=one),
+        ctx.run("Madry", ctx.pick_data(mnist5k="madry", cifar10="madry_l2_resnet20"), epochs=ctx.pick(quick=1, full=15, paper=None), seeds=one),
         ctx.run("IG-NORM", "ig_norm", *ctx.pick(quick=("--trainer.limit_train_batches=10",), full=(), paper=()),
                 epochs=ctx.pick(quick=1, full=2, paper=None), seeds=one),
     ]
@@ -61,9 +63,10 @@ def runs(ctx: Context) -> tuple[list, list, list]:
     ]
     timing = ("--trainer.max_epochs=1", f"--trainer.limit_train_batches={ctx.pick(quick=5, full=20, paper=20)}", "--trainer.limit_val_batches=0",
               "--data.init_args.batch_size=50")
-    cost = [ctx.run(f"cost {label}", name, *extra, *timing, seeds=1) for label, name, extra in (
-        ("Natural", "natural", ()), ("SSR", "ssr", ()), ("Madry-30", "madry", ("--model.init_args.steps=30", "--model.init_args.step_size=0.025")),
-        ("IG-NORM", "ig_norm", ()))]
+    cost = [ctx.run(f"cost {label}", Path(config).stem, *extra, *timing, seeds=1) for label, config, extra in (
+        ("Natural", main[0].config, ()), ("SSR", main[1].config, ()),
+        ("Madry-30", main[2].config, ("--model.init_args.steps=30", "--model.init_args.step_size=" + ctx.pick_data(mnist5k="0.025", cifar10="0.02083"))),
+        ("IG-NORM", main[3].config, ()))]
     return main, sweep, cost
 
 
