@@ -103,3 +103,15 @@ def test_fragile_on_cifar10_from_a_local_root(tmp_path):
     write_cifar10(tmp_path / "cifar" / "cifar-10-batches-py", per_batch=1010)  # 5,050 images: 5,000 go to validation
     report = reproduce("fragile", out=tmp_path / "out", budget="smoke", seeds=1, data="cifar10", root=str(tmp_path / "cifar"))
     assert "eps=8" in report.read_text() and (tmp_path / "out" / "fragile" / "maps.png").is_file()
+
+
+def test_papers_share_the_models_they_have_in_common(tmp_path):
+    ctx = Context(tmp_path, "full", 3, "mnist5k", None, tmp_path / "cache", Progress("test", 1))
+    int_runs = {run.label: run for run in PAPERS["int"].runs(ctx)}
+    main, sweep, _ = PAPERS["ssr"].runs(ctx)
+    ssr_runs = {run.label: run for run in main + sweep}
+    assert int_runs["Normal"].key(0) == ssr_runs["Natural"].key(0)
+    assert int_runs["Adv"].key(0) == ssr_runs["Madry"].key(0)
+    assert ssr_runs["SSR beta=0.3 s=1"].key(0) == ssr_runs["SSR"].key(0)  # the sweep's shipped point is the SSR model
+    assert len({run.key(0) for run in sweep}) == len(sweep)
+    assert ctx.seeds_of(int_runs["Normal"]) == [0, 1, 2] and ctx.seeds_of(int_runs["Int"]) == [0]

@@ -5,6 +5,7 @@ from pathlib import Path
 import torch
 
 from ..attacks import isa
+from ..attacks.classification.autoattack import load_reference
 from ..callbacks import AAIEval, AttributionMapLogger, ISAEval, PGDEval
 from .claims import Check, Claim, mean_std
 from .context import Context
@@ -67,7 +68,11 @@ def runs(ctx: Context) -> list:
 
 
 def reproduce(ctx: Context, command: str) -> Path:
-    """Train, evaluate with the paper's protocols, write the report; return the report's path."""
+    """Train, evaluate with the paper's protocols, write the report; return the report's path.
+
+    Needs the ``autoattack`` extra (its robust accuracies are AutoAttack's): checked before any training.
+    """
+    load_reference()
     eps, scale = EPS[ctx.data], EPS_SCALE[ctx.data]
     images = ctx.pick(smoke=4, quick=32, full=100, paper=200)
     aa_eps = ctx.pick(quick=eps[-1:], full=(eps[1], eps[-1]), paper=eps)

@@ -63,9 +63,12 @@ class Results:
 Series = Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]]
 
 
-def plot_panels(path: Path, panels: Mapping[str, Series], *, xlabel: str, ylabel: str | Mapping[str, str], logx: bool = False,
-                title: str = "") -> None:
-    """One subplot per panel, one line (mean, with +- std error bars) per series ``{label: (x, mean, std)}``."""
+def plot_panels(path: Path, panels: Mapping[str, Series], *, xlabel: str | Mapping[str, str], ylabel: str | Mapping[str, str],
+                logx: bool = False, title: str = "") -> None:
+    """One subplot per panel, one line (mean, with +- std error bars) per series ``{label: (x, mean, std)}``.
+
+    ``xlabel`` and ``ylabel`` are one label for every panel or one per panel title.
+    """
     columns = min(len(panels), 3)
     rows = math.ceil(len(panels) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.6 * rows), squeeze=False)
@@ -73,7 +76,7 @@ def plot_panels(path: Path, panels: Mapping[str, Series], *, xlabel: str, ylabel
         for label, (x, mean, std) in series.items():
             axis.errorbar(x, mean, yerr=[0 if math.isnan(s) else s for s in std], marker="o", capsize=3, label=label)
         axis.set_title(name)
-        axis.set_xlabel(xlabel)
+        axis.set_xlabel(xlabel[name] if isinstance(xlabel, Mapping) else xlabel)
         axis.set_ylabel(ylabel[name] if isinstance(ylabel, Mapping) else ylabel)
         if logx:
             axis.set_xscale("log", base=2)

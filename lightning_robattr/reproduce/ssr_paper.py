@@ -20,6 +20,7 @@ METRICS = {  # tag name: (label, larger is more robust)
     "mass_center_dislocation": ("mass-centre dislocation", False), "cosine_distance": ("cosine distance", False),
 }
 REGIMES = ("Natural", "SSR", "Madry", "IG-NORM")
+KIN_AUC = "saliency/topk/topk_intersection_auc"
 BETAS = (0.3, 0.5, 0.7, 0.9)
 SCALES = (1.0, 4.0, 16.0)
 # Table 2 (CIFAR-10, ResNet-20): AUC of top-k k-in / cor / cdl / cosd of the top-k attack on SM
@@ -136,24 +137,19 @@ def figures(ctx: Context, results: Results, models, by_label, labels, eps) -> li
             "train": (list(BETAS), *_column(results, sweep, "accuracy", "train_acc")),
             "test": (list(BETAS), *_column(results, sweep, "accuracy", "test_acc")),
         },
-        "saliency top-k intersection AUC": {
-            "against beta (s = 1)": (list(BETAS), *_column(results, sweep, "ssr_protocol", "saliency/topk/topk_intersection_auc")),
-        },
-        "mean top Hessian eigenvalue": {
-            "against beta (s = 1)": (list(BETAS), *_column(results, sweep, "hessian", "top_eigenvalue_mean")),
-        },
+        "saliency top-k k-in AUC against beta": {"s = 1": (list(BETAS), *_column(results, sweep, "ssr_protocol", KIN_AUC))},
+        "top Hessian eigenvalue against beta": {"s = 1": (list(BETAS), *_column(results, sweep, "hessian", "top_eigenvalue_mean"))},
         "accuracy against s (beta = 0.3)": {
             "train": (list(SCALES), *_column(results, scales, "accuracy", "train_acc")),
             "test": (list(SCALES), *_column(results, scales, "accuracy", "test_acc")),
         },
-        "saliency top-k intersection AUC ": {
-            "against s (beta = 0.3)": (list(SCALES), *_column(results, scales, "ssr_protocol", "saliency/topk/topk_intersection_auc")),
-        },
-        "mean top Hessian eigenvalue ": {
-            "against s (beta = 0.3)": (list(SCALES), *_column(results, scales, "hessian", "top_eigenvalue_mean")),
-        },
+        "saliency top-k k-in AUC against s": {"beta = 0.3": (list(SCALES), *_column(results, scales, "ssr_protocol", KIN_AUC))},
+        "top Hessian eigenvalue against s": {"beta = 0.3": (list(SCALES), *_column(results, scales, "hessian", "top_eigenvalue_mean"))},
     }
-    plot_panels(ctx.out / "beta_sweep.png", series, xlabel="beta (top row) or s (bottom row)", ylabel="value", title="SSR beta and s sweep (Table 4)")
+    xlabels = {name: "beta" if name.split("against ")[1].startswith("beta") else "s" for name in series}
+    ylabels = {name: "accuracy" if name.startswith("accuracy") else "AUC over log2 eps" if "AUC" in name else "mean top eigenvalue"
+               for name in series}
+    plot_panels(ctx.out / "beta_sweep.png", series, xlabel=xlabels, ylabel=ylabels, title="SSR beta and s sweep (Table 4)")
     out += ["![beta sweep](beta_sweep.png)", ""]
     logger = AttributionMapLogger(methods=["saliency"], objective="topk", eps=16, steps=ctx.pick(smoke=2, quick=50), k=0.02, num_images=4,
                                   method_options={"saliency": {"multiply_by_inputs": True}}, attack_options={"constraint": "rescale"})
