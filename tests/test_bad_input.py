@@ -70,6 +70,12 @@ def image_folder_with_a_corrupt_file(tmp: Path) -> None:
         pass
 
 
+def reproduce_without_autoattack(tmp: Path) -> None:
+    """The Int reproduction as on a machine without ``pyautoattack``: it stops before training anything."""
+    with mock.patch.dict(sys.modules, {"pyautoattack": None}):
+        reproduce("int", out=tmp, budget="smoke")
+
+
 def autoattack_without_its_extra(_: Path) -> None:
     """AutoAttack as on a machine where ``pyautoattack`` was never installed."""
     with mock.patch.dict(sys.modules, {"pyautoattack": None}):
@@ -244,6 +250,9 @@ CASES: dict[str, Case] = {
     "manipulate_single_class": Case(
         lambda _: manipulate_targets(NET, Y[:1], images()[:1], Y[:1], "saliency", None, noise="shared"),
         ValueError, "manipulate objective needs evaluation images of at least two classes", "maps of another class",
+    ),
+    "reproduce_int_without_autoattack": Case(
+        lambda tmp: reproduce_without_autoattack(tmp), ImportError, "pyautoattack, which is not installed", 'pip install "lightning_robattr[autoattack]"'
     ),
     "reproduce_paper_unknown": Case(
         lambda tmp: reproduce("adv2", out=tmp), ValueError, "unknown paper 'adv2'", "int, ssr, fragile"
