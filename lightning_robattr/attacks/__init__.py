@@ -4,7 +4,7 @@ Every attack takes ``(model, x, y)`` with ``x (B, C, H, W)`` in [0, 1] and keywo
 hyperparameters, runs the model in eval mode and fp32 (restoring its mode), differentiates
 w.r.t. the input only, and returns ``(x_adv, record)`` (``records``). Layout: the shared core here
 (``ascent``, the one loop; ``threat_models``; ``classification_losses``; ``targets``; ``records``),
-then one sub-package per subsystem: ``classification``, ``unforeseen`` and ``explanation``.
+then one sub-package per subsystem: ``classification``, ``unforeseen``, ``explanation`` and ``patch``.
 """
 
 from .ascent import KeepBest, projected_gradient_ascent
@@ -21,6 +21,8 @@ from .explanation.attribution_attack import AttributionAttackRecord, attribution
 from .explanation.isa import ISAResult, isa
 from .explanation.random_sign import random_sign
 from .explanation.transfer import transfer_evaluation
+from .patch.placement import apply_patch, patch_locations, patch_shape
+from .patch.universal import adversarial_patch, lavan, patch_attack
 from .records import SuccessRecord
 from .targets import random_targets
 from .threat_models import L2Ball, LinfBall, ThreatModel, threat_model
@@ -39,7 +41,9 @@ __all__ = [
     "ThreatModel",
     "aai",
     "adv2",
+    "adversarial_patch",
     "apgd",
+    "apply_patch",
     "attribution_attack",
     "autoattack",
     "classification_loss",
@@ -52,6 +56,10 @@ __all__ = [
     "gabor",
     "isa",
     "jpeg",
+    "lavan",
+    "patch_attack",
+    "patch_locations",
+    "patch_shape",
     "pgd",
     "projected_gradient_ascent",
     "random_sign",

@@ -1,0 +1,20 @@
+"""Detecting adversarial inputs by attribution-driven causal analysis (Jha et al., "Attribution-driven
+Causal Analysis for Detection of Adversarial Examples"): the causal robustness of a prediction, a
+detector thresholded at a false-positive rate, and the ROC metrics that score it."""
+
+from .causal import causal_robustness, mask_top_pixels, masked_counts, masking_levels, unchanged_fraction
+from .detector import CausalDetector
+from .metrics import roc_auc, roc_curve, threshold_at_fpr, tpr_at_fpr
+
+__all__ = [
+    "CausalDetector",
+    "causal_robustness",
+    "mask_top_pixels",
+    "masked_counts",
+    "masking_levels",
+    "roc_auc",
+    "roc_curve",
+    "threshold_at_fpr",
+    "tpr_at_fpr",
+    "unchanged_fraction",
+]

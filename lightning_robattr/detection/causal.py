@@ -1,0 +1,119 @@
+"""The causal-neighbourhood robustness of a prediction ("Attribution-driven Causal Analysis for Detection of Adversarial Examples").
+
+Mask the pixels that integrated gradients credit most for the predicted class, a growing
+fraction at a time, and find the smallest fraction that changes the prediction: benign
+inputs keep their label under much more masking than adversarial ones.
+"""
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from .._validation import check_batch, check_choice, require_autograd
+from ..attributions import integrated_gradients
+from ..models import evaluation_mode
+
+FRACTIONS_OF = ("positive", "all")
+
+
+def masking_levels(granularity: float) -> Tensor:
+    """``(J,)`` the masked fractions ``granularity, 2 granularity, ..., <= 1`` (float64)."""
+    if not 0 < granularity <= 1:
+        raise ValueError(f"granularity must lie in (0, 1], got {granularity}; e.g. 0.05 masks 5%, 10%, ... of the pixels")
+    count = math.floor(1 / granularity + 1e-9)
+    return torch.arange(1, count + 1, dtype=torch.float64) * granularity
+
+
+def masked_counts(levels: Tensor, available: Tensor) -> Tensor:
+    """``(B, J)`` pixels masked at each level: ``ceil(level * available)`` per image (``available (B,)``), exact for decimal levels."""
+    product = levels[None, :] * available[:, None].to(torch.float64)
+    return torch.ceil(product - 1e-9 * product.clamp_min(1)).long()
+
+
+def mask_top_pixels(x: Tensor, order: Tensor, counts: Tensor, baseline: Tensor) -> Tensor:
+    """``(B, J, C, H, W)``: for each level ``j``, ``x`` with its first ``counts[:, j]`` pixels of ``order`` set to ``baseline``.
+
+    Args:
+        x: images ``(B, C, H, W)``.
+        order: ``(B, H*W)`` pixel indices, most attributed first.
+        counts: ``(B, J)`` how many of them each level masks.
+        baseline: the masked value, broadcastable to ``x`` (all channels of a pixel are masked together).
+    """
+    batch, _, height, width = x.shape
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(order.shape[1], device=x.device).expand_as(order))  # rank of each pixel
+    masked = rank[:, None, :] < counts[:, :, None]  # (B, J, H*W)
+    masked = masked.view(batch, counts.shape[1], 1, height, width)
+    return torch.where(masked, baseline.expand_as(x)[:, None], x[:, None])
+
+
+def causal_robustness(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    granularity: float = 0.05,
+    ig_steps: int = 50,
+    baseline: float | Tensor = 0.0,
+    fraction_of: Literal["positive", "all"] = "positive",
+    batch_size: int = 512,
+) -> tuple[Tensor, Tensor]:
+    """The smallest masked fraction ``rho`` that changes each image's prediction, and the flip at every level.
+
+    For each image: the predicted class ``c``; its IG map (from ``baseline``, ``ig_steps`` points)
+    summed over channels; the pixels ordered by attribution (stable, largest first); at each level
+    ``delta`` of ``masking_levels(granularity)`` the top ``ceil(delta * m)`` pixels are set to the
+    baseline in every channel, with ``m`` the number of positively attributed pixels
+    (``fraction_of="positive"``, the paper's Algorithm 1) or of all pixels (``"all"``, its
+    definition). ``rho`` is the first level whose masked image is not classified ``c``
+    (``1 + granularity`` when none is: the image is robust at every level).
+
+    Args:
+        model: classifier on pixel-space images (eval mode and fp32 inside, restored afterwards).
+        x: images ``(B, C, H, W)`` in [0, 1].
+        granularity: the step between levels (0.05: 5 %, 10 %, ..., 100 %).
+        ig_steps: IG points (right Riemann rule).
+        baseline: the masked value and IG's baseline: a float or a tensor broadcastable to ``x``.
+        fraction_of: ``"positive"`` or ``"all"`` (above).
+        batch_size: masked images per forward pass (all levels of an image go together).
+
+    Returns:
+        ``(rho (B,), flips (B, J))``: ``flips[b, j]`` whether masking level ``j`` changed the prediction.
+
+    Cost: one IG (``ig_steps`` forward and backward passes) and ``J`` forward passes per image.
+
+    Example:
+        >>> from lightning_robattr.models import Small
+        >>> rho, flips = causal_robustness(Small(), torch.rand(2, 1, 28, 28), ig_steps=4)
+        >>> rho.shape, flips.shape
+        (torch.Size([2]), torch.Size([2, 20]))
+    """
+    require_autograd("causal_robustness")
+    (x,) = check_batch(model, x)
+    check_choice(fraction_of, FRACTIONS_OF, name="fraction_of")
+    levels = masking_levels(granularity).to(x.device)
+    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    with evaluation_mode(model):
+        with torch.no_grad():
+            label = model(x).argmax(dim=1)
+        attribution = integrated_gradients(model, x, label, baseline=base.expand_as(x), steps=ig_steps).sum(dim=1).flatten(1)
+        order = torch.sort(attribution, dim=1, descending=True, stable=True).indices
+        available = (attribution > 0).sum(dim=1) if fraction_of == "positive" else torch.full_like(label, attribution.shape[1])
+        counts = masked_counts(levels, available)
+        per_pass = max(1, batch_size // len(levels))
+        flips = []
+        with torch.no_grad():
+            for part in torch.arange(len(x), device=x.device).split(per_pass):
+                masked = mask_top_pixels(x[part], order[part], counts[part], base.expand_as(x)[part])
+                predicted = model(masked.flatten(0, 1)).argmax(dim=1).view(len(part), len(levels))
+                flips.append(predicted != label[part, None])
+    flips = torch.cat(flips)
+    first = torch.where(flips.any(dim=1), flips.float().argmax(dim=1), torch.full_like(label, len(levels)))
+    rho = torch.cat([levels, levels.new_tensor([1 + granularity])])[first].to(x.dtype)
+    return rho, flips
+
+
+def unchanged_fraction(rho: Tensor, levels: Tensor) -> Tensor:
+    """``(J,)`` the share of images whose prediction survives masking up to each level: ``mean(rho > level)`` (the paper's S(M, X, delta))."""
+    return (rho[None, :].double() > levels[:, None].to(rho.device) + 1e-6).double().mean(dim=1)  # rho may be float32

@@ -1,0 +1,116 @@
+"""Causal-neighbourhood detection: rho against a hand computation, masking, ROC AUC against scipy, the trained net."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import mannwhitneyu
+from torch import nn
+
+from lightning_robattr.attacks import pgd
+from lightning_robattr.detection import (
+    CausalDetector,
+    causal_robustness,
+    mask_top_pixels,
+    masked_counts,
+    masking_levels,
+    roc_auc,
+    roc_curve,
+    threshold_at_fpr,
+    tpr_at_fpr,
+    unchanged_fraction,
+)
+
+
+def linear_model(weights: torch.Tensor) -> nn.Module:
+    """A bias-free linear classifier on (1, 3, 3) images: logits ``W x``."""
+    layer = nn.Linear(9, weights.shape[0], bias=False)
+    layer.weight.data = weights.clone()
+    return nn.Sequential(nn.Flatten(), layer).double().eval()
+
+
+def rho_by_hand(weights: np.ndarray, x: np.ndarray, granularity: float, positive_only: bool) -> float:
+    """Algorithm 1 written out for a linear model: IG from zero of the predicted logit is x * w_c exactly."""
+    c = int(np.argmax(weights @ x))
+    attribution = x * weights[c]
+    order = sorted(range(9), key=lambda i: -attribution[i])  # stable for ties, as the implementation
+    available = int((attribution > 0).sum()) if positive_only else 9
+    for j in range(1, int(round(1 / granularity)) + 1):
+        count = math.ceil(round(j * granularity * available, 9))
+        masked = x.copy()
+        masked[order[:count]] = 0.0
+        if int(np.argmax(weights @ masked)) != c:
+            return j * granularity
+    return 1 + granularity
+
+
+@pytest.mark.parametrize("fraction_of", ["positive", "all"])
+def test_rho_of_a_linear_model_equals_the_hand_computation(fraction_of):
+    generator = torch.Generator().manual_seed(0)
+    weights = torch.randn(2, 9, generator=generator, dtype=torch.float64)
+    x = torch.rand(64, 1, 3, 3, generator=generator, dtype=torch.float64)
+    rho, flips = causal_robustness(linear_model(weights), x, granularity=0.1, ig_steps=8, fraction_of=fraction_of)
+    expected = [rho_by_hand(weights.numpy(), image.flatten().numpy(), 0.1, fraction_of == "positive") for image in x]
+    np.testing.assert_allclose(rho.numpy(), expected, atol=1e-9)
+    assert flips.shape == (64, 10)
+    assert len(set(expected)) > 3  # the oracle is not trivial: rho varies over the images
+
+
+def test_masking_a_3x3_image_changes_exactly_the_expected_pixels():
+    x = torch.arange(1.0, 10.0).view(1, 1, 3, 3) / 10
+    order = torch.tensor([[4, 0, 8, 2, 6, 1, 3, 5, 7]])  # centre first, then the corners
+    levels = masking_levels(0.25)
+    counts = masked_counts(levels, torch.tensor([4]))  # a quarter of 4 positive pixels per level
+    assert counts.tolist() == [[1, 2, 3, 4]]
+    masked = mask_top_pixels(x, order, counts, torch.tensor(0.0))
+    for j, expected in enumerate([[4], [4, 0], [4, 0, 8], [4, 0, 8, 2]]):
+        changed = (masked[0, j] != x[0]).flatten().nonzero().flatten().tolist()
+        assert sorted(changed) == sorted(expected)
+        assert (masked[0, j].flatten()[expected] == 0).all()
+
+
+def test_levels_and_counts_are_exact_for_decimal_granularities():
+    assert masking_levels(0.05).shape == (20,) and masking_levels(0.05)[-1] == pytest.approx(1.0)
+    assert masked_counts(masking_levels(0.05), torch.tensor([20, 7])).tolist()[0] == list(range(1, 21))  # 0.15 * 20 = 3, not 4
+    with pytest.raises(ValueError, match="granularity"):
+        masking_levels(0.0)
+
+
+def test_auc_equals_mann_whitney_u_with_ties():
+    generator = torch.Generator().manual_seed(1)
+    benign = torch.randint(0, 6, (40,), generator=generator).double()
+    adversarial = torch.randint(2, 9, (30,), generator=generator).double()
+    u = mannwhitneyu(adversarial.numpy(), benign.numpy(), alternative="two-sided").statistic
+    assert roc_auc(benign, adversarial) == pytest.approx(u / (40 * 30), abs=1e-12)
+    fpr, tpr = roc_curve(benign, adversarial)
+    assert np.trapezoid(tpr.numpy(), fpr.numpy()) == pytest.approx(u / (40 * 30), abs=1e-12)  # ties give diagonal steps
+
+
+def test_the_threshold_keeps_the_false_positive_rate_at_most_the_target():
+    benign = torch.tensor([0.0, 0.0, 0.1, 0.2, 0.2, 0.2, 0.3, 0.5, 0.7, 0.9])
+    for target in (0.0, 0.05, 0.1, 0.2, 0.5):
+        t = threshold_at_fpr(benign, target)
+        assert (benign >= t).double().mean() <= target
+        smaller = benign[benign < t]
+        if len(smaller):  # the next lower candidate would exceed the target
+            assert (benign >= smaller.max()).double().mean() > target
+    assert tpr_at_fpr(benign, torch.tensor([0.6, 0.8, 1.0]), 0.2) == pytest.approx(2 / 3)
+
+
+def test_adversarial_examples_flip_under_less_masking_than_benign_images(trained_small, mnist5k):
+    x, y = mnist5k["test"][0][:120], mnist5k["test"][1][:120]
+    correct = trained_small(x).argmax(1) == y
+    x, y = x[correct], y[correct]
+    x_adv, record = pgd(trained_small, x, y, eps=0.1, steps=20)  # near-minimal perturbations, like the paper's CW / DeepFool
+    x_adv = x_adv[record.success]
+    levels = masking_levels(0.05)
+    benign_rho, _ = causal_robustness(trained_small, x, ig_steps=20)
+    adv_rho, _ = causal_robustness(trained_small, x_adv, ig_steps=20)
+    benign_kept, adv_kept = unchanged_fraction(benign_rho, levels)[1], unchanged_fraction(adv_rho, levels)[1]  # 10 % masked
+    assert len(x_adv) >= 50
+    assert benign_kept - adv_kept >= 0.3, (benign_kept, adv_kept)  # measured 0.69 vs 0.11
+    assert roc_auc(-benign_rho, -adv_rho) > 0.75  # measured 0.88
+    half = len(x) // 2
+    detector = CausalDetector(trained_small, target_fpr=0.3, ig_steps=20).fit(x[:half])
+    assert detector.predict(x_adv).double().mean() > detector.predict(x[half:]).double().mean() + 0.3
