@@ -6,7 +6,7 @@ import pytest
 import torch
 from pytorch_lightning import Trainer
 
-from lightning_robattr.callbacks import AttributionAttackEval, PGDEval
+from lightning_robattr.callbacks import AttributionAttackEval, DetectionEval, PGDEval
 from lightning_robattr.data import MNIST5k
 from lightning_robattr.regimes import NaturalModule
 
@@ -16,6 +16,7 @@ def evaluation_callbacks() -> list:
     return [
         PGDEval(eps=[0.1, 0.3], steps=[3], num_samples=12, batch_size=4),  # random starts: per-batch seeds matter
         AttributionAttackEval(eps=[4, 16], steps=2, num_samples=10, batch_size=4, metrics=["topk_intersection", "spearman"]),
+        DetectionEval(attacks=["pgd", "patch"], pgd_steps=3, patch_steps=3, ig_steps=4, num_samples=12, batch_size=4),
     ]
 
 
@@ -42,5 +43,10 @@ def test_two_processes_report_the_numbers_of_one(trained_small, one_thread):
     tags = sorted(tag for tag in single if tag.startswith(("robust/", "attr/")))
     assert len(tags) == 1 + 2 + 2 * (2 + 1) + 2  # clean, PGD grid, per-eps metrics and label-kept rate, AUCs
     assert tags == sorted(tag for tag in double if tag.startswith(("robust/", "attr/")))
+    detection = sorted(tag for tag in single if tag.startswith("detect/"))
+    assert len(detection) == 2 + 2 * (1 + 2 + 1 + 3) + 1  # benign curve points; per attack success, curve, AUC, TPRs; in-patch
+    tags += detection
+    assert single["detect/pgd/auc"] == single["detect/pgd/auc"] and single["detect/benign/unchanged@0.1"] >= 0  # measured, not NaN
+    assert detection == sorted(tag for tag in double if tag.startswith("detect/"))
     for tag in tags:
-        assert double[tag] == pytest.approx(single[tag], abs=1e-6), tag
+        assert double[tag] == pytest.approx(single[tag], abs=1e-6, nan_ok=True), tag

@@ -22,7 +22,7 @@ from .explanation.isa import ISAResult, isa
 from .explanation.random_sign import random_sign
 from .explanation.transfer import transfer_evaluation
 from .patch.placement import apply_patch, patch_locations, patch_shape
-from .patch.universal import adversarial_patch, lavan, patch_attack
+from .patch.universal import PatchRecord, adversarial_patch, lavan, patch_attack
 from .records import SuccessRecord
 from .targets import random_targets
 from .threat_models import L2Ball, LinfBall, ThreatModel, threat_model
@@ -38,6 +38,7 @@ __all__ = [
     "KeepBest",
     "L2Ball",
     "LinfBall",
+    "PatchRecord",
     "ThreatModel",
     "aai",
     "adv2",

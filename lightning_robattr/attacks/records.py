@@ -2,7 +2,7 @@
 
 Classification and unforeseen attacks record their success (``SuccessRecord``); the explanation
 attacks record their own measurements (``AttributionAttackRecord``, ``AAIRecord``, ``ADV2Record``,
-``ISAResult``). Write ``x_adv, record = attack(model, x, y, ...)``, or ``x_adv, _ = ...``.
+``ISAResult``), and the patch attack where its patches went (``PatchRecord``). Write ``x_adv, record = attack(model, x, y, ...)``, or ``x_adv, _ = ...``.
 """
 
 from typing import NamedTuple

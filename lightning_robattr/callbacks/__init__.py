@@ -1,12 +1,13 @@
 """Evaluation callbacks: robustness of predictions and explanations, logged every N epochs and in validate/test.
 
 Each evaluates a fixed seeded subset, shards it across DDP ranks, reduces through torchmetrics and
-logs hierarchical tags (``robust/...``, ``attr/...``). They need ``Trainer(inference_mode=False)``.
+logs hierarchical tags (``robust/...``, ``attr/...``, ``detect/...``). They need ``Trainer(inference_mode=False)``.
 """
 
 from .aai_eval import AAIEval
 from .attribution_attack_eval import SIMILARITY_METRICS, AttributionAttackEval, GridAttack, MapScore
 from .attribution_map_logger import AttributionMapLogger
+from .detection_eval import DETECTION_ATTACKS, DetectionEval
 from .evaluation_callback import EvaluationCallback, ScheduledEvaluation
 from .gradient_masking_check import GradientMaskingCheck, GradientMaskingWarning, masking_flags
 from .isa_eval import ISAEval
@@ -16,11 +17,13 @@ from .rng_state import RNGStateCheckpoint
 from .unforeseen_eval import UNFORESEEN_ATTACKS, UnforeseenEval
 
 __all__ = [
+    "DETECTION_ATTACKS",
     "SIMILARITY_METRICS",
     "UNFORESEEN_ATTACKS",
     "AAIEval",
     "AttributionAttackEval",
     "AttributionMapLogger",
+    "DetectionEval",
     "EvaluationCallback",
     "GradientMaskingCheck",
     "GradientMaskingWarning",

@@ -32,6 +32,12 @@ def masked_counts(levels: Tensor, available: Tensor) -> Tensor:
     return torch.ceil(product - 1e-9 * product.clamp_min(1)).long()
 
 
+def pixel_ranks(order: Tensor) -> Tensor:
+    """``(B, P)``: each pixel's position in ``order (B, P)`` (0: the most attributed)."""
+    rank = torch.empty_like(order)
+    return rank.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
+
+
 def mask_top_pixels(x: Tensor, order: Tensor, counts: Tensor, baseline: Tensor) -> Tensor:
     """``(B, J, C, H, W)``: for each level ``j``, ``x`` with its first ``counts[:, j]`` pixels of ``order`` set to ``baseline``.
 
@@ -42,9 +48,7 @@ def mask_top_pixels(x: Tensor, order: Tensor, counts: Tensor, baseline: Tensor) 
         baseline: the masked value, broadcastable to ``x`` (all channels of a pixel are masked together).
     """
     batch, _, height, width = x.shape
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(order.shape[1], device=x.device).expand_as(order))  # rank of each pixel
-    masked = rank[:, None, :] < counts[:, :, None]  # (B, J, H*W)
+    masked = pixel_ranks(order)[:, None, :] < counts[:, :, None]  # (B, J, H*W)
     masked = masked.view(batch, counts.shape[1], 1, height, width)
     return torch.where(masked, baseline.expand_as(x)[:, None], x[:, None])
 
@@ -89,29 +93,49 @@ def causal_robustness(
         >>> rho.shape, flips.shape
         (torch.Size([2]), torch.Size([2, 20]))
     """
+    levels = masking_levels(granularity).to(x.device)
+    x, label, order, available, base = ranked_pixels(model, x, ig_steps=ig_steps, baseline=baseline, fraction_of=fraction_of)
+    counts = masked_counts(levels, available)
+    per_pass = max(1, batch_size // len(levels))
+    flips = []
+    with evaluation_mode(model), torch.no_grad():
+        for part in torch.arange(len(x), device=x.device).split(per_pass):
+            masked = mask_top_pixels(x[part], order[part], counts[part], base.expand_as(x)[part])
+            predicted = model(masked.flatten(0, 1)).argmax(dim=1).view(len(part), len(levels))
+            flips.append(predicted != label[part, None])
+    flips = torch.cat(flips)
+    first = torch.where(flips.any(dim=1), flips.float().argmax(dim=1), torch.full_like(label, len(levels)))
+    rho = torch.cat([levels, levels.new_tensor([1 + granularity])])[first].to(x.dtype)
+    return rho, flips
+
+
+def ranked_pixels(
+    model: nn.Module, x: Tensor, *, ig_steps: int, baseline: float | Tensor, fraction_of: str
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``(x, label (B,), order (B, H*W), available (B,), baseline)``: the checked images, the predicted
+    classes, the pixels by decreasing channel-summed IG of that class, and how many pixels the
+    fractions count (the positively attributed ones, or all)."""
     require_autograd("causal_robustness")
     (x,) = check_batch(model, x)
     check_choice(fraction_of, FRACTIONS_OF, name="fraction_of")
-    levels = masking_levels(granularity).to(x.device)
     base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
     with evaluation_mode(model):
         with torch.no_grad():
             label = model(x).argmax(dim=1)
         attribution = integrated_gradients(model, x, label, baseline=base.expand_as(x), steps=ig_steps).sum(dim=1).flatten(1)
-        order = torch.sort(attribution, dim=1, descending=True, stable=True).indices
-        available = (attribution > 0).sum(dim=1) if fraction_of == "positive" else torch.full_like(label, attribution.shape[1])
-        counts = masked_counts(levels, available)
-        per_pass = max(1, batch_size // len(levels))
-        flips = []
-        with torch.no_grad():
-            for part in torch.arange(len(x), device=x.device).split(per_pass):
-                masked = mask_top_pixels(x[part], order[part], counts[part], base.expand_as(x)[part])
-                predicted = model(masked.flatten(0, 1)).argmax(dim=1).view(len(part), len(levels))
-                flips.append(predicted != label[part, None])
-    flips = torch.cat(flips)
-    first = torch.where(flips.any(dim=1), flips.float().argmax(dim=1), torch.full_like(label, len(levels)))
-    rho = torch.cat([levels, levels.new_tensor([1 + granularity])])[first].to(x.dtype)
-    return rho, flips
+    order = torch.sort(attribution, dim=1, descending=True, stable=True).indices
+    available = (attribution > 0).sum(dim=1) if fraction_of == "positive" else torch.full_like(label, attribution.shape[1])
+    return x, label, order, available, base
+
+
+def masked_region(
+    model: nn.Module, x: Tensor, fraction: float, *, ig_steps: int = 50, baseline: float | Tensor = 0.0,
+    fraction_of: Literal["positive", "all"] = "positive",
+) -> Tensor:
+    """``(B, H, W)`` bool: the pixels ``causal_robustness`` masks at level ``fraction`` (e.g. to see how many lie in a patch)."""
+    x, _, order, available, _ = ranked_pixels(model, x, ig_steps=ig_steps, baseline=baseline, fraction_of=fraction_of)
+    counts = masked_counts(torch.tensor([float(fraction)], dtype=torch.float64, device=x.device), available)
+    return (pixel_ranks(order) < counts).view(len(x), *x.shape[-2:])
 
 
 def unchanged_fraction(rho: Tensor, levels: Tensor) -> Tensor:

@@ -7,6 +7,7 @@ perturbation per image.
 """
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +15,7 @@ from torch import Tensor, nn
 
 from ..._validation import check_batch, check_positive_int
 from ...models import evaluation_mode
-from ..records import SuccessRecord, with_success
+from ..records import with_success
 from .placement import apply_patch, patch_locations, patch_shape
 
 
@@ -89,16 +90,26 @@ def lavan(
                            placement=placement, batch_size=batch_size, objective=lavan_objective, generator=generator)
 
 
+class PatchRecord(NamedTuple):
+    """Attributes:
+    success: ``(B,)`` bool: the prediction became the target (images already labelled ``target`` never count).
+    locations: ``(B, 2)`` the top-left corner ``(row, col)`` of each image's patch.
+    """
+
+    success: Tensor
+    locations: Tensor
+
+
 def patch_attack(
     model: nn.Module, x: Tensor, y: Tensor, *, patch: Tensor, target: int, placement: str | Sequence[int] = "random",
     generator: torch.Generator | None = None,
-) -> tuple[Tensor, SuccessRecord]:
-    """Paste ``patch`` on ``x (B, C, H, W)``; ``record.success (B,)``: the prediction became ``target``.
+) -> tuple[Tensor, PatchRecord]:
+    """Paste ``patch`` on ``x (B, C, H, W)`` at ``placement`` (``"random"`` per image, or one ``(row, col)``).
 
-    Labels ``y`` already equal to ``target`` are not counted as successes.
+    Returns ``(x_adv, PatchRecord)``: ``success`` and where each patch went.
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
     where = patch_locations(len(x), x.shape, tuple(patch.shape[-2:]), placement, generator=generator, device=x.device)
     with evaluation_mode(model):
         x_adv, record = with_success(model, apply_patch(x, patch.to(x), where), torch.full_like(y, target), targeted=True)
-    return x_adv, SuccessRecord(record.success & (y != target))
+    return x_adv, PatchRecord(record.success & (y != target), where)
