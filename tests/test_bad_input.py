@@ -15,12 +15,13 @@ import torch
 import torchvision
 from torch.overrides import TorchFunctionMode
 
-from lightning_robattr.attacks import attribution_attack, autoattack, pgd, transfer_evaluation
+from lightning_robattr.attacks import adversarial_patch, attribution_attack, autoattack, patch_attack, pgd, transfer_evaluation
 from lightning_robattr.attributions import cam, get_attribution, grad_cam, integrated_gradients, saliency
 from lightning_robattr.attacks.explanation.maps import manipulate_targets
-from lightning_robattr.callbacks import AAIEval, AttributionAttackEval, AttributionMapLogger, ISAEval, PGDEval
+from lightning_robattr.callbacks import AAIEval, AttributionAttackEval, AttributionMapLogger, DetectionEval, ISAEval, PGDEval
 from lightning_robattr.cli import main
 from lightning_robattr.data import ImageFolderData, MNISTData
+from lightning_robattr.detection import CausalDetector, causal_robustness
 from lightning_robattr.losses import ssr_loss
 from lightning_robattr.losses.hessian import top_hessian_eigenvalue
 from lightning_robattr.models import CAMAdapter, Small
@@ -251,11 +252,37 @@ CASES: dict[str, Case] = {
         lambda _: manipulate_targets(NET, Y[:1], images()[:1], Y[:1], "saliency", None, noise="shared"),
         ValueError, "manipulate objective needs evaluation images of at least two classes", "maps of another class",
     ),
+    "detection_attack_unknown": Case(
+        lambda _: DetectionEval(attacks=["bim"]), ValueError, "attacks must be a non-empty subset of", "fgsm, pgd, cw, deepfool, patch, lavan"
+    ),
+    "detection_granularity_out_of_range": Case(
+        lambda _: causal_robustness(NET, images(), granularity=0.0), ValueError, "granularity must lie in (0, 1]", "e.g. 0.05"
+    ),
+    "detection_fraction_of_unknown": Case(
+        lambda _: causal_robustness(NET, images(), fraction_of="pixels"), ValueError, "unknown fraction_of 'pixels'", "positive, all"
+    ),
+    "detector_fpr_out_of_range": Case(
+        lambda _: CausalDetector(NET, target_fpr=5), ValueError, "target_fpr must lie in [0, 1]", "e.g. 0.05"
+    ),
+    "detector_not_fitted": Case(
+        lambda _: CausalDetector(NET).predict(images()), RuntimeError, "needs a threshold", "call fit(benign_images) first"
+    ),
+    "patch_does_not_fit": Case(
+        lambda _: patch_attack(NET, images(), Y, patch=torch.rand(1, 5, 5), target=3, placement=(24, 0)),
+        ValueError, "a 5x5 patch at (24, 0) does not fit a 28x28 image", "rows 0..23",
+    ),
+    "patch_size_invalid": Case(
+        lambda _: adversarial_patch(NET, images(), Y, target=3, size=2.0, steps=1), ValueError, "size must be the patch's share", "e.g. 0.1"
+    ),
+    "patch_only_target_class": Case(
+        lambda _: adversarial_patch(NET, images(), torch.tensor([3, 3]), target=3, steps=1),
+        ValueError, "every training image is of the target class 3", "give images of other classes",
+    ),
     "reproduce_int_without_autoattack": Case(
         lambda tmp: reproduce_without_autoattack(tmp), ImportError, "pyautoattack, which is not installed", 'pip install "lightning_robattr[autoattack]"'
     ),
     "reproduce_paper_unknown": Case(
-        lambda tmp: reproduce("adv2", out=tmp), ValueError, "unknown paper 'adv2'", "int, ssr, fragile"
+        lambda tmp: reproduce("adv2", out=tmp), ValueError, "unknown paper 'adv2'", "int, ssr, fragile, detection"
     ),
     "callback_aai_method_unknown": Case(lambda _: AAIEval(method="lime"), ValueError, "unknown method 'lime'", "cam"),
     "cli_callback_method_unknown": Case(

@@ -18,6 +18,7 @@ FIGURES = {
     "ssr": ("topk_intersection.png", "spearman.png", "kendall_tau.png", "mass_center_dislocation.png", "cosine_distance.png",
             "beta_sweep.png", "maps.png"),
     "fragile": ("topk_intersection.png", "spearman.png", "mass_center_dislocation.png", "maps.png"),
+    "detection": ("unchanged_curve.png", "roc.png", "masked.png"),
 }
 
 

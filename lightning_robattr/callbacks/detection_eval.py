@@ -44,7 +44,8 @@ class DetectionEval(EvaluationCallback):
     * ``detect/<a>/masked_in_patch`` (patch attacks): share of the pixels masked at
       ``patch_masked_fraction`` that lie inside the patch (the paper's Figures 5-6).
 
-    In validate/test the whole curve (unchanged share against masked fraction, benign and every
+    After an evaluation ``rho`` holds the scored ``rho`` of each kind (``"benign"`` and every attack),
+    ``curves`` the unchanged share at every level, ``patches`` the optimised patches. In validate/test the whole curve (unchanged share against masked fraction, benign and every
     attack) goes to TensorBoard as an image, ``detect/unchanged_curve``.
 
     Args:
@@ -104,6 +105,7 @@ class DetectionEval(EvaluationCallback):
         self.patch_target, self.patch_masked_fraction = patch_target, patch_masked_fraction
         self.detector = dict(granularity=granularity, ig_steps=ig_steps, fraction_of=fraction_of)
         self.patches: dict[str, Tensor] = {}
+        self.rho: dict[str, Tensor] = {}
         self.curves: dict[str, Tensor] = {}
 
     @property
@@ -177,7 +179,7 @@ class DetectionEval(EvaluationCallback):
     def summarize(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
         levels = masking_levels(self.detector["granularity"])
         shown = {level: int(torch.argmin((levels - level).abs())) for level in SHOWN_LEVELS}
-        rho = {kind: _as_vector(values.pop(f"detect/{kind}/rho")) for kind in ["benign", *self.attacks]}
+        self.rho = rho = {kind: _as_vector(values.pop(f"detect/{kind}/rho")) for kind in ["benign", *self.attacks]}
         self.curves = {kind: unchanged_fraction(r, levels) for kind, r in rho.items() if len(r)}
         out = {tag: value for tag, value in values.items()}
         nan = torch.tensor(float("nan"))
