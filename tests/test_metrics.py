@@ -272,3 +272,23 @@ def test_interpretation_discrepancy_metric_takes_labels():
     clean, adv = torch.zeros(2, 4, 2, 2), torch.ones(2, 4, 2, 2)
     metric.update(clean, adv, target=torch.tensor([0, 1]), adv_target=torch.tensor([2, 3]))
     assert metric.compute().item() == 4.0
+
+
+def test_iou_equals_t_over_2_minus_t_of_the_topk_intersection():
+    from lightning_robattr.metrics import IoU
+    from lightning_robattr.metrics.functional import iou, topk_intersection
+
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.rand(6, 7, 7, generator=generator), torch.rand(6, 7, 7, generator=generator)
+    grid = (0.1, 0.2, 0.3, 0.4, 0.5)
+    counts = [max(1, round(k * 49)) for k in grid]
+    expected = torch.stack([(t := topk_intersection(a, b, k=n)) / (2 - t) for n in counts]).mean(dim=0)
+    torch.testing.assert_close(iou(a, b), expected)
+    assert torch.equal(iou(a, a), torch.ones(6))
+    disjoint_a = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]]); disjoint_b = torch.tensor([[[0.0, 0.0], [1.0, 1.0]]])
+    assert iou(disjoint_a, disjoint_b, k=2).item() == 0.0
+    metric = IoU(k=[0.2])
+    metric.update(a, b)
+    assert metric.compute().item() == pytest.approx(iou(a, b, k=[0.2]).mean().item())
+    with pytest.raises(ValueError, match="each k must be a fraction"):
+        iou(a, b, k=[1.5])

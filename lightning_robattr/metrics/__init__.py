@@ -3,6 +3,7 @@
 from .discrepancy import InterpretationDiscrepancy, NormalizedDiscrepancy
 from .map_similarity import (
     CosineDistance,
+    IoU,
     KendallTau,
     LpDistance,
     MassCenterDislocation,
@@ -14,6 +15,7 @@ from .per_example_mean import PerExampleMean
 __all__ = [
     "CosineDistance",
     "InterpretationDiscrepancy",
+    "IoU",
     "KendallTau",
     "LpDistance",
     "MassCenterDislocation",

@@ -1,8 +1,10 @@
 """Metric classes comparing clean and perturbed attribution maps (the modular twins of ``metrics.functional``)."""
 
+from collections.abc import Sequence
+
 from torch import Tensor
 
-from .functional import cosine_distance, kendall_tau, lp_distance, mass_center_dislocation, spearman, topk_intersection
+from .functional import IOU_GRID, cosine_distance, iou, kendall_tau, lp_distance, mass_center_dislocation, spearman, topk_intersection
 from .per_example_mean import PerExampleMean
 
 
@@ -90,3 +92,16 @@ class LpDistance(PerExampleMean):
 
     def score(self, clean_maps: Tensor, adv_maps: Tensor) -> Tensor:
         return lp_distance(clean_maps, adv_maps, p=self.p, channel_rule=self.channel_rule)
+
+
+class IoU(PerExampleMean):
+    """Mean IoU of the top cells, averaged over a grid of sizes; see ``functional.iou`` (the ADV2 paper's measure)."""
+
+    higher_is_better = True
+
+    def __init__(self, k: Sequence[float | int] | float | int = IOU_GRID, channel_rule: str | None = "abs_sum", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.k, self.channel_rule = k, channel_rule
+
+    def score(self, clean_maps: Tensor, adv_maps: Tensor) -> Tensor:
+        return iou(clean_maps, adv_maps, k=self.k, channel_rule=self.channel_rule)

@@ -8,6 +8,7 @@ Multi-channel maps ``(B, C, H, W)`` are first reduced to one map per image by
 from .discrepancy import interpretation_discrepancy, normalized_discrepancy
 from .distances import cosine_distance, lp_distance
 from .eps_auc import eps_auc
+from .iou import IOU_GRID, iou
 from .kendall_tau import kendall_tau
 from .mass_center_dislocation import mass_center, mass_center_dislocation
 from .reduce_channels import CHANNEL_RULES, reduce_channels
@@ -16,10 +17,12 @@ from .topk_intersection import topk_indices, topk_intersection
 
 __all__ = [
     "CHANNEL_RULES",
+    "IOU_GRID",
     "average_ranks",
     "cosine_distance",
     "eps_auc",
     "interpretation_discrepancy",
+    "iou",
     "kendall_tau",
     "lp_distance",
     "mass_center",
