@@ -49,7 +49,7 @@ TARGET = torch.tensor([1, 2, 3])
 
 def quick(name: str, steps: int = 3):
     """The registry method ``name`` with few IG steps / noise samples, for contract tests."""
-    options = {"ig": {"steps": steps}, "smoothgrad": {"samples": steps}, "unigrad": {"samples": steps}}.get(name, {})
+    options = {"ig": {"steps": steps}, "smoothgrad": {"samples": steps}, "unigrad": {"samples": steps}, "mask": {"iterations": steps}}.get(name, {})
     return get_attribution(name, **options)
 
 
@@ -255,7 +255,7 @@ def test_representation_is_the_feature_map(net, x):
 
 
 def test_registry_names_and_unknown_name():
-    names = {"saliency", "grad_x_input", "ig", "smoothgrad", "unigrad", "cam", "gradcam", "gradcampp", "repr", "deeplift"}
+    names = {"saliency", "grad_x_input", "ig", "smoothgrad", "unigrad", "cam", "gradcam", "gradcampp", "repr", "deeplift", "mask"}
     assert set(ATTRIBUTIONS) == names
     with pytest.raises(ValueError, match="saliency, grad_x_input"):
         get_attribution("lime")

@@ -2,7 +2,8 @@
 
 Gradient maps (``saliency``, ``integrated_gradients``, ``smooth_grad``, ``uni_grad``, ``deeplift``)
 have the input's shape ``(B, C, H, W)``; the CAM family (``cam``, ``grad_cam``, ``grad_cam_pp``)
-returns ``(B, h, w)`` on the feature grid; ``representation`` returns ``(B, K, h, w)``.
+returns ``(B, h, w)`` on the feature grid; ``representation`` returns ``(B, K, h, w)``; ``mask``
+(Fong & Vedaldi's meaningful perturbation) returns ``(B, H, W)``.
 ``get_attribution(name, **options)`` looks methods up by name.
 """
 
@@ -11,6 +12,7 @@ from .deeplift import deeplift
 from .grad_cam import grad_cam
 from .grad_cam_pp import grad_cam_pp
 from .integrated_gradients import integrated_gradients
+from .mask import mask
 from .registry import ATTRIBUTIONS, get_attribution
 from .representation import representation
 from .saliency import saliency
@@ -26,6 +28,7 @@ __all__ = [
     "grad_cam",
     "grad_cam_pp",
     "integrated_gradients",
+    "mask",
     "representation",
     "saliency",
     "smooth_grad",

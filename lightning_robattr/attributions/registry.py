@@ -11,6 +11,7 @@ from .deeplift import deeplift
 from .grad_cam import grad_cam
 from .grad_cam_pp import grad_cam_pp
 from .integrated_gradients import integrated_gradients
+from .mask import mask
 from .representation import representation
 from .saliency import saliency
 from .smooth_grad import smooth_grad
@@ -27,6 +28,7 @@ ATTRIBUTIONS: dict[str, Callable[..., Tensor]] = {
     "gradcampp": grad_cam_pp,
     "repr": representation,
     "deeplift": deeplift,
+    "mask": mask,
 }
 
 
@@ -35,7 +37,7 @@ def get_attribution(name: str, **options) -> Callable[..., Tensor]:
 
     Raises ``ValueError`` for an unknown name or an option the method does not take.
 
-    Names: ``saliency, grad_x_input, ig, smoothgrad, unigrad, cam, gradcam, gradcampp, repr, deeplift``.
+    Names: ``saliency, grad_x_input, ig, smoothgrad, unigrad, cam, gradcam, gradcampp, repr, deeplift, mask``.
 
     Example:
         >>> import torch
