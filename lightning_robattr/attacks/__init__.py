@@ -18,6 +18,7 @@ from .classification_losses import classification_loss, cross_entropy, cw_margin
 from .explanation.aai import AAIRecord, aai
 from .explanation.adv2 import ADV2Record, adv2
 from .explanation.attribution_attack import AttributionAttackRecord, attribution_attack
+from .explanation.influence_attack import InfluenceAttackRecord, influence_attack
 from .explanation.isa import ISAResult, isa
 from .explanation.random_sign import random_sign
 from .explanation.transfer import transfer_evaluation
@@ -35,6 +36,7 @@ __all__ = [
     "ADV2Record",
     "AttributionAttackRecord",
     "ISAResult",
+    "InfluenceAttackRecord",
     "KeepBest",
     "L2Ball",
     "LinfBall",
@@ -55,6 +57,7 @@ __all__ = [
     "dlr",
     "fgsm",
     "gabor",
+    "influence_attack",
     "isa",
     "jpeg",
     "lavan",

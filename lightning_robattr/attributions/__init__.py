@@ -3,7 +3,8 @@
 Gradient maps (``saliency``, ``integrated_gradients``, ``smooth_grad``, ``uni_grad``, ``deeplift``)
 have the input's shape ``(B, C, H, W)``; the CAM family (``cam``, ``grad_cam``, ``grad_cam_pp``)
 returns ``(B, h, w)`` on the feature grid; ``representation`` returns ``(B, K, h, w)``; ``mask``
-(Fong & Vedaldi's meaningful perturbation) returns ``(B, H, W)``.
+(Fong & Vedaldi's meaningful perturbation) returns ``(B, H, W)``. ``LastLayerInfluence`` explains a
+prediction by training images instead (Koh & Liang's influence functions).
 ``get_attribution(name, **options)`` looks methods up by name.
 """
 
@@ -11,6 +12,7 @@ from .cam import class_activation_maps, cam
 from .deeplift import deeplift
 from .grad_cam import grad_cam
 from .grad_cam_pp import grad_cam_pp
+from .influence import LastLayerInfluence
 from .integrated_gradients import integrated_gradients
 from .mask import mask
 from .registry import ATTRIBUTIONS, get_attribution
@@ -21,6 +23,7 @@ from .uni_grad import uni_grad
 
 __all__ = [
     "ATTRIBUTIONS",
+    "LastLayerInfluence",
     "cam",
     "class_activation_maps",
     "deeplift",
