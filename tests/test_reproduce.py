@@ -33,6 +33,7 @@ def test_each_paper_writes_its_report_csv_and_figures_with_a_verdict_per_claim(p
     rows = list(csv.DictReader((folder / "results.csv").open()))
     assert rows and {row["paper"] for row in rows} == {paper}
     text = report.read_text()
+    assert "- command: `smoke test`" in text and "- commit: `" in text and "wall time:" in text
     claim_rows = [line for line in text.split("## Claims")[1].split("\n## ")[0].splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert claim_rows
     for line in claim_rows:

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import detection_paper, fragile_paper, int_paper, ssr_paper
 from .context import Context
 from .progress import Progress
+from .report import commit
 
 PAPERS = {"int": int_paper, "ssr": ssr_paper, "fragile": fragile_paper, "detection": detection_paper}
 
@@ -40,7 +41,7 @@ def reproduce(
         raise ValueError(f"unknown paper {paper!r}; choose one of {', '.join(PAPERS)}")
     folder = Path(out) / paper
     folder.mkdir(parents=True, exist_ok=True)
-    ctx = Context(folder, budget, seeds, data, root, Path(cache) if cache else Path(out) / ".models", Progress(paper, 1))
+    ctx = Context(folder, budget, seeds, data, root, Path(cache) if cache else Path(out) / ".models", Progress(paper, 1), commit())
     return PAPERS[paper].reproduce(ctx, command)
 
 

@@ -28,6 +28,7 @@ class Context:
         root: the CIFAR-10 folder holding ``cifar-10-batches-py``.
         cache: where trained models are kept, by config + seed (shared by the papers).
         progress: the progress printer.
+        commit: the git commit of the code when the run started (``report.commit``).
     """
 
     out: Path
@@ -37,6 +38,7 @@ class Context:
     root: str | None
     cache: Path
     progress: Progress
+    commit: str = "unknown"
     models: dict[str, list[tuple[int, Trained]]] = field(default_factory=dict)
 
     def pick(self, **by_budget: Any) -> Any:

@@ -50,7 +50,7 @@ def reproduce(ctx: Context, command: str) -> Path:
     ctx.progress.begin("plots")
     sections = figures(ctx, results, rhos, levels, models["Natural"][0][1].net, callback, run)
     ctx.progress.begin("report")
-    return write_report(ctx.out, title=TITLE, command=command, budget=ctx.budget, minutes=ctx.progress.minutes, claims=claims(results),
+    return write_report(ctx.out, title=TITLE, command=command, revision=ctx.commit, budget=ctx.budget, minutes=ctx.progress.minutes, claims=claims(results),
                         sections=sections + tables(results), results=results, seeds={"Natural": len(models["Natural"])})
 
 

@@ -57,7 +57,7 @@ def reproduce(ctx: Context, command: str) -> Path:
     plot_map_grids(ctx.out / "maps.png", grids, title=f"maps before and after the mass-centre attack at {logger.eps_label}/255")
     sections = ["## Figures", ""] + [f"![{name}]({metric}.png)\n" for metric, name in METRICS.items()] + ["![maps](maps.png)", ""]
     ctx.progress.begin("report")
-    return write_report(ctx.out, title=TITLE, command=command, budget=ctx.budget, minutes=ctx.progress.minutes, claims=claims(results, labels),
+    return write_report(ctx.out, title=TITLE, command=command, revision=ctx.commit, budget=ctx.budget, minutes=ctx.progress.minutes, claims=claims(results, labels),
                         sections=sections + tables(results, labels), results=results, seeds={"Natural": len(models["Natural"])})
 
 

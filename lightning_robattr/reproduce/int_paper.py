@@ -117,7 +117,7 @@ def reproduce(ctx: Context, command: str) -> Path:
     claims = make_claims(results, labels, isa_methods)
     ctx.progress.begin("report")
     seeds = {label: len(trained) for label, trained in models.items()}
-    return write_report(ctx.out, title=TITLE, command=command, budget=ctx.budget, minutes=ctx.progress.minutes, claims=claims,
+    return write_report(ctx.out, title=TITLE, command=command, revision=ctx.commit, budget=ctx.budget, minutes=ctx.progress.minutes, claims=claims,
                         sections=sections + tables(results, labels, isa_methods), results=results, seeds=seeds)
 
 

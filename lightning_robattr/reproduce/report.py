@@ -130,16 +130,16 @@ def claims_table(claims: Sequence[Claim]) -> str:
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def write_report(folder: Path, *, title: str, command: str, budget: str, minutes: float, claims: Sequence[Claim],
+def write_report(folder: Path, *, title: str, command: str, revision: str, budget: str, minutes: float, claims: Sequence[Claim],
                  sections: Sequence[str], results: Results, seeds: Mapping[str, int]) -> Path:
-    """Write ``report.md`` and ``results.csv`` in ``folder``; return the report's path."""
+    """Write ``report.md`` and ``results.csv`` in ``folder``; return the report's path (``revision``: the commit the run started from)."""
     results.write_csv(folder / "results.csv")
     trained = ", ".join(f"{label} {n}" for label, n in seeds.items())
     header = [
         f"# {title}",
         "",
         f"- command: `{command}`",
-        f"- commit: `{commit()}`; budget: `{budget}`; wall time: {minutes:.1f} min",
+        f"- commit: `{revision}`; budget: `{budget}`; wall time: {minutes:.1f} min",
         f"- seeds per model: {trained}",
         "- every number is a mean ± standard deviation over the seeds (one value: one seed); `results.csv` holds each seed's value.",
         "",

@@ -101,7 +101,7 @@ def reproduce(ctx: Context, command: str) -> Path:
     sections = figures(ctx, results, models, by_label, labels, eps)
     ctx.progress.begin("report")
     seeds = {run.label: len(models[run.label]) for run in main + sweep}
-    return write_report(ctx.out, title=TITLE, command=command, budget=ctx.budget, minutes=ctx.progress.minutes,
+    return write_report(ctx.out, title=TITLE, command=command, revision=ctx.commit, budget=ctx.budget, minutes=ctx.progress.minutes,
                         claims=claims(results), sections=sections + tables(results), results=results, seeds=seeds)
 
 
