@@ -83,14 +83,12 @@ def mask(
     target = predicted_or_given(model, x, target)
     source = x if create_graph else x.detach()
     blurred = gaussian_blur(source, sigma, 2 * math.ceil(2 * sigma) + 1)
-    m = torch.ones(len(x), 1, grid, grid, dtype=x.dtype, device=x.device)
+    m = torch.ones(len(x), 1, grid, grid, dtype=x.dtype, device=x.device, requires_grad=True)
     first, second = torch.zeros_like(m), torch.zeros_like(m)
     with torch.enable_grad():
         for step in range(1, iterations + 1):
-            if not create_graph:
+            if not create_graph:  # no graph through the earlier steps
                 m = m.detach().requires_grad_(True)
-            elif not m.requires_grad:
-                m.requires_grad_(True)
             up = F.interpolate(m, size=(height, width), mode="bilinear", align_corners=False)
             phi = up * source + (1 - up) * blurred
             probability = F.softmax(model(phi), dim=1).gather(1, target[:, None]).squeeze(1)

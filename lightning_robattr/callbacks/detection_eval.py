@@ -13,7 +13,8 @@ from torchmetrics import CatMetric, MeanMetric, Metric
 from .._validation import check_eps, check_positive_int
 from ..attacks import adversarial_patch, cw_l2, deepfool, fgsm, lavan, patch_attack, pgd
 from ..attacks.patch.placement import patch_masks
-from ..detection import causal_robustness, masked_region, masking_levels, roc_auc, tpr_at_fpr, unchanged_fraction
+from ..detection import causal_robustness, masking_levels, roc_auc, tpr_at_fpr, unchanged_fraction
+from ..detection.causal import ranked_pixels, region_of, robustness_of
 from ..detection.figure import unchanged_curve_figure
 from ..models import evaluation_mode
 from .evaluation_callback import EvaluationCallback
@@ -130,22 +131,17 @@ class DetectionEval(EvaluationCallback):
             self.patches = {
                 name: optimisers[name](
                     model, images.to(device).float(), labels.to(device), target=self.patch_target, size=self.patch_sizes[name],
-                    steps=self.steps["patch"], step_size=0.02, placement=self.placement(name), generator=generator,
+                    steps=self.steps["patch"], step_size=0.02, placement="random", generator=generator,
                 )
                 for name in self.attacks if name in PATCH_ATTACKS
             }
         return super().evaluate(model, images, labels, progress=progress)
 
-    @staticmethod
-    def placement(attack: str) -> str:
-        """Both patches are optimised and pasted at random places (an expectation over placements)."""
-        return "random"
-
     def attack(self, model: nn.Module, name: str, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """``(x_adv, success (B,), patch windows (B, 1, H, W) or None)`` of attack ``name``."""
         if name in PATCH_ATTACKS:
             patch = self.patches[name]
-            x_adv, record = patch_attack(model, x, y, patch=patch, target=self.patch_target, placement=self.placement(name))
+            x_adv, record = patch_attack(model, x, y, patch=patch, target=self.patch_target, placement="random")
             return x_adv, record.success, patch_masks(x.shape, tuple(patch.shape[-2:]), record.locations)
         runs = {
             "fgsm": lambda: fgsm(model, x, y, eps=self.eps),
@@ -167,11 +163,13 @@ class DetectionEval(EvaluationCallback):
             if len(x):
                 x_adv, success, windows = self.attack(model, name, x, y)
                 metrics[f"detect/{name}/success_rate"].update(success.float())
-                if success.any():
-                    metrics[f"detect/{name}/rho"].update(causal_robustness(model, x_adv[success], **self.detector)[0])
+                if success.any():  # one IG pass serves the score and the located mask
+                    ranking = ranked_pixels(model, x_adv[success], ig_steps=self.detector["ig_steps"], baseline=0.0,
+                                            fraction_of=self.detector["fraction_of"])
+                    rho, _ = robustness_of(model, ranking, granularity=self.detector["granularity"], batch_size=512)
+                    metrics[f"detect/{name}/rho"].update(rho)
                     if windows is not None:
-                        masked = masked_region(model, x_adv[success], self.patch_masked_fraction, ig_steps=self.detector["ig_steps"],
-                                               fraction_of=self.detector["fraction_of"])
+                        masked = region_of(ranking, self.patch_masked_fraction)
                         inside = (masked & windows[success, 0]).flatten(1).sum(1) / masked.flatten(1).sum(1).clamp_min(1)
                         metrics[f"detect/{name}/masked_in_patch"].update(inside)
             yield

@@ -6,7 +6,7 @@ inputs keep their label under much more masking than adversarial ones.
 """
 
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -93,28 +93,24 @@ def causal_robustness(
         >>> rho.shape, flips.shape
         (torch.Size([2]), torch.Size([2, 20]))
     """
-    levels = masking_levels(granularity).to(x.device)
-    x, label, order, available, base = ranked_pixels(model, x, ig_steps=ig_steps, baseline=baseline, fraction_of=fraction_of)
-    counts = masked_counts(levels, available)
-    per_pass = max(1, batch_size // len(levels))
-    flips = []
-    with evaluation_mode(model), torch.no_grad():
-        for part in torch.arange(len(x), device=x.device).split(per_pass):
-            masked = mask_top_pixels(x[part], order[part], counts[part], base.expand_as(x)[part])
-            predicted = model(masked.flatten(0, 1)).argmax(dim=1).view(len(part), len(levels))
-            flips.append(predicted != label[part, None])
-    flips = torch.cat(flips)
-    first = torch.where(flips.any(dim=1), flips.float().argmax(dim=1), torch.full_like(label, len(levels)))
-    rho = torch.cat([levels, levels.new_tensor([1 + granularity])])[first].to(x.dtype)
-    return rho, flips
+    return robustness_of(model, ranked_pixels(model, x, ig_steps=ig_steps, baseline=baseline, fraction_of=fraction_of),
+                         granularity=granularity, batch_size=batch_size)
 
 
-def ranked_pixels(
-    model: nn.Module, x: Tensor, *, ig_steps: int, baseline: float | Tensor, fraction_of: str
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """``(x, label (B,), order (B, H*W), available (B,), baseline)``: the checked images, the predicted
-    classes, the pixels by decreasing channel-summed IG of that class, and how many pixels the
-    fractions count (the positively attributed ones, or all)."""
+class PixelRanking(NamedTuple):
+    """What the masking needs of a batch: the checked images, the predicted classes ``label (B,)``, the
+    pixels by decreasing channel-summed IG of that class ``order (B, H*W)``, how many pixels the
+    fractions count ``available (B,)`` (the positively attributed ones, or all) and the baseline."""
+
+    x: Tensor
+    label: Tensor
+    order: Tensor
+    available: Tensor
+    baseline: Tensor
+
+
+def ranked_pixels(model: nn.Module, x: Tensor, *, ig_steps: int, baseline: float | Tensor, fraction_of: str) -> PixelRanking:
+    """The ``PixelRanking`` of images ``x``: one IG pass (``ig_steps`` points) of the predicted class."""
     require_autograd("causal_robustness")
     (x,) = check_batch(model, x)
     check_choice(fraction_of, FRACTIONS_OF, name="fraction_of")
@@ -125,7 +121,32 @@ def ranked_pixels(
         attribution = integrated_gradients(model, x, label, baseline=base.expand_as(x), steps=ig_steps).sum(dim=1).flatten(1)
     order = torch.sort(attribution, dim=1, descending=True, stable=True).indices
     available = (attribution > 0).sum(dim=1) if fraction_of == "positive" else torch.full_like(label, attribution.shape[1])
-    return x, label, order, available, base
+    return PixelRanking(x, label, order, available, base)
+
+
+def robustness_of(model: nn.Module, ranking: PixelRanking, *, granularity: float, batch_size: int) -> tuple[Tensor, Tensor]:
+    """``(rho (B,), flips (B, J))`` of a ranked batch: every masking level of an image in one forward pass."""
+    x, label = ranking.x, ranking.label
+    levels = masking_levels(granularity).to(x.device)
+    counts = masked_counts(levels, ranking.available)
+    per_pass = max(1, batch_size // len(levels))
+    flips = []
+    with evaluation_mode(model), torch.no_grad():
+        for part in torch.arange(len(x), device=x.device).split(per_pass):
+            masked = mask_top_pixels(x[part], ranking.order[part], counts[part], ranking.baseline.expand_as(x)[part])
+            predicted = model(masked.flatten(0, 1)).argmax(dim=1).view(len(part), len(levels))
+            flips.append(predicted != label[part, None])
+    flips = torch.cat(flips)
+    first = torch.where(flips.any(dim=1), flips.float().argmax(dim=1), torch.full_like(label, len(levels)))
+    rho = torch.cat([levels, levels.new_tensor([1 + granularity])])[first].to(x.dtype)
+    return rho, flips
+
+
+def region_of(ranking: PixelRanking, fraction: float) -> Tensor:
+    """``(B, H, W)`` bool: the pixels a ranked batch has masked at level ``fraction``."""
+    x = ranking.x
+    counts = masked_counts(torch.tensor([float(fraction)], dtype=torch.float64, device=x.device), ranking.available)
+    return (pixel_ranks(ranking.order) < counts).view(len(x), *x.shape[-2:])
 
 
 def masked_region(
@@ -133,9 +154,7 @@ def masked_region(
     fraction_of: Literal["positive", "all"] = "positive",
 ) -> Tensor:
     """``(B, H, W)`` bool: the pixels ``causal_robustness`` masks at level ``fraction`` (e.g. to see how many lie in a patch)."""
-    x, _, order, available, _ = ranked_pixels(model, x, ig_steps=ig_steps, baseline=baseline, fraction_of=fraction_of)
-    counts = masked_counts(torch.tensor([float(fraction)], dtype=torch.float64, device=x.device), available)
-    return (pixel_ranks(order) < counts).view(len(x), *x.shape[-2:])
+    return region_of(ranked_pixels(model, x, ig_steps=ig_steps, baseline=baseline, fraction_of=fraction_of), fraction)
 
 
 def unchanged_fraction(rho: Tensor, levels: Tensor) -> Tensor:

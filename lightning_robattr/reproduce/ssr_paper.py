@@ -96,8 +96,8 @@ def reproduce(ctx: Context, command: str) -> Path:
         for seed, model in models[run.label]:
             results.add(run.label.removeprefix("cost "), seed, "cost", "seconds_per_step", "", model.seconds_per_step)
     ctx.progress.begin("plots")
-    labels = [label for label, _ in protocol(ctx, 0).budgets]
-    eps = [e * 255 for _, e in protocol(ctx, 0).budgets]
+    budgets = protocol(ctx, 0).budgets
+    labels, eps = [label for label, _ in budgets], [e * 255 for _, e in budgets]
     sections = figures(ctx, results, models, by_label, labels, eps)
     ctx.progress.begin("report")
     seeds = {run.label: len(models[run.label]) for run in main + sweep}
