@@ -16,8 +16,9 @@ from .classification.fgsm import fgsm
 from .classification.pgd import pgd
 from .classification_losses import classification_loss, cross_entropy, cw_margin, dlr, succeeded
 from .explanation.aai import AAIRecord, aai
-from .explanation.adv2 import ADV2Record, adv2
+from .explanation.adv2 import ADV2_SCHEDULES, ADV2Record, ADV2Schedule, adv2, adv2_schedule
 from .explanation.attribution_attack import AttributionAttackRecord, attribution_attack
+from .explanation.interpreter_transfer import InterpreterTransfer, interpreter_transfer
 from .explanation.influence_attack import InfluenceAttackRecord, influence_attack
 from .explanation.isa import ISAResult, isa
 from .explanation.random_sign import random_sign
@@ -34,9 +35,12 @@ from .unforeseen.snow import snow
 __all__ = [
     "AAIRecord",
     "ADV2Record",
+    "ADV2Schedule",
+    "ADV2_SCHEDULES",
     "AttributionAttackRecord",
     "ISAResult",
     "InfluenceAttackRecord",
+    "InterpreterTransfer",
     "KeepBest",
     "L2Ball",
     "LinfBall",
@@ -44,6 +48,7 @@ __all__ = [
     "ThreatModel",
     "aai",
     "adv2",
+    "adv2_schedule",
     "adversarial_patch",
     "apgd",
     "apply_patch",
@@ -58,6 +63,7 @@ __all__ = [
     "fgsm",
     "gabor",
     "influence_attack",
+    "interpreter_transfer",
     "isa",
     "jpeg",
     "lavan",

@@ -3,13 +3,15 @@
 Gradient maps (``saliency``, ``integrated_gradients``, ``smooth_grad``, ``uni_grad``, ``deeplift``)
 have the input's shape ``(B, C, H, W)``; the CAM family (``cam``, ``grad_cam``, ``grad_cam_pp``)
 returns ``(B, h, w)`` on the feature grid; ``representation`` returns ``(B, K, h, w)``; ``mask``
-(Fong & Vedaldi's meaningful perturbation) returns ``(B, H, W)``. ``LastLayerInfluence`` explains a
+(Fong & Vedaldi's meaningful perturbation) returns ``(B, H, W)``; ``grad`` (the ADV2 authors'
+pooled loss gradient) and ``rts`` (a trained real-time saliency network) return coarse ``(B, h, w)`` grids. ``LastLayerInfluence`` explains a
 prediction by training images instead (Koh & Liang's influence functions).
 ``get_attribution(name, **options)`` looks methods up by name.
 """
 
 from .cam import class_activation_maps, cam
 from .deeplift import deeplift
+from .grad import grad
 from .grad_cam import grad_cam
 from .grad_cam_pp import grad_cam_pp
 from .influence import LastLayerInfluence
@@ -17,6 +19,7 @@ from .integrated_gradients import integrated_gradients
 from .mask import mask
 from .registry import ATTRIBUTIONS, get_attribution
 from .representation import representation
+from .rts import rts
 from .saliency import saliency
 from .smooth_grad import smooth_grad
 from .uni_grad import uni_grad
@@ -28,11 +31,13 @@ __all__ = [
     "class_activation_maps",
     "deeplift",
     "get_attribution",
+    "grad",
     "grad_cam",
     "grad_cam_pp",
     "integrated_gradients",
     "mask",
     "representation",
+    "rts",
     "saliency",
     "smooth_grad",
     "uni_grad",

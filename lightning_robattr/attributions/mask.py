@@ -1,6 +1,7 @@
 """MASK: the meaningful-perturbation mask of Fong & Vedaldi, as the ADV2 paper's authors run it."""
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,75 @@ def gaussian_blur(x: Tensor, sigma: float, size: int) -> Tensor:
     padded = F.pad(x, [size // 2] * 4, mode="reflect")
     rows = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, size), groups=channels)
     return F.conv2d(rows, kernel.view(1, 1, -1, 1).expand(channels, 1, size, 1), groups=channels)
+
+
+class MaskState(NamedTuple):
+    """The optimiser's state: the coarse mask ``m (B, 1, g, g)`` in [0, 1], Adam's moments (same shape) and its step count."""
+
+    m: Tensor
+    first: Tensor
+    second: Tensor
+    step: int
+
+
+def initial_mask_state(x: Tensor, grid: int, value: float = 1.0) -> MaskState:
+    """A ``grid x grid`` mask of ``value`` per image of ``x (B, C, H, W)``, with zero moments."""
+    m = torch.full((len(x), 1, grid, grid), value, dtype=x.dtype, device=x.device)
+    return MaskState(m, torch.zeros_like(m), torch.zeros_like(m), 0)
+
+
+def mask_steps(
+    model: nn.Module,
+    x: Tensor,
+    target: Tensor,
+    state: MaskState,
+    *,
+    iterations: int,
+    lr: float = 0.1,
+    l1_coeff: float = 1e-2,
+    tv_coeff: float = 1e-4,
+    tv_beta: float = 3.0,
+    blur_sigma: float | None = None,
+    create_graph: bool = False,
+) -> MaskState:
+    """``iterations`` Adam steps on MASK's objective (see :func:`mask`) from ``state``, clamping to [0, 1] after each.
+
+    With ``create_graph`` the steps are written out with a graph (the result is differentiable
+    w.r.t. ``x``, the parameters and ``state``); otherwise each step starts from a detached mask.
+    Attacks on MASK continue one state across their iterations (as the ADV2 authors track the
+    interpreter's optimisation) instead of restarting it.
+    """
+    height, width = x.shape[-2:]
+    sigma = 5 * height / 224 if blur_sigma is None else blur_sigma
+    source = x if create_graph else x.detach()
+    blurred = gaussian_blur(source, sigma, 2 * math.ceil(2 * sigma) + 1)
+    m, first, second, count = state
+    if not create_graph:
+        m, first, second = m.detach(), first.detach(), second.detach()
+    with torch.enable_grad():
+        for _ in range(iterations):
+            count += 1
+            if not create_graph:  # no graph through the earlier steps
+                m = m.detach()
+            if not m.requires_grad:
+                m = m.requires_grad_(True)
+            up = F.interpolate(m, size=(height, width), mode="bilinear", align_corners=False)
+            phi = up * source + (1 - up) * blurred
+            probability = F.softmax(model(phi), dim=1).gather(1, target[:, None]).squeeze(1)
+            objective = l1_coeff * (1 - m).abs().flatten(1).mean(dim=1) + tv_coeff * total_variation(m, tv_beta) + probability
+            (grad,) = torch.autograd.grad(objective.sum(), m, create_graph=create_graph)
+            first = 0.9 * first + 0.1 * grad
+            second = 0.999 * second + 0.001 * grad * grad
+            update = lr * (first / (1 - 0.9**count)) / ((second / (1 - 0.999**count) + 1e-16).sqrt() + 1e-8)  # +1e-16: a finite second derivative
+            m = (m - update).clamp(0, 1)
+    if not create_graph:
+        m, first, second = m.detach(), first.detach(), second.detach()
+    return MaskState(m, first, second, count)
+
+
+def mask_saliency(m: Tensor, size: tuple[int, int]) -> Tensor:
+    """``(B, H, W)``: the map ``1 - up(m)`` of coarse masks ``m (B, 1, g, g)`` upsampled (bilinear) to ``size``."""
+    return 1 - F.interpolate(m, size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
 def mask(
@@ -62,8 +132,8 @@ def mask(
         iterations, lr, l1_coeff, tv_coeff, tv_beta: the optimisation (above).
         grid: side of the coarse mask; blur_sigma: the blur's std in pixels (kernel ``2 ceil(2 sigma) + 1``).
         create_graph: unroll the optimisation with a graph (Adam written out), so the map is
-            differentiable w.r.t. ``x`` and the parameters; memory grows with ``iterations`` (use tens of
-            iterations for attacks on MASK, as ADV2 does with its own schedule).
+            differentiable w.r.t. ``x`` and the parameters; memory grows with ``iterations`` (attacks
+            on MASK unroll a few steps of a tracked state instead, see :func:`mask_steps`).
 
     Returns:
         ``(B, H, W)``: ``1 - up(m)``, detached unless ``create_graph``.
@@ -77,26 +147,8 @@ def mask(
     """
     x, target = check_batch(model, x, {"target": target})
     check_positive_int(iterations, "iterations")
-    height, width = x.shape[-2:]
-    grid = grid or max(7, round(height / 8))
-    sigma = 5 * height / 224 if blur_sigma is None else blur_sigma
     target = predicted_or_given(model, x, target)
-    source = x if create_graph else x.detach()
-    blurred = gaussian_blur(source, sigma, 2 * math.ceil(2 * sigma) + 1)
-    m = torch.ones(len(x), 1, grid, grid, dtype=x.dtype, device=x.device, requires_grad=True)
-    first, second = torch.zeros_like(m), torch.zeros_like(m)
-    with torch.enable_grad():
-        for step in range(1, iterations + 1):
-            if not create_graph:  # no graph through the earlier steps
-                m = m.detach().requires_grad_(True)
-            up = F.interpolate(m, size=(height, width), mode="bilinear", align_corners=False)
-            phi = up * source + (1 - up) * blurred
-            probability = F.softmax(model(phi), dim=1).gather(1, target[:, None]).squeeze(1)
-            objective = l1_coeff * (1 - m).abs().flatten(1).mean(dim=1) + tv_coeff * total_variation(m, tv_beta) + probability
-            (grad,) = torch.autograd.grad(objective.sum(), m, create_graph=create_graph)
-            first = 0.9 * first + 0.1 * grad
-            second = 0.999 * second + 0.001 * grad * grad
-            update = lr * (first / (1 - 0.9**step)) / ((second / (1 - 0.999**step) + 1e-16).sqrt() + 1e-8)  # +1e-16: a finite second derivative
-            m = (m - update).clamp(0, 1)
-    saliency = 1 - F.interpolate(m, size=(height, width), mode="bilinear", align_corners=False)[:, 0]
-    return saliency if create_graph else saliency.detach()
+    state = initial_mask_state(x, grid or max(7, round(x.shape[-2] / 8)))
+    options = {"lr": lr, "l1_coeff": l1_coeff, "tv_coeff": tv_coeff, "tv_beta": tv_beta, "blur_sigma": blur_sigma}
+    state = mask_steps(model, x, target, state, iterations=iterations, create_graph=create_graph, **options)
+    return mask_saliency(state.m, x.shape[-2:])

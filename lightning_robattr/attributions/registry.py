@@ -8,17 +8,20 @@ from torch import Tensor
 from .._validation import check_choice, check_keywords
 from .cam import cam
 from .deeplift import deeplift
+from .grad import grad
 from .grad_cam import grad_cam
 from .grad_cam_pp import grad_cam_pp
 from .integrated_gradients import integrated_gradients
 from .mask import mask
 from .representation import representation
+from .rts import rts
 from .saliency import saliency
 from .smooth_grad import smooth_grad
 from .uni_grad import uni_grad
 
 ATTRIBUTIONS: dict[str, Callable[..., Tensor]] = {
     "saliency": saliency,
+    "grad": grad,
     "grad_x_input": partial(saliency, multiply_by_inputs=True),
     "ig": integrated_gradients,
     "smoothgrad": smooth_grad,
@@ -29,6 +32,7 @@ ATTRIBUTIONS: dict[str, Callable[..., Tensor]] = {
     "repr": representation,
     "deeplift": deeplift,
     "mask": mask,
+    "rts": rts,
 }
 
 
@@ -37,7 +41,8 @@ def get_attribution(name: str, **options) -> Callable[..., Tensor]:
 
     Raises ``ValueError`` for an unknown name or an option the method does not take.
 
-    Names: ``saliency, grad_x_input, ig, smoothgrad, unigrad, cam, gradcam, gradcampp, repr, deeplift, mask``.
+    Names: ``saliency, grad, grad_x_input, ig, smoothgrad, unigrad, cam, gradcam, gradcampp, repr, deeplift, mask, rts`` (``rts`` needs
+    ``saliency_net=``, a trained masking network or an ``RTSModule`` checkpoint path).
 
     Example:
         >>> import torch

@@ -6,16 +6,14 @@ import torch
 from torch import Tensor, nn
 
 from .causal import causal_robustness
-from .metrics import threshold_at_fpr
+from .threshold import ThresholdDetector
 
 
-class CausalDetector:
+class CausalDetector(ThresholdDetector):
     """Thresholds the causal robustness ``rho`` (``causal_robustness``) at a target false-positive rate.
 
-    ``score(x) = -rho``: larger is more suspicious (the prediction changes under less masking).
-    ``fit`` picks, on benign images, the smallest threshold whose benign false-positive rate is at
-    most ``target_fpr`` (``rho`` is discrete, so the rate is usually below the target);
-    ``predict`` flags ``score >= threshold``.
+    ``score(x) = -rho``: larger is more suspicious (the prediction changes under less masking);
+    ``fit`` and ``predict`` are :class:`ThresholdDetector`'s.
 
     Args:
         model: the classifier whose inputs are screened.
@@ -40,24 +38,11 @@ class CausalDetector:
         fraction_of: Literal["positive", "all"] = "positive",
         batch_size: int = 512,
     ) -> None:
-        if not 0 <= target_fpr <= 1:
-            raise ValueError(f"target_fpr must lie in [0, 1], got {target_fpr}; e.g. 0.05")
-        self.model, self.target_fpr = model, target_fpr
+        super().__init__(target_fpr)
+        self.model = model
         self.options = dict(granularity=granularity, ig_steps=ig_steps, baseline=baseline, fraction_of=fraction_of, batch_size=batch_size)
-        self.threshold: float | None = None
 
     def score(self, x: Tensor) -> Tensor:
         """``(B,)`` ``-rho`` of images ``x (B, C, H, W)``: larger means more suspicious."""
         rho, _ = causal_robustness(self.model, x, **self.options)
         return -rho
-
-    def fit(self, benign: Tensor) -> "CausalDetector":
-        """Set the threshold from benign validation images ``(N, C, H, W)``; returns ``self``."""
-        self.threshold = threshold_at_fpr(self.score(benign), self.target_fpr)
-        return self
-
-    def predict(self, x: Tensor) -> Tensor:
-        """``(B,)`` bool: flagged as adversarial."""
-        if self.threshold is None:
-            raise RuntimeError("CausalDetector.predict needs a threshold: call fit(benign_images) first")
-        return self.score(x) >= self.threshold

@@ -11,6 +11,7 @@ from .int_loss import int_loss, label_free_discrepancy
 from .madry import madry_loss
 from .natural import natural_loss
 from .objective import RegimeObjective
+from .rts import rts_loss
 from .ssr import ssr_loss, ssr_penalty
 from .trades import trades_loss
 
@@ -23,6 +24,7 @@ __all__ = [
     "natural_loss",
     "ramp_steps",
     "ramped_eps",
+    "rts_loss",
     "ssr_loss",
     "ssr_penalty",
     "top_hessian_eigenvalue",

@@ -6,8 +6,9 @@ from .evaluation_mode import evaluation_mode
 from .normalize import Normalize
 from .pool import Pool
 from .resnet20 import ResNet20
+from .rts_net import RTSNet
 from .small import Small
-from .surrogate import softplus_surrogate
+from .surrogate import SmoothDerivativeReLU, relu_derivative_surrogate, softplus_surrogate
 from .wide_resnet import WideResNet
 
 __all__ = [
@@ -15,9 +16,12 @@ __all__ = [
     "CAMNet",
     "Normalize",
     "Pool",
+    "RTSNet",
     "ResNet20",
     "Small",
+    "SmoothDerivativeReLU",
     "WideResNet",
     "evaluation_mode",
+    "relu_derivative_surrogate",
     "softplus_surrogate",
 ]

@@ -7,6 +7,7 @@ from .int_module import IntModule
 from .madry import MadryModule
 from .natural import NaturalModule
 from .robust_classifier import RobustClassifier
+from .rts import RTSModule
 from .ssr import SSRModule
 from .trades import TRADESModule
 
@@ -16,6 +17,7 @@ __all__ = [
     "IntModule",
     "MadryModule",
     "NaturalModule",
+    "RTSModule",
     "RobustClassifier",
     "SSRModule",
     "TRADESModule",

@@ -1,0 +1,90 @@
+"""Transfer across interpreters: ADV2 built against one interpreter, scored on every other (the ADV2 paper's Observation 7)."""
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ...models import evaluation_mode
+from ..targets import random_targets
+from .adv2 import ADV2Schedule, adv2, adv2_schedule, score_maps
+from .interpreters import interpreter_map
+
+PGD_ROW = "pgd"
+
+
+class InterpreterTransfer(NamedTuple):
+    """The transfer matrix of one batch.
+
+    Attributes:
+        rows: the attacks: ``"adv2:<interpreter>"`` per attacked interpreter, then ``"pgd"`` (targeted PGD).
+        columns: the interpreters each attack's images are scored on.
+        iou: ``(rows, columns)``: mean IoU between the scored interpreter's map of ``t'`` at ``x'`` and
+            its benign map, over the images the row's attack made successful (NaN if none).
+        success_rate: ``(rows,)``: the fraction classified as ``t'``.
+    """
+
+    rows: list[str]
+    columns: list[str]
+    iou: Tensor
+    success_rate: Tensor
+
+
+def interpreter_transfer(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    interpreters: Sequence[str] = ("grad", "cam", "mask", "rts"),
+    interpreter_options: Mapping[str, Mapping[str, Any]] | None = None,
+    target: Tensor | None = None,
+    eps: float = 0.031,
+    schedule_scale: float = 1.0,
+    step_size: float = 1 / 255,
+    pgd: bool = True,
+    generator: torch.Generator | None = None,
+) -> InterpreterTransfer:
+    """ADV2 against each of ``interpreters`` (its own schedule, times ``schedule_scale``), then targeted PGD with the
+    longest of those budgets, all to the same targets; each attack's images scored on every interpreter.
+
+    High IoU on the diagonal and low off it means an attack tailored to one interpreter does not
+    hide from another, which is what motivates checking several interpreters at once
+    (``detection.ensemble``).
+
+    Args:
+        model: classifier on pixel-space images; x, y: benign images ``(B, C, H, W)`` in [0, 1] and labels ``(B,)``.
+        interpreters, interpreter_options: as for ``adv2`` (``{"rts": {"saliency_net": ...}}``).
+        target: target labels ``(B,)``; default a uniform other class drawn with ``generator``.
+        eps, step_size: the budget and step in pixel units (0.031 and 1/255).
+        schedule_scale: multiplies every schedule's step counts (``ADV2Schedule.scaled``).
+        pgd: add the targeted-PGD row.
+
+    Cost: the sum of the attacks' costs, plus ``rows x columns`` maps.
+    """
+    options = {name: dict((interpreter_options or {}).get(name, {})) for name in interpreters}
+    with evaluation_mode(model):
+        if target is None:
+            with torch.no_grad():
+                target = random_targets(y, model(x[:1]).shape[1], generator=generator)
+        benign = {name: interpreter_map(model, x, y, name, options[name]) for name in interpreters}
+        schedules: dict[str, ADV2Schedule] = {name: adv2_schedule(name).scaled(schedule_scale) for name in interpreters}
+        attacks = {f"adv2:{name}": (name, schedules[name]) for name in interpreters}
+        if pgd:
+            longest = max(schedules.values(), key=lambda schedule: schedule.steps)
+            attacks[PGD_ROW] = (interpreters[0], longest.prediction_only())
+        ious, rates = [], []
+        for name, schedule in attacks.values():
+            x_adv, record = adv2(
+                model, x, y, target=target, interpreter=name, interpreter_options=options, target_map=benign[name],
+                eps=eps, schedule=schedule, step_size=step_size,
+            )
+            done = record.success.bool()
+            row = []
+            for column in interpreters:
+                scored = score_maps(model, x_adv, target, {column: benign[column]}, options)
+                row.append(scored.iou[done].mean().item() if done.any() else math.nan)
+            ious.append(row)
+            rates.append(done.float().mean().item())
+    return InterpreterTransfer(list(attacks), list(interpreters), torch.tensor(ious), torch.tensor(rates))

@@ -1,0 +1,132 @@
+"""The interpreters ADV2 attacks, their min-max normalised maps, and how an attack differentiates each one."""
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ...attributions import get_attribution
+from ...attributions.mask import initial_mask_state, mask_saliency, mask_steps
+from ...metrics.functional import reduce_channels
+from ...models import relu_derivative_surrogate, softplus_surrogate
+from .maps import FIRST_ORDER_METHODS
+
+SURROGATES = ("auto", "relu_derivative", "softplus", "none")
+INTERPRETERS = ("grad", "cam", "mask", "rts")
+"""The four interpreters of "Interpretable Deep Learning under Fire"; any ``get_attribution`` name also works."""
+
+DifferentiableMap = Callable[[Tensor], Tensor]
+"""``x_adv (B, C, H, W) -> (B, h, w)``: the normalised map with a graph back to ``x_adv`` (may keep state across calls)."""
+
+
+def min_max_normalized(maps: Tensor) -> Tensor:
+    """``(B, h, w)`` maps rescaled per image to [0, 1] (a constant map becomes 0)."""
+    flat = maps.flatten(1)
+    low, high = flat.amin(dim=1), flat.amax(dim=1)
+    return ((flat - low[:, None]) / (high - low).clamp_min(1e-8)[:, None]).view_as(maps)
+
+
+def _as_maps(raw: Tensor) -> Tensor:
+    return reduce_channels(raw, "abs_sum") if raw.dim() == 4 else raw
+
+
+def interpreter_map(model: nn.Module, x: Tensor, label: Tensor, method: str, options: Mapping[str, Any] | None = None) -> Tensor:
+    """``(B, h, w)``: the detached map of class ``label (B,)`` on the interpreter's own grid, min-max normalised per image.
+
+    Gradient maps ``(B, C, H, W)`` are reduced by ``abs_sum``; ``grad`` (pooled loss gradient),
+    ``cam`` (feature grid), ``mask`` (image grid) and ``rts`` (its network's grid) are taken as
+    they come. This is the map ADV2's losses, IoU and distances compare, as the authors do.
+    """
+    return min_max_normalized(_as_maps(get_attribution(method, **(options or {}))(model, x, label))).detach()
+
+
+def surrogate_context(model: nn.Module, method: str, surrogate: str = "auto", beta: float = 1.0) -> AbstractContextManager:
+    """Where an attack differentiates ``method``'s map: ``"relu_derivative"`` (the ADV2 authors' smooth ReLU
+    derivative), ``"softplus"`` (``beta``), ``"none"``, or ``"auto"``: the first for ``grad``, nothing for
+    first-order maps (CAM family, ``repr``, ``rts``, ``mask``), softplus for the other gradient maps."""
+    if surrogate not in SURROGATES:
+        raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
+    if surrogate == "auto":
+        surrogate = "relu_derivative" if method == "grad" else "none" if method in FIRST_ORDER_METHODS | {"rts", "mask"} else "softplus"
+    if surrogate == "relu_derivative":
+        return relu_derivative_surrogate(model)
+    if surrogate == "softplus":
+        return softplus_surrogate(model, beta)
+    return nullcontext(model)
+
+
+def differentiable_map(
+    model: nn.Module,
+    label: Tensor,
+    method: str,
+    options: Mapping[str, Any] | None = None,
+    *,
+    surrogate: str = "auto",
+    beta: float = 1.0,
+    mask_inner_steps: int = 4,
+    mask_restart_every: int = 50,
+) -> DifferentiableMap:
+    """The map of class ``label`` as a function of the attacked input, differentiated as ADV2 needs.
+
+    For every interpreter but ``mask``: the normalised map computed with ``create_graph`` inside
+    :func:`surrogate_context`. For ``mask``, whose map is an optimisation, the function keeps the
+    optimiser's state across calls, as the ADV2 authors track it: a full MASK run on the first call
+    and every ``mask_restart_every`` calls, then per call ``mask_inner_steps`` plain Adam steps at
+    the current input and one step written out with a graph, whose map is returned.
+    """
+    options = dict(options or {})
+    if method != "mask":
+        explain = get_attribution(method, **options)
+
+        def attacked(x_adv: Tensor) -> Tensor:
+            with surrogate_context(model, method, surrogate, beta):
+                return min_max_normalized(_as_maps(explain(model, x_adv, label, create_graph=True)))
+
+        return attacked
+    grid = options.pop("grid", None)
+    full_iterations = options.pop("iterations", 400)
+    state, calls = None, 0
+
+    def attacked_mask(x_adv: Tensor) -> Tensor:
+        nonlocal state, calls
+        detached = x_adv.detach()
+        if state is None or calls % mask_restart_every == 0:
+            state = initial_mask_state(detached, grid or max(7, round(x_adv.shape[-2] / 8)))
+            state = mask_steps(model, detached, label, state, iterations=full_iterations, **options)
+        else:
+            state = mask_steps(model, detached, label, state, iterations=mask_inner_steps, **options)
+        calls += 1
+        with surrogate_context(model, method, surrogate, beta):
+            step = mask_steps(model, x_adv, label, state, iterations=1, create_graph=True, **options)
+        return min_max_normalized(mask_saliency(step.m, x_adv.shape[-2:]))
+
+    return attacked_mask
+
+
+def check_interpreter(method: str, options: Mapping[str, Any] | None) -> None:
+    """Raise ``ValueError`` for an unknown interpreter or an option it does not take (before any work)."""
+    get_attribution(method, **(options or {}))
+    if method == "rts" and "saliency_net" not in (options or {}):
+        raise ValueError(
+            "the rts interpreter needs its masking network: give options {'saliency_net': <RTSNet or RTSModule checkpoint path>} "
+            "(train one with configs/rts.yaml)"
+        )
+
+
+def map_distances(maps: Tensor, target_maps: Tensor) -> dict[str, Tensor]:
+    """Per image ``(B,)``: ``interpretation_loss`` (mean squared difference), ``l1`` (L1 / (h w)) and ``l2`` (L2 / sqrt(h w))."""
+    difference = (maps - target_maps).flatten(1)
+    cells = difference.shape[1]
+    return {
+        "interpretation_loss": difference.pow(2).mean(dim=1),
+        "l1": difference.abs().sum(dim=1) / cells,
+        "l2": difference.norm(dim=1) / cells**0.5,
+    }
+
+
+def no_grad_probability(model: nn.Module, x: Tensor, label: Tensor) -> Tensor:
+    """``(B,)``: the softmax probability of ``label`` at ``x``, without a graph."""
+    with torch.no_grad():
+        return torch.softmax(model(x), dim=1).gather(1, label[:, None]).squeeze(1)

@@ -1,0 +1,148 @@
+"""The ensemble-interpretation check ("Interpretable Deep Learning under Fire"): flag inputs whose interpreters disagree."""
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..attacks.explanation.adv2 import adv2, adv2_schedule
+from ..attacks.explanation.interpreters import check_interpreter, interpreter_map
+from ..attacks.targets import random_targets
+from ..metrics.functional import IOU_GRID, iou
+from ..models import evaluation_mode
+from .metrics import roc_auc, threshold_at_fpr, tpr_at_fpr
+from .threshold import ThresholdDetector
+
+
+def ensemble_agreement(
+    model: nn.Module,
+    x: Tensor,
+    interpreters: Sequence[str],
+    *,
+    interpreter_options: Mapping[str, Mapping[str, Any]] | None = None,
+    label: Tensor | None = None,
+    k: Sequence[float] = IOU_GRID,
+) -> Tensor:
+    """``(B,)`` in [0, 1]: the mean pairwise IoU (``metrics.functional.iou`` over ``k``) of the interpreters' maps.
+
+    Each interpreter's normalised map of ``label`` (default the predicted class) is upsampled
+    (bilinear) to the image size, so maps on different grids (CAM 7 x 7, MASK at full size) are
+    compared cell for cell. Identical interpreters agree with 1.
+
+    Args:
+        model: classifier on pixel-space images; x: ``(B, C, H, W)`` in [0, 1].
+        interpreters: at least two names (``grad``, ``cam``, ``mask``, ``rts`` or any ``get_attribution`` name).
+        interpreter_options: options per name, as for ``attacks.adv2``.
+    """
+    if len(interpreters) < 2:
+        raise ValueError(f"the ensemble check compares at least two interpreters, got {list(interpreters)}")
+    options = {name: dict((interpreter_options or {}).get(name, {})) for name in interpreters}
+    for name in interpreters:
+        check_interpreter(name, options[name])
+    with evaluation_mode(model):
+        if label is None:
+            with torch.no_grad():
+                label = model(x).argmax(dim=1)
+        maps = []
+        for name in interpreters:
+            grid = interpreter_map(model, x, label, name, options[name])
+            maps.append(F.interpolate(grid[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0])
+    pairs = [iou(a, b, k=k, channel_rule=None) for a, b in itertools.combinations(maps, 2)]
+    return torch.stack(pairs).mean(dim=0)
+
+
+class EnsembleDetector(ThresholdDetector):
+    """Flags inputs on which the interpreters disagree: ``score(x) = 1 - ensemble_agreement(x)``, thresholded at ``target_fpr``.
+
+    Example:
+        >>> from lightning_robattr.models import Small
+        >>> detector = EnsembleDetector(Small(), ["grad", "cam"], target_fpr=0.1).fit(torch.rand(8, 1, 28, 28))
+        >>> detector.predict(torch.rand(3, 1, 28, 28)).shape
+        torch.Size([3])
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        interpreters: Sequence[str],
+        *,
+        interpreter_options: Mapping[str, Mapping[str, Any]] | None = None,
+        target_fpr: float = 0.05,
+    ) -> None:
+        super().__init__(target_fpr)
+        self.model, self.interpreters, self.interpreter_options = model, list(interpreters), interpreter_options
+
+    def score(self, x: Tensor) -> Tensor:
+        """``(B,)``: ``1 - ensemble_agreement``: larger means more suspicious."""
+        return 1 - ensemble_agreement(self.model, x, self.interpreters, interpreter_options=self.interpreter_options)
+
+
+class EnsembleCheck(NamedTuple):
+    """How well the ensemble check catches each attack.
+
+    Attributes:
+        attacks: ``"adv2:<interpreter>"`` per interpreter, ``"pgd"`` (targeted), ``"adv2:adaptive"`` (all interpreters at once).
+        success_rate: ``(attacks,)``: the share of images classified as the target.
+        tpr: ``(attacks,)``: the share of successful adversarial images flagged at the benign ``target_fpr`` threshold.
+        auc: ``(attacks,)``: ROC AUC of successful adversarial against benign scores (NaN where none succeeded).
+        threshold: the score threshold fitted on the benign images.
+    """
+
+    attacks: list[str]
+    success_rate: Tensor
+    tpr: Tensor
+    auc: Tensor
+    threshold: float
+
+
+def ensemble_check(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    interpreters: Sequence[str] = ("grad", "cam", "mask", "rts"),
+    interpreter_options: Mapping[str, Mapping[str, Any]] | None = None,
+    benign: Tensor | None = None,
+    target_fpr: float = 0.05,
+    eps: float = 0.031,
+    schedule_scale: float = 1.0,
+    step_size: float = 1 / 255,
+    generator: torch.Generator | None = None,
+) -> EnsembleCheck:
+    """The ensemble check against ADV2 on each interpreter, targeted PGD and the adaptive ADV2 on all, to the same targets.
+
+    The threshold is fitted on ``benign`` (default ``x`` itself) at ``target_fpr``; TPR and AUC are
+    computed on each attack's successful images. ``schedule_scale`` multiplies every schedule's step counts.
+
+    Cost: the attacks (see ``attacks.adv2``) plus one ensemble map per image and attack.
+    """
+    detector = EnsembleDetector(model, interpreters, interpreter_options=interpreter_options, target_fpr=target_fpr)
+    benign_scores = detector.score(x if benign is None else benign)
+    threshold = threshold_at_fpr(benign_scores, target_fpr)
+    with evaluation_mode(model):
+        with torch.no_grad():
+            target = random_targets(y, model(x[:1]).shape[1], generator=generator)
+    runs = {f"adv2:{name}": (name, adv2_schedule(name).scaled(schedule_scale)) for name in interpreters}
+    longest = max((schedule for _, schedule in runs.values()), key=lambda schedule: schedule.steps)
+    runs["pgd"] = (interpreters[0], longest.prediction_only())
+    runs["adv2:adaptive"] = (list(interpreters), adv2_schedule(list(interpreters)).scaled(schedule_scale))
+    rates, tprs, aucs = [], [], []
+    for name, schedule in runs.values():
+        x_adv, record = adv2(
+            model, x, y, target=target, interpreter=name, interpreter_options=interpreter_options,
+            eps=eps, schedule=schedule, step_size=step_size,
+        )
+        done = record.success.bool()
+        rates.append(done.float().mean().item())
+        if done.any():
+            scores = detector.score(x_adv[done])
+            tprs.append(tpr_at_fpr(benign_scores, scores, target_fpr))
+            aucs.append(roc_auc(benign_scores, scores))
+        else:
+            tprs.append(math.nan)
+            aucs.append(math.nan)
+    return EnsembleCheck(list(runs), torch.tensor(rates), torch.tensor(tprs), torch.tensor(aucs), threshold)
