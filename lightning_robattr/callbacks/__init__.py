@@ -5,6 +5,7 @@ logs hierarchical tags (``robust/...``, ``attr/...``, ``detect/...``). They need
 """
 
 from .aai_eval import AAIEval
+from .adv2_eval import ADV2Eval
 from .attribution_attack_eval import SIMILARITY_METRICS, AttributionAttackEval, GridAttack, MapScore
 from .attribution_map_logger import AttributionMapLogger
 from .detection_eval import DETECTION_ATTACKS, DetectionEval
@@ -21,6 +22,7 @@ __all__ = [
     "SIMILARITY_METRICS",
     "UNFORESEEN_ATTACKS",
     "AAIEval",
+    "ADV2Eval",
     "AttributionAttackEval",
     "AttributionMapLogger",
     "DetectionEval",

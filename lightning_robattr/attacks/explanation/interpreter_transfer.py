@@ -81,10 +81,14 @@ def interpreter_transfer(
                 eps=eps, schedule=schedule, step_size=step_size,
             )
             done = record.success.bool()
-            row = []
-            for column in interpreters:
-                scored = score_maps(model, x_adv, target, {column: benign[column]}, options)
-                row.append(scored.iou[done].mean().item() if done.any() else math.nan)
-            ious.append(row)
+            scored = transfer_ious(model, x_adv, target, benign, options)
+            ious.append([values[done].mean().item() if done.any() else math.nan for values in scored.values()])
             rates.append(done.float().mean().item())
     return InterpreterTransfer(list(attacks), list(interpreters), torch.tensor(ious), torch.tensor(rates))
+
+
+def transfer_ious(
+    model: nn.Module, x_adv: Tensor, target: Tensor, benign: Mapping[str, Tensor], options: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Tensor]:
+    """Per interpreter ``g'`` of ``benign``: ``(B,)`` IoU of ``g'``'s map of ``target`` at ``x_adv`` with its benign map ``benign[g']``."""
+    return {column: score_maps(model, x_adv, target, {column: wanted}, options).iou for column, wanted in benign.items()}

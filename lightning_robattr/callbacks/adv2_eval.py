@@ -1,0 +1,154 @@
+"""``ADV2Eval``: ADV2 against each interpreter beside targeted PGD, with the transfer matrix and the ensemble check as options."""
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import CatMetric, MeanMetric, Metric
+
+from ..attacks.explanation.adv2 import adv2, adv2_schedule
+from ..attacks.explanation.interpreter_transfer import PGD_ROW, transfer_ious
+from ..attacks.explanation.interpreters import check_interpreter, interpreter_map
+from ..attacks.targets import random_targets
+from ..detection.ensemble import ensemble_agreement
+from ..detection.metrics import roc_auc, tpr_at_fpr
+from ._tags import budgets
+from .evaluation_callback import EvaluationCallback
+
+MEASURES = ("success_rate", "iou", "l1", "l2", "confidence", "interpretation_loss")
+ADAPTIVE = "adaptive"
+
+
+class ADV2Eval(EvaluationCallback):
+    """ADV2 ("Interpretable Deep Learning under Fire") on each interpreter, against targeted PGD of the same budget.
+
+    Every image gets one random target class ``t'`` (per batch seed) shared by all attacks. Per
+    interpreter ``g`` and budget, ``attacks.adv2`` with ``g``'s schedule (times ``schedule_scale``)
+    and targeted PGD with as many steps, logged over the successful images as
+
+    * ``adv2/<g>/eps=<e>/<measure>`` and ``adv2/<g>/eps=<e>/pgd/<measure>``, measures ``success_rate``,
+      ``iou`` (with the benign map; higher = better hidden), ``l1`` (L1 / (h w)), ``l2`` (L2 / sqrt(h w)),
+      ``confidence`` (``p(t')``) and ``interpretation_loss`` (mean squared difference).
+
+    With ``transfer``: ``adv2/<g>/eps=<e>/transfer/<g'>/iou`` for every pair (ADV2 against ``g``
+    scored on ``g'``; ``g = pgd`` for the PGD images of the first interpreter's budget).
+    With ``ensemble``: the mean pairwise IoU of all interpreters' maps as a detection score
+    (``detection.ensemble_agreement``), thresholded on the clean subset, against each attack and the
+    adaptive ADV2 on all interpreters at once: ``adv2/ensemble/eps=<e>/<attack>/auc`` and
+    ``.../tpr@fpr=<f>`` (attacks ``<g>``, ``pgd``, ``adaptive``).
+
+    Args:
+        interpreters: names (``grad``, ``cam``, ``mask``, ``rts`` or any ``get_attribution`` name).
+        interpreter_options: options per name; ``rts`` needs ``{"saliency_net": "<RTSModule checkpoint>"}``.
+        eps: budgets in units of ``1 / eps_scale`` (the paper: 0.031 on ImageNet).
+        schedule_scale: multiplies the step counts of every schedule (``attacks.ADV2_SCHEDULES``).
+        step_size: the signed step in pixel units (1/255).
+        transfer, ensemble, target_fprs: the options above.
+        eps_scale, num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
+
+    Cost per image and budget: twice the schedules' steps per interpreter (ADV2, PGD), plus the
+    adaptive attack with ``ensemble``; MASK's maps cost ``iterations`` steps each.
+    """
+
+    def __init__(
+        self,
+        *,
+        interpreters: Sequence[str] = ("grad", "cam", "mask"),
+        interpreter_options: Mapping[str, Mapping[str, Any]] | None = None,
+        eps: Sequence[float] = (0.3,),
+        schedule_scale: float = 1.0,
+        step_size: float = 1 / 255,
+        transfer: bool = False,
+        ensemble: bool = False,
+        target_fprs: Sequence[float] = (0.05,),
+        eps_scale: float = 1.0,
+        num_samples: int | None = 100,
+        every_n_epochs: int = 0,
+        batch_size: int = 50,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress)
+        self.interpreters = list(interpreters)
+        self.options = {name: dict((interpreter_options or {}).get(name, {})) for name in self.interpreters}
+        for name in self.interpreters:
+            check_interpreter(name, self.options[name])
+        if ensemble and len(self.interpreters) < 2:
+            raise ValueError(f"the ensemble check compares at least two interpreters, got {self.interpreters}")
+        if schedule_scale <= 0:
+            raise ValueError(f"schedule_scale must be positive, got {schedule_scale}")
+        self.budgets = budgets(eps, eps_scale)
+        self.schedules = {name: adv2_schedule(name).scaled(schedule_scale) for name in self.interpreters}
+        self.adaptive_schedule = adv2_schedule(self.interpreters).scaled(schedule_scale)
+        self.step_size, self.transfer, self.ensemble, self.target_fprs = step_size, transfer, ensemble, list(target_fprs)
+
+    @property
+    def units_per_batch(self) -> int:
+        return len(self.budgets) * (len(self.interpreters) + int(self.ensemble))
+
+    @property
+    def ensemble_attacks(self) -> list[str]:
+        return [*self.interpreters, PGD_ROW, ADAPTIVE]
+
+    def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
+        metrics: dict[str, Metric] = {}
+        for label, _ in self.budgets:
+            for name in self.interpreters:
+                for prefix in (f"adv2/{name}/{label}", f"adv2/{name}/{label}/pgd"):
+                    metrics.update({f"{prefix}/{measure}": MeanMetric() for measure in MEASURES})
+            if self.transfer:
+                for row in [*self.interpreters, PGD_ROW]:
+                    metrics.update({f"adv2/{row}/{label}/transfer/{column}/iou": MeanMetric() for column in self.interpreters})
+            if self.ensemble:
+                metrics[f"adv2/ensemble/{label}/benign_scores"] = CatMetric()
+                metrics.update({f"adv2/ensemble/{label}/{attack}/scores": CatMetric() for attack in self.ensemble_attacks})
+        return metrics
+
+    def evaluate_batch(self, model: nn.Module, x: Tensor, y: Tensor, metrics: dict[str, Metric]) -> Iterator[None]:
+        with torch.no_grad():
+            target = random_targets(y, model(x[:1]).shape[1], generator=None)
+        benign = {name: interpreter_map(model, x, y, name, self.options[name]) for name in self.interpreters}
+        agreement = {"interpreters": self.interpreters, "interpreter_options": self.options}
+        for label, eps in self.budgets:
+            if self.ensemble:
+                metrics[f"adv2/ensemble/{label}/benign_scores"].update(1 - ensemble_agreement(model, x, **agreement))
+            common = dict(target=target, interpreter_options=self.options, eps=eps, step_size=self.step_size)
+            for index, name in enumerate(self.interpreters):
+                runs = {"": self.schedules[name], "/pgd": self.schedules[name].prediction_only()}
+                for suffix, schedule in runs.items():
+                    x_adv, record = adv2(model, x, y, interpreter=name, target_map=benign[name], schedule=schedule, **common)
+                    done = record.success.bool()
+                    prefix = f"adv2/{name}/{label}{suffix}"
+                    metrics[f"{prefix}/success_rate"].update(done.float())
+                    for measure in MEASURES[1:]:
+                        metrics[f"{prefix}/{measure}"].update(getattr(record, measure)[done])
+                    row = name if not suffix else PGD_ROW
+                    if suffix and index:  # one PGD row: the first interpreter's budget
+                        continue
+                    if self.transfer:
+                        for column, values in transfer_ious(model, x_adv, target, benign, self.options).items():
+                            metrics[f"adv2/{row}/{label}/transfer/{column}/iou"].update(values[done])
+                    if self.ensemble and done.any():
+                        metrics[f"adv2/ensemble/{label}/{row}/scores"].update(1 - ensemble_agreement(model, x_adv[done], **agreement))
+                yield
+            if self.ensemble:
+                x_adv, record = adv2(model, x, y, interpreter=self.interpreters, target_map=benign, schedule=self.adaptive_schedule, **common)
+                done = record.success.bool()
+                if done.any():
+                    metrics[f"adv2/ensemble/{label}/{ADAPTIVE}/scores"].update(1 - ensemble_agreement(model, x_adv[done], **agreement))
+                yield
+
+    def summarize(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Turn the ensemble scores into AUC and TPR at each target FPR (successful images only; NaN if none)."""
+        out = {tag: value for tag, value in values.items() if not tag.endswith("scores")}
+        for label, _ in self.budgets if self.ensemble else ():
+            benign = values[f"adv2/ensemble/{label}/benign_scores"].flatten()
+            for attack in self.ensemble_attacks:
+                scores = values[f"adv2/ensemble/{label}/{attack}/scores"].flatten()
+                found = len(scores) > 0 and len(benign) > 0
+                out[f"adv2/ensemble/{label}/{attack}/auc"] = torch.tensor(roc_auc(benign, scores) if found else float("nan"))
+                for fpr in self.target_fprs:
+                    rate = tpr_at_fpr(benign, scores, fpr) if found else float("nan")
+                    out[f"adv2/ensemble/{label}/{attack}/tpr@fpr={fpr:g}"] = torch.tensor(rate)
+        return out
