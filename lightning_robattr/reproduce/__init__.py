@@ -1,6 +1,6 @@
 """Reproductions of the papers the framework comes from: one command per paper, the paper's numbers beside ours.
 
-``python -m lightning_robattr.reproduce {int,ssr,fragile,detection,all} [--quick] [--seeds N] [--out reports/]``
+``python -m lightning_robattr.reproduce {int,ssr,fragile,detection,adv2,all} [--quick] [--seeds N] [--out reports/]``
 trains the models a paper needs from the packaged regime configs (cached by config + seed, so a
 rerun only evaluates), evaluates them with the paper's protocol and writes
 ``<out>/<paper>/report.md``, ``results.csv`` and PNG figures. Each claim of the paper is a row with
@@ -9,12 +9,12 @@ the paper's numbers, ours (mean ± std over seeds) and a verdict computed from t
 
 from pathlib import Path
 
-from . import detection_paper, fragile_paper, int_paper, ssr_paper
+from . import adv2_paper, detection_paper, fragile_paper, int_paper, ssr_paper
 from .context import Context
 from .progress import Progress
 from .report import commit
 
-PAPERS = {"int": int_paper, "ssr": ssr_paper, "fragile": fragile_paper, "detection": detection_paper}
+PAPERS = {"int": int_paper, "ssr": ssr_paper, "fragile": fragile_paper, "detection": detection_paper, "adv2": adv2_paper}
 
 
 def reproduce(
@@ -28,7 +28,7 @@ def reproduce(
     cache: Path | None = None,
     command: str = "(from Python)",
 ) -> Path:
-    """Reproduce ``paper`` (``"int"``, ``"ssr"``, ``"fragile"`` or ``"detection"``) and return the path of its ``report.md``.
+    """Reproduce ``paper`` (``"int"``, ``"ssr"``, ``"fragile"``, ``"detection"`` or ``"adv2"``) and return the path of its ``report.md``.
 
     Args:
         out: reports go to ``out/<paper>/``.

@@ -1,4 +1,4 @@
-"""``python -m lightning_robattr.reproduce {int,ssr,fragile,detection,all} [--quick] [--seeds N] [--out reports/]``."""
+"""``python -m lightning_robattr.reproduce {int,ssr,fragile,detection,adv2,all} [--quick] [--seeds N] [--out reports/]``."""
 
 import argparse
 import logging
