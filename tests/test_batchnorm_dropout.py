@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_robattr.attacks import (
     aai,
+    ADV2Schedule,
     adv2,
     apgd,
     attribution_attack,
@@ -159,7 +160,7 @@ ATTACKS: dict[str, Callable[[nn.Module, Tensor, Tensor], Any]] = {
     "attribution_attack_cam": lambda m, x, y: attribution_attack(m, x, method="cam", objective="mass_center", eps=0.1, steps=2),
     "isa": lambda m, x, y: isa(m, x, y, steps=2, search_rounds=2, budget_factors=(1.0, 1.6), generator=_rng(0)),
     "aai": lambda m, x, y: aai(m, x, y, eps=0.1, steps=2, generator=_rng(0)),
-    "adv2": lambda m, x, y: adv2(m, x, y, eps=0.1, prediction_steps=2, joint_steps=2, generator=_rng(0)),
+    "adv2": lambda m, x, y: adv2(m, x, y, eps=0.1, schedule=ADV2Schedule(2, ((5.0, 10.0, 2),)), generator=_rng(0)),
     "random_sign": lambda m, x, y: random_sign(x, eps=0.1, generator=_rng(0)),
     "transfer_evaluation": lambda m, x, y: transfer_evaluation(
         m,
