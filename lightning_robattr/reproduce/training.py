@@ -143,3 +143,10 @@ def test_split(run: Run) -> Any:
     datamodule = build(run, 0).datamodule
     datamodule.setup("test")
     return datamodule.test_dataloader().dataset
+
+
+def train_split(run: Run) -> Any:
+    """The training dataset of ``run``'s data module (its ``train_set``: what influence functions sum over)."""
+    datamodule = build(run, 0).datamodule
+    datamodule.setup("fit")
+    return datamodule.train_set
