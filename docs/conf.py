@@ -38,7 +38,7 @@ napoleon_use_rtype = False
 # third-party types: no inventories are fetched (the build is offline), so their names stay plain text
 nitpick_ignore_regex = [
     (r"py:.*", r"(torch|torchvision|pytorch_lightning|lightning|lightning_fabric|torchmetrics|numpy|np|jsonargparse|PIL|tqdm)(\..*)?"),
-    (r"py:.*", r"(collections\.abc|pathlib)\..*"),
+    (r"py:.*", r"(collections\.abc|pathlib|contextlib|abc)\..*"),
 ]
 
 html_theme = "furo"

@@ -20,7 +20,7 @@ from lightning_robattr.attributions import (
     uni_grad,
 )
 from lightning_robattr.attributions.uni_grad import uniform_noise
-from lightning_robattr.models import CAMNet, Small
+from lightning_robattr.models import CAMNet, RTSNet, Small
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -49,7 +49,8 @@ TARGET = torch.tensor([1, 2, 3])
 
 def quick(name: str, steps: int = 3):
     """The registry method ``name`` with few IG steps / noise samples, for contract tests."""
-    options = {"ig": {"steps": steps}, "smoothgrad": {"samples": steps}, "unigrad": {"samples": steps}, "mask": {"iterations": steps}}.get(name, {})
+    options = {"ig": {"steps": steps}, "smoothgrad": {"samples": steps}, "unigrad": {"samples": steps}, "mask": {"iterations": steps},
+               "rts": {"saliency_net": RTSNet(1, 10, width=4).eval()}}.get(name, {})
     return get_attribution(name, **options)
 
 
@@ -255,7 +256,7 @@ def test_representation_is_the_feature_map(net, x):
 
 
 def test_registry_names_and_unknown_name():
-    names = {"saliency", "grad_x_input", "ig", "smoothgrad", "unigrad", "cam", "gradcam", "gradcampp", "repr", "deeplift", "mask"}
+    names = {"saliency", "grad", "grad_x_input", "ig", "smoothgrad", "unigrad", "cam", "gradcam", "gradcampp", "repr", "deeplift", "mask", "rts"}
     assert set(ATTRIBUTIONS) == names
     with pytest.raises(ValueError, match="saliency, grad_x_input"):
         get_attribution("lime")

@@ -15,16 +15,16 @@ import torch
 import torchvision
 from torch.overrides import TorchFunctionMode
 
-from lightning_robattr.attacks import adversarial_patch, attribution_attack, autoattack, patch_attack, pgd, transfer_evaluation
+from lightning_robattr.attacks import adv2, adversarial_patch, attribution_attack, autoattack, patch_attack, pgd, transfer_evaluation
 from lightning_robattr.attributions import cam, get_attribution, grad_cam, integrated_gradients, saliency
 from lightning_robattr.attacks.explanation.maps import manipulate_targets
 from lightning_robattr.callbacks import AAIEval, AttributionAttackEval, AttributionMapLogger, DetectionEval, ISAEval, PGDEval
 from lightning_robattr.cli import main
 from lightning_robattr.data import ImageFolderData, MNISTData
-from lightning_robattr.detection import CausalDetector, causal_robustness
+from lightning_robattr.detection import CausalDetector, EnsembleDetector, causal_robustness, ensemble_agreement
 from lightning_robattr.losses import ssr_loss
 from lightning_robattr.losses.hessian import top_hessian_eigenvalue
-from lightning_robattr.models import CAMAdapter, Small
+from lightning_robattr.models import CAMAdapter, RTSNet, Small
 from lightning_robattr.regimes import IGNormModule, IntModule
 from lightning_robattr.reproduce import reproduce
 
@@ -282,7 +282,23 @@ CASES: dict[str, Case] = {
         lambda tmp: reproduce_without_autoattack(tmp), ImportError, "pyautoattack, which is not installed", 'pip install "lightning_robattr[autoattack]"'
     ),
     "reproduce_paper_unknown": Case(
-        lambda tmp: reproduce("adv2", out=tmp), ValueError, "unknown paper 'adv2'", "int, ssr, fragile, detection"
+        lambda tmp: reproduce("adv3", out=tmp), ValueError, "unknown paper 'adv3'", "int, ssr, fragile, detection, adv2"
+    ),
+    "rts_without_masking_network": Case(
+        lambda _: adv2(NET, images(), torch.tensor([0, 1]), interpreter="rts"), ValueError, "needs its masking network", "configs/rts.yaml"
+    ),
+    "rts_checkpoint_of_a_classifier": Case(
+        lambda tmp: RTSNet.from_checkpoint(_classifier_checkpoint(tmp)), ValueError, "not an RTSModule checkpoint", "configs/rts.yaml"
+    ),
+    "ensemble_of_one_interpreter": Case(
+        lambda _: ensemble_agreement(NET, images(), ["cam"]), ValueError, "at least two interpreters", "['cam']"
+    ),
+    "adv2_two_interpreters_one_target_map": Case(
+        lambda _: adv2(NET, images(), torch.tensor([0, 1]), interpreter=["grad", "cam"], target_map=torch.zeros(2, 7, 7)),
+        ValueError, "give target_map as a dict", "{interpreter name: (B, h, w) map}",
+    ),
+    "ensemble_detector_not_fitted": Case(
+        lambda _: EnsembleDetector(NET, ["grad", "cam"]).predict(images()), RuntimeError, "needs a threshold", "call fit(benign_images) first"
     ),
     "callback_aai_method_unknown": Case(lambda _: AAIEval(method="lime"), ValueError, "unknown method 'lime'", "cam"),
     "cli_callback_method_unknown": Case(
@@ -315,6 +331,12 @@ CASES: dict[str, Case] = {
         lambda _: IGNormModule(Small(), ig_steps=7, approx_factor=5), ValueError, "ig_steps must be a positive multiple", "ig_steps=50"
     ),
 }
+
+
+def _classifier_checkpoint(folder: Path) -> Path:
+    path = folder / "natural.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in NET.state_dict().items()}, "hyper_parameters": {}}, path)
+    return path
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())

@@ -14,7 +14,7 @@ from lightning_robattr.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 NATURAL = str(ROOT / "configs" / "natural.yaml")
 FRAGMENTS = sorted((ROOT / "callbacks").glob("*.yaml"))
-FAMILIES = ("pgd", "attribution_ssr", "attribution_fragile", "interpretability", "unforeseen", "detection")
+FAMILIES = ("pgd", "attribution_ssr", "attribution_fragile", "interpretability", "unforeseen", "detection", "adv2")
 
 
 def listed(fragment: Path) -> list[dict]:

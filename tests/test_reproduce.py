@@ -17,7 +17,8 @@ FIGURES = {
     "int": ("robust_accuracy.png", "pgd_steps.png", "aai_kendall_tau.png", "maps.png"),
     "ssr": ("topk_intersection.png", "spearman.png", "kendall_tau.png", "mass_center_dislocation.png", "cosine_distance.png",
             "beta_sweep.png", "maps.png"),
-    "fragile": ("topk_intersection.png", "spearman.png", "mass_center_dislocation.png", "maps.png"),
+    "fragile": ("topk_intersection.png", "spearman.png", "mass_center_dislocation.png", "maps.png", "influence.png"),
+    "adv2": ("adv2.png", "transfer.png"),
     "detection": ("unchanged_curve.png", "roc.png", "masked.png"),
 }
 

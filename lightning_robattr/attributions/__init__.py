@@ -17,7 +17,7 @@ from .grad_cam_pp import grad_cam_pp
 from .influence import LastLayerInfluence
 from .integrated_gradients import integrated_gradients
 from .mask import mask
-from .registry import ATTRIBUTIONS, get_attribution
+from .registry import ATTRIBUTIONS, REQUIRED_OPTIONS, get_attribution
 from .representation import representation
 from .rts import rts
 from .saliency import saliency
@@ -27,6 +27,7 @@ from .uni_grad import uni_grad
 __all__ = [
     "ATTRIBUTIONS",
     "LastLayerInfluence",
+    "REQUIRED_OPTIONS",
     "cam",
     "class_activation_maps",
     "deeplift",

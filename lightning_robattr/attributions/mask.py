@@ -133,7 +133,7 @@ def mask(
         grid: side of the coarse mask; blur_sigma: the blur's std in pixels (kernel ``2 ceil(2 sigma) + 1``).
         create_graph: unroll the optimisation with a graph (Adam written out), so the map is
             differentiable w.r.t. ``x`` and the parameters; memory grows with ``iterations`` (attacks
-            on MASK unroll a few steps of a tracked state instead, see :func:`mask_steps`).
+            on MASK unroll a few steps of a tracked state instead, see ``attributions.mask.mask_steps``).
 
     Returns:
         ``(B, H, W)``: ``1 - up(m)``, detached unless ``create_graph``.

@@ -21,7 +21,6 @@ from .uni_grad import uni_grad
 
 ATTRIBUTIONS: dict[str, Callable[..., Tensor]] = {
     "saliency": saliency,
-    "grad": grad,
     "grad_x_input": partial(saliency, multiply_by_inputs=True),
     "ig": integrated_gradients,
     "smoothgrad": smooth_grad,
@@ -32,8 +31,13 @@ ATTRIBUTIONS: dict[str, Callable[..., Tensor]] = {
     "repr": representation,
     "deeplift": deeplift,
     "mask": mask,
+    "grad": grad,
     "rts": rts,
 }
+
+
+REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {"rts": ("saliency_net",)}
+"""Methods that cannot run without some options (RTS needs its trained masking network)."""
 
 
 def get_attribution(name: str, **options) -> Callable[..., Tensor]:
@@ -41,7 +45,7 @@ def get_attribution(name: str, **options) -> Callable[..., Tensor]:
 
     Raises ``ValueError`` for an unknown name or an option the method does not take.
 
-    Names: ``saliency, grad, grad_x_input, ig, smoothgrad, unigrad, cam, gradcam, gradcampp, repr, deeplift, mask, rts`` (``rts`` needs
+    Names: ``saliency, grad_x_input, ig, smoothgrad, unigrad, cam, gradcam, gradcampp, repr, deeplift, mask, grad, rts`` (``rts`` needs
     ``saliency_net=``, a trained masking network or an ``RTSModule`` checkpoint path).
 
     Example:

@@ -30,6 +30,8 @@ def rts(
         create_graph: keep the graph, so the mask is differentiable w.r.t. ``x`` (first-order:
             the network is differentiated as it is).
 
+    The network runs in its own dtype; the mask comes back in ``x``'s.
+
     Cost: one forward pass of the masking network.
 
     Example:
@@ -41,6 +43,7 @@ def rts(
     net = _load(str(saliency_net)) if isinstance(saliency_net, (str, Path)) else saliency_net
     net = net.to(x.device)
     target = predicted_or_given(model, x, target)
-    with torch.set_grad_enabled(create_graph or torch.is_grad_enabled()):
-        maps = net(x if create_graph else x.detach(), target)
+    dtype = next(net.parameters()).dtype
+    with torch.set_grad_enabled(create_graph):
+        maps = net((x if create_graph else x.detach()).to(dtype), target).to(x.dtype)
     return maps if create_graph else maps.detach()

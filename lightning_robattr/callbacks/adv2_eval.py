@@ -4,20 +4,47 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
+from pytorch_lightning import LightningModule, Trainer
+from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor, nn
 from torchmetrics import CatMetric, MeanMetric, Metric
 
-from ..attacks.explanation.adv2 import adv2, adv2_schedule
+from ..attacks.explanation.adv2 import adv2, adv2_schedule, longest_schedule
 from ..attacks.explanation.interpreter_transfer import PGD_ROW, transfer_ious
 from ..attacks.explanation.interpreters import check_interpreter, interpreter_map
 from ..attacks.targets import random_targets
 from ..detection.ensemble import ensemble_agreement
 from ..detection.metrics import roc_auc, tpr_at_fpr
+from ._cat import cat_values
 from ._tags import budgets
 from .evaluation_callback import EvaluationCallback
 
 MEASURES = ("success_rate", "iou", "l1", "l2", "confidence", "interpretation_loss")
 ADAPTIVE = "adaptive"
+
+
+def transfer_figure(iou: Tensor, rows: Sequence[str], columns: Sequence[str], *, title: str = "transfer across interpreters"):
+    """A matplotlib heatmap of a transfer matrix ``iou (rows, columns)`` in [0, 1], each cell written out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(1.3 * len(columns) + 2.5, 0.6 * len(rows) + 1.8))
+    image = axis.imshow(iou.numpy(), vmin=0, vmax=1, cmap="viridis")
+    for r in range(iou.shape[0]):
+        for c in range(iou.shape[1]):
+            value = float(iou[r, c])
+            axis.text(c, r, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.6 else "black")
+    axis.set_xticks(range(len(columns)), list(columns))
+    axis.set_yticks(range(len(rows)), list(rows))
+    axis.set_xlabel("interpreter the adversarial images are scored on")
+    axis.set_ylabel("attack")
+    axis.set_title(title)
+    figure.colorbar(image, ax=axis, label="IoU with the benign map")
+    figure.tight_layout()
+    return figure
 
 
 class ADV2Eval(EvaluationCallback):
@@ -32,7 +59,8 @@ class ADV2Eval(EvaluationCallback):
       ``confidence`` (``p(t')``) and ``interpretation_loss`` (mean squared difference).
 
     With ``transfer``: ``adv2/<g>/eps=<e>/transfer/<g'>/iou`` for every pair (ADV2 against ``g``
-    scored on ``g'``; ``g = pgd`` for the PGD images of the first interpreter's budget).
+    scored on ``g'``; ``g = pgd`` for the PGD images of the longest schedule's budget), and the
+    matrix as a TensorBoard figure ``adv2/eps=<e>/transfer``.
     With ``ensemble``: the mean pairwise IoU of all interpreters' maps as a detection score
     (``detection.ensemble_agreement``), thresholded on the clean subset, against each attack and the
     adaptive ADV2 on all interpreters at once: ``adv2/ensemble/eps=<e>/<attack>/auc`` and
@@ -81,6 +109,7 @@ class ADV2Eval(EvaluationCallback):
         self.budgets = budgets(eps, eps_scale)
         self.schedules = {name: adv2_schedule(name).scaled(schedule_scale) for name in self.interpreters}
         self.adaptive_schedule = adv2_schedule(self.interpreters).scaled(schedule_scale)
+        self.pgd_source = longest_schedule(self.schedules)
         self.step_size, self.transfer, self.ensemble, self.target_fprs = step_size, transfer, ensemble, list(target_fprs)
 
     @property
@@ -109,46 +138,69 @@ class ADV2Eval(EvaluationCallback):
         with torch.no_grad():
             target = random_targets(y, model(x[:1]).shape[1], generator=None)
         benign = {name: interpreter_map(model, x, y, name, self.options[name]) for name in self.interpreters}
-        agreement = {"interpreters": self.interpreters, "interpreter_options": self.options}
+        benign_scores = self.ensemble_score(model, x) if self.ensemble else None
         for label, eps in self.budgets:
-            if self.ensemble:
-                metrics[f"adv2/ensemble/{label}/benign_scores"].update(1 - ensemble_agreement(model, x, **agreement))
             common = dict(target=target, interpreter_options=self.options, eps=eps, step_size=self.step_size)
-            for index, name in enumerate(self.interpreters):
-                runs = {"": self.schedules[name], "/pgd": self.schedules[name].prediction_only()}
-                for suffix, schedule in runs.items():
+            if benign_scores is not None:
+                metrics[f"adv2/ensemble/{label}/benign_scores"].update(benign_scores)
+            for name in self.interpreters:
+                for row, schedule in ((name, self.schedules[name]), (PGD_ROW, self.schedules[name].prediction_only())):
                     x_adv, record = adv2(model, x, y, interpreter=name, target_map=benign[name], schedule=schedule, **common)
                     done = record.success.bool()
-                    prefix = f"adv2/{name}/{label}{suffix}"
+                    prefix = f"adv2/{name}/{label}" + ("/pgd" if row == PGD_ROW else "")
                     metrics[f"{prefix}/success_rate"].update(done.float())
                     for measure in MEASURES[1:]:
                         metrics[f"{prefix}/{measure}"].update(getattr(record, measure)[done])
-                    row = name if not suffix else PGD_ROW
-                    if suffix and index:  # one PGD row: the first interpreter's budget
-                        continue
+                    if row == PGD_ROW and name != self.pgd_source:
+                        continue  # one PGD row for the transfer matrix and the ensemble check
                     if self.transfer:
                         for column, values in transfer_ious(model, x_adv, target, benign, self.options).items():
                             metrics[f"adv2/{row}/{label}/transfer/{column}/iou"].update(values[done])
                     if self.ensemble and done.any():
-                        metrics[f"adv2/ensemble/{label}/{row}/scores"].update(1 - ensemble_agreement(model, x_adv[done], **agreement))
+                        metrics[f"adv2/ensemble/{label}/{row}/scores"].update(self.ensemble_score(model, x_adv[done]))
                 yield
             if self.ensemble:
                 x_adv, record = adv2(model, x, y, interpreter=self.interpreters, target_map=benign, schedule=self.adaptive_schedule, **common)
                 done = record.success.bool()
                 if done.any():
-                    metrics[f"adv2/ensemble/{label}/{ADAPTIVE}/scores"].update(1 - ensemble_agreement(model, x_adv[done], **agreement))
+                    metrics[f"adv2/ensemble/{label}/{ADAPTIVE}/scores"].update(self.ensemble_score(model, x_adv[done]))
                 yield
+
+    def ensemble_score(self, model: nn.Module, x: Tensor) -> Tensor:
+        """``(B,)``: ``1 - ensemble_agreement`` of the interpreters (larger: more suspicious)."""
+        return 1 - ensemble_agreement(model, x, self.interpreters, interpreter_options=self.options)
 
     def summarize(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
         """Turn the ensemble scores into AUC and TPR at each target FPR (successful images only; NaN if none)."""
         out = {tag: value for tag, value in values.items() if not tag.endswith("scores")}
         for label, _ in self.budgets if self.ensemble else ():
-            benign = values[f"adv2/ensemble/{label}/benign_scores"].flatten()
+            benign = cat_values(values[f"adv2/ensemble/{label}/benign_scores"])
             for attack in self.ensemble_attacks:
-                scores = values[f"adv2/ensemble/{label}/{attack}/scores"].flatten()
+                scores = cat_values(values[f"adv2/ensemble/{label}/{attack}/scores"])
                 found = len(scores) > 0 and len(benign) > 0
                 out[f"adv2/ensemble/{label}/{attack}/auc"] = torch.tensor(roc_auc(benign, scores) if found else float("nan"))
                 for fpr in self.target_fprs:
                     rate = tpr_at_fpr(benign, scores, fpr) if found else float("nan")
                     out[f"adv2/ensemble/{label}/{attack}/tpr@fpr={fpr:g}"] = torch.tensor(rate)
         return out
+
+    def transfer_matrix(self, label: str) -> Tensor:
+        """``(interpreters + 1, interpreters)``: the last ``transfer`` values of budget ``label`` (rows: each interpreter, then ``pgd``)."""
+        rows = [*self.interpreters, PGD_ROW]
+        return torch.tensor([[self.results[f"adv2/{row}/{label}/transfer/{column}/iou"] for column in self.interpreters] for row in rows])
+
+    def run(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().run(trainer, pl_module, stage)
+        if self.transfer:
+            self.log_transfer(trainer)
+
+    @rank_zero_only
+    def log_transfer(self, trainer: Trainer) -> None:
+        """Each budget's transfer matrix as a TensorBoard figure."""
+        writers = [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+        rows = [f"ADV2 vs {g}" for g in self.interpreters] + ["targeted PGD"]
+        for label, _ in self.budgets if writers else ():
+            figure = transfer_figure(self.transfer_matrix(label), rows, self.interpreters, title=f"transfer across interpreters, {label}")
+            for writer in writers:
+                writer.add_figure(f"adv2/{label}/transfer", figure, global_step=trainer.global_step, close=False)
+            figure.clear()

@@ -17,6 +17,7 @@ from ..detection import causal_robustness, masking_levels, roc_auc, tpr_at_fpr, 
 from ..detection.causal import ranked_pixels, region_of, robustness_of
 from ..detection.figure import unchanged_curve_figure
 from ..models import evaluation_mode
+from ._cat import cat_values
 from .evaluation_callback import EvaluationCallback
 
 DETECTION_ATTACKS = ("fgsm", "pgd", "cw", "deepfool", "patch", "lavan")
@@ -177,7 +178,7 @@ class DetectionEval(EvaluationCallback):
     def summarize(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
         levels = masking_levels(self.detector["granularity"])
         shown = {level: int(torch.argmin((levels - level).abs())) for level in SHOWN_LEVELS}
-        self.rho = rho = {kind: _as_vector(values.pop(f"detect/{kind}/rho")) for kind in ["benign", *self.attacks]}
+        self.rho = rho = {kind: cat_values(values.pop(f"detect/{kind}/rho")) for kind in ["benign", *self.attacks]}
         self.curves = {kind: unchanged_fraction(r, levels) for kind, r in rho.items() if len(r)}
         out = {tag: value for tag, value in values.items()}
         nan = torch.tensor(float("nan"))
@@ -206,9 +207,3 @@ class DetectionEval(EvaluationCallback):
                 writer.add_figure("detect/unchanged_curve", figure, global_step=trainer.global_step, close=False)
             figure.clear()
 
-
-def _as_vector(value: Tensor | list) -> Tensor:
-    """A CatMetric's value as a 1-D tensor (empty when nothing was added)."""
-    if isinstance(value, list):
-        return torch.cat([torch.as_tensor(v).flatten() for v in value]) if value else torch.zeros(0)
-    return value.flatten().cpu()

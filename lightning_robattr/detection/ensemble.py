@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..attacks.explanation.adv2 import adv2, adv2_schedule
+from ..attacks.explanation.adv2 import adv2, adv2_schedule, longest_schedule
 from ..attacks.explanation.interpreters import check_interpreter, interpreter_map
 from ..attacks.targets import random_targets
 from ..metrics.functional import IOU_GRID, iou
@@ -126,9 +126,10 @@ def ensemble_check(
     with evaluation_mode(model):
         with torch.no_grad():
             target = random_targets(y, model(x[:1]).shape[1], generator=generator)
-    runs = {f"adv2:{name}": (name, adv2_schedule(name).scaled(schedule_scale)) for name in interpreters}
-    longest = max((schedule for _, schedule in runs.values()), key=lambda schedule: schedule.steps)
-    runs["pgd"] = (interpreters[0], longest.prediction_only())
+    schedules = {name: adv2_schedule(name).scaled(schedule_scale) for name in interpreters}
+    runs = {f"adv2:{name}": (name, schedule) for name, schedule in schedules.items()}
+    source = longest_schedule(schedules)
+    runs["pgd"] = (source, schedules[source].prediction_only())
     runs["adv2:adaptive"] = (list(interpreters), adv2_schedule(list(interpreters)).scaled(schedule_scale))
     rates, tprs, aucs = [], [], []
     for name, schedule in runs.values():

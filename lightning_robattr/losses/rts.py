@@ -61,13 +61,13 @@ def rts_loss(
     ``destroyer + area_coeff * area + smoothness_coeff * smoothness + preserver_coeff * preserver``, batch means of:
 
     * area ``mean((m + 5e-4)^area_power)`` over the mask grid: small masks;
-    * smoothness :func:`mask_smoothness`: no speckle, nothing on the border;
+    * smoothness ``mask_smoothness``: no speckle, nothing on the border;
     * preserver ``relu(max_{j != y} z_j - z_y + preserver_confidence)`` on ``up(m) x + (1 - up(m)) b``
       (plus noise of std 0.03): the kept region alone is classified ``y``;
     * destroyer ``relu(z_y - max_{j != y} z_j + destroyer_confidence)`` on ``(1 - up(m)) x + up(m) b``:
       without the region the image is not ``y``;
 
-    ``b`` the :func:`background` fill, ``up`` bilinear upsampling to the image. Only
+    ``b`` the ``background`` fill, ``up`` bilinear upsampling to the image. Only
     ``saliency_net`` is meant to be trained; keep ``classifier`` in eval mode.
 
     Returns:

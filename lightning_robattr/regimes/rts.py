@@ -14,11 +14,11 @@ from .robust_classifier import RobustClassifier
 
 
 class RTSModule(RobustClassifier):
-    """Dabkowski & Gal's masking model for ``net``: minimise :func:`losses.rts.rts_loss` over ``saliency_net`` only.
+    """Dabkowski & Gal's masking model for ``net``: minimise ``losses.rts_loss`` over ``saliency_net`` only.
 
     ``net`` (the classifier to explain) is loaded from ``classifier_checkpoint``, frozen and kept in
     eval mode; its accuracy is what ``train/acc`` and ``val/acc`` report. The masking network is an
-    :class:`models.RTSNet` built from ``saliency_net`` (plain options, saved with the checkpoint, so
+    ``models.RTSNet`` built from ``saliency_net`` (plain options, saved with the checkpoint, so
     ``RTSNet.from_checkpoint`` rebuilds it and ``attributions.rts`` reads it).
 
     Args:

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from ..callbacks import ADV2Eval
+from ..callbacks.adv2_eval import transfer_figure
 from ..models import RTSNet
 from .claims import Check, Claim
 from .context import Context
@@ -74,31 +75,25 @@ def figures(ctx: Context, results: Results) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure, axis = plt.subplots(figsize=(5.5, 4))
     positions = torch.arange(len(INTERPRETERS)).float()
     for offset, (suffix, name) in zip((-0.2, 0.2), (("", "ADV2"), ("/pgd", "targeted PGD"))):
         ious = [value(results, f"{g}{suffix}/iou") for g in INTERPRETERS]
-        axes[0].bar((positions + offset).tolist(), ious, width=0.4, label=name)
-    axes[0].set_xticks(positions.tolist(), INTERPRETERS)
-    axes[0].set_xlabel("interpreter")
-    axes[0].set_ylabel("IoU of the adversarial map with the benign map")
-    axes[0].set_ylim(0, 1)
-    axes[0].legend()
-    axes[0].set_title(f"maps of successful attacks, {LABEL}")
-    matrix = transfer_matrix(results)
-    image = axes[1].imshow(matrix.numpy(), vmin=0, vmax=1, cmap="viridis")
-    for (r, c), v in zip(torch.cartesian_prod(torch.arange(matrix.shape[0]), torch.arange(matrix.shape[1])).tolist(), matrix.flatten().tolist()):
-        axes[1].text(c, r, f"{v:.2f}", ha="center", va="center", color="white" if v < 0.6 else "black")
-    axes[1].set_xticks(range(len(INTERPRETERS)), INTERPRETERS)
-    axes[1].set_yticks(range(matrix.shape[0]), [f"ADV2 vs {g}" for g in INTERPRETERS] + ["targeted PGD"])
-    axes[1].set_xlabel("interpreter the images are scored on")
-    axes[1].set_ylabel("attack")
-    axes[1].set_title("transfer across interpreters (IoU with benign)")
-    figure.colorbar(image, ax=axes[1], label="IoU")
+        axis.bar((positions + offset).tolist(), ious, width=0.4, label=name)
+    axis.set_xticks(positions.tolist(), INTERPRETERS)
+    axis.set_xlabel("interpreter")
+    axis.set_ylabel("IoU of the adversarial map with the benign map")
+    axis.set_ylim(0, 1)
+    axis.legend()
+    axis.set_title(f"maps of successful attacks, {LABEL}")
     figure.tight_layout()
     figure.savefig(ctx.out / "adv2.png", dpi=110)
     plt.close(figure)
-    return ["## Figures", "", "![ADV2 against targeted PGD, and the transfer matrix](adv2.png)", ""]
+    rows = [f"ADV2 vs {g}" for g in INTERPRETERS] + ["targeted PGD"]
+    figure = transfer_figure(transfer_matrix(results), rows, INTERPRETERS, title=f"transfer across interpreters, {LABEL}")
+    figure.savefig(ctx.out / "transfer.png", dpi=110)
+    plt.close(figure)
+    return ["## Figures", "", "![ADV2 against targeted PGD](adv2.png)", "", "![the transfer matrix](transfer.png)", ""]
 
 
 def tables(results: Results) -> list[str]:

@@ -64,9 +64,6 @@ class ADV2Schedule:
         return replace(self, prediction_steps=math.ceil(self.prediction_steps * factor), stages=stages)
 
 
-# The authors' schedules ("Interpretable Deep Learning under Fire", their code), steps of 1/255 at eps 0.031.
-# GRAD's weights 0.001, 0.004, 0.01, 0.05 multiply a squared error summed over a 56 x 56 grid; restated for the
-# mean squared error used here (times 3136) they keep the authors' balance on any grid.
 ADV2_SCHEDULES: dict[str, ADV2Schedule] = {
     "cam": ADV2Schedule(400, ((5.0, 10.0, 1200),)),
     "grad": ADV2Schedule(
@@ -75,11 +72,23 @@ ADV2_SCHEDULES: dict[str, ADV2Schedule] = {
     "mask": ADV2Schedule(400, ((5.0, 10.0, 1000),)),
     "rts": ADV2Schedule(300, ((5.0, 10.0, 1000),)),
 }
+"""The ADV2 authors' schedule per interpreter, for steps of 1/255 at eps 0.031 ("Interpretable Deep Learning under Fire").
+
+GRAD's weights 0.001, 0.004, 0.01 and 0.05 multiply a squared error summed over a 56 x 56 grid in
+their code; restated for the mean squared error used here (times 3136) they keep the authors'
+balance on any grid. MASK's weighted joint stage is this package's choice (the authors search the
+step size instead)."""
 
 
 def adv2_schedule(interpreter: str | Sequence[str]) -> ADV2Schedule:
     """The authors' schedule of ``interpreter``; CAM's (400 + 1200 steps, ``c`` from 5 to 10) for other methods and ensembles."""
     return ADV2_SCHEDULES.get(interpreter, ADV2_SCHEDULES["cam"]) if isinstance(interpreter, str) else ADV2_SCHEDULES["cam"]
+
+
+def longest_schedule(schedules: Mapping[str, ADV2Schedule]) -> str:
+    """The interpreter whose schedule runs the most iterations: targeted PGD with its budget is the PGD
+    row of the transfer matrix and of the ensemble check."""
+    return max(schedules, key=lambda name: schedules[name].steps)
 
 
 class ADV2Record(NamedTuple):
@@ -92,7 +101,8 @@ class ADV2Record(NamedTuple):
         interpretation_loss: mean squared difference between the normalised map and the target map.
         l1: L1 distance to the target map over ``h w``; l2: L2 distance over ``sqrt(h w)``.
         iou: ``metrics.functional.iou`` with the target map (higher: the attack is better hidden).
-        With several interpreters (the adaptive attack) the four map measures are their means.
+
+    With several interpreters (the adaptive attack) the four map measures are their means.
     """
 
     target: Tensor

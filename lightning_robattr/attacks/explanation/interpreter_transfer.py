@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ...models import evaluation_mode
 from ..targets import random_targets
-from .adv2 import ADV2Schedule, adv2, adv2_schedule, score_maps
+from .adv2 import ADV2Schedule, adv2, adv2_schedule, longest_schedule, score_maps
 from .interpreters import interpreter_map
 
 PGD_ROW = "pgd"
@@ -72,8 +72,8 @@ def interpreter_transfer(
         schedules: dict[str, ADV2Schedule] = {name: adv2_schedule(name).scaled(schedule_scale) for name in interpreters}
         attacks = {f"adv2:{name}": (name, schedules[name]) for name in interpreters}
         if pgd:
-            longest = max(schedules.values(), key=lambda schedule: schedule.steps)
-            attacks[PGD_ROW] = (interpreters[0], longest.prediction_only())
+            source = longest_schedule(schedules)
+            attacks[PGD_ROW] = (source, schedules[source].prediction_only())
         ious, rates = [], []
         for name, schedule in attacks.values():
             x_adv, record = adv2(

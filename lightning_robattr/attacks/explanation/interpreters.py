@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...attributions import get_attribution
+from ...attributions import REQUIRED_OPTIONS, get_attribution
 from ...attributions.mask import initial_mask_state, mask_saliency, mask_steps
 from ...metrics.functional import reduce_channels
 from ...models import relu_derivative_surrogate, softplus_surrogate
@@ -108,7 +108,7 @@ def differentiable_map(
 def check_interpreter(method: str, options: Mapping[str, Any] | None) -> None:
     """Raise ``ValueError`` for an unknown interpreter or an option it does not take (before any work)."""
     get_attribution(method, **(options or {}))
-    if method == "rts" and "saliency_net" not in (options or {}):
+    if any(name not in (options or {}) for name in REQUIRED_OPTIONS.get(method, ())):
         raise ValueError(
             "the rts interpreter needs its masking network: give options {'saliency_net': <RTSNet or RTSModule checkpoint path>} "
             "(train one with configs/rts.yaml)"
