@@ -5,10 +5,12 @@ from pathlib import Path
 
 import torch
 
+from ..attacks import adv2
+from ..attacks.explanation.interpreters import interpreter_map
 from ..callbacks import ADV2Eval
 from ..callbacks.adv2_eval import transfer_figure
 from ..models import RTSNet
-from .claims import Check, Claim
+from .claims import Check, Claim, mean_std
 from .context import Context
 from .report import Results, markdown_table, write_report
 
@@ -34,18 +36,25 @@ def reproduce(ctx: Context, command: str) -> Path:
     ctx.progress.total = 2 * ctx.tasks([natural]) + 2
     models = ctx.train_all([natural])
     results = Results("adv2")
+    checkpoints: dict[int, Path] = {}
     for seed, model in models["Natural"]:
         classifier = ctx.cache / natural.key(seed) / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
         rts = ctx.run("RTS", "rts", f"--model.init_args.classifier_checkpoint={classifier}", epochs=ctx.pick(quick=2, full=10, paper=None))
         ctx.train_all([rts])
         rts_checkpoint = ctx.cache / rts.key(seed) / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
         RTSNet.from_checkpoint(rts_checkpoint)  # fails early with a clear message if the masking network is missing
+        checkpoints[seed] = rts_checkpoint
         ctx.progress.begin(f"evaluating Natural seed {seed}: ADV2 and targeted PGD on {', '.join(INTERPRETERS)}")
         callback = protocol(ctx, seed, rts_checkpoint)
         x, y = ctx.test_images(natural, callback.select)
         results.record("Natural", seed, "adv2", callback.evaluate(model.net, x, y))
     ctx.progress.begin("plots")
     sections = figures(ctx, results)
+    seed, model = models["Natural"][0]
+    net, example = model.net, protocol(ctx, seed, checkpoints[seed])
+    x, y = ctx.test_images(natural, example.select)
+    maps_figure(ctx.out / "maps.png", net, x[:3], y[:3], example)
+    sections += ["![maps](maps.png)", ""]
     ctx.progress.begin("report")
     return write_report(ctx.out, title=TITLE, command=command, revision=ctx.commit, budget=ctx.budget, minutes=ctx.progress.minutes,
                         claims=claims(results), sections=sections + tables(results), results=results, seeds={"Natural": len(models["Natural"])})
@@ -78,8 +87,8 @@ def figures(ctx: Context, results: Results) -> list[str]:
     figure, axis = plt.subplots(figsize=(5.5, 4))
     positions = torch.arange(len(INTERPRETERS)).float()
     for offset, (suffix, name) in zip((-0.2, 0.2), (("", "ADV2"), ("/pgd", "targeted PGD"))):
-        ious = [value(results, f"{g}{suffix}/iou") for g in INTERPRETERS]
-        axis.bar((positions + offset).tolist(), ious, width=0.4, label=name)
+        stats = [mean_std(results.values("Natural", "adv2", f"{g}{suffix}/iou", LABEL)) for g in INTERPRETERS]
+        axis.bar((positions + offset).tolist(), [m for m, _ in stats], yerr=[sd for _, sd in stats], capsize=3, width=0.4, label=name)
     axis.set_xticks(positions.tolist(), INTERPRETERS)
     axis.set_xlabel("interpreter")
     axis.set_ylabel("IoU of the adversarial map with the benign map")
@@ -94,6 +103,39 @@ def figures(ctx: Context, results: Results) -> list[str]:
     figure.savefig(ctx.out / "transfer.png", dpi=110)
     plt.close(figure)
     return ["## Figures", "", "![ADV2 against targeted PGD](adv2.png)", "", "![the transfer matrix](transfer.png)", ""]
+
+
+def maps_figure(path: Path, net, x: torch.Tensor, y: torch.Tensor, callback: ADV2Eval) -> None:
+    """Per interpreter (rows) and image: the benign map of the true class, then the maps of the target class
+    after ADV2 and after targeted PGD (the paper's Figure 1 analogue)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    target = (y + 1) % 10
+    options = dict(target=target, interpreter_options=callback.options, eps=callback.budgets[0][1], step_size=callback.step_size)
+    figure, axes = plt.subplots(len(INTERPRETERS), 4 * len(x), figsize=(1.25 * 4 * len(x), 1.45 * len(INTERPRETERS)), squeeze=False)
+    for r, name in enumerate(INTERPRETERS):
+        x_adv, adv = adv2(net, x, y, interpreter=name, schedule=callback.schedules[name], **options)
+        x_pgd, pgd = adv2(net, x, y, interpreter=name, schedule=callback.schedules[name].prediction_only(), **options)
+        benign = interpreter_map(net, x, y, name, callback.options[name])
+        panels = []
+        for i in range(len(x)):
+            panels += [("image", x[i, 0]), (f"benign ({int(y[i])})", benign[i]),
+                       (f"ADV2 ({int(target[i])}) IoU {adv.iou[i]:.2f}", interpreter_map(net, x_adv[i : i + 1], target[i : i + 1], name, callback.options[name])[0]),
+                       (f"PGD IoU {pgd.iou[i]:.2f}", interpreter_map(net, x_pgd[i : i + 1], target[i : i + 1], name, callback.options[name])[0])]
+        for c, (title, panel) in enumerate(panels):
+            axis = axes[r, c]
+            axis.imshow(panel.detach().numpy(), cmap="gray" if c % 4 == 0 else "hot", vmin=0, vmax=1)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_title(title, fontsize=6)
+        axes[r, 0].set_ylabel(name, fontsize=8)
+    figure.suptitle("benign maps, and the target class's maps after ADV2 and after targeted PGD")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def tables(results: Results) -> list[str]:

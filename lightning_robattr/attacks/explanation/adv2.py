@@ -174,8 +174,8 @@ def adv2(
     (``interpreters.interpreter_map``) and ``c_i`` the ``schedule``'s weight at iteration ``i``
     (the authors' per interpreter, :data:`ADV2_SCHEDULES`). Gradient maps are differentiated
     through a surrogate (``surrogate="auto"``: the authors' smooth ReLU derivative for ``grad``,
-    softplus ``beta`` for the other gradient maps, none for CAM, RTS and MASK, whose optimisation is
-    tracked across iterations: see ``interpreters.differentiable_map``). Several interpreters at
+    none for CAM and RTS, softplus ``beta`` for the other maps; MASK's optimisation is tracked
+    across iterations: see ``interpreters.differentiable_map``). Several interpreters at
     once is the adaptive attack on an ensemble of interpreters.
 
     Args:
@@ -191,7 +191,7 @@ def adv2(
         schedule: default ``adv2_schedule(interpreter)``; ``.prediction_only()`` gives the PGD baseline.
         step_size: step length in the ball's norm (1/255).
         norm: ``"linf"`` or ``"l2"``.
-        surrogate, beta: see above and ``interpreters.surrogate_context``.
+        surrogate, beta: the stand-in for ReLU and its sharpness, see ``attacks.explanation.maps.surrogate``.
         generator: random source for the target labels.
 
     Returns:
@@ -230,7 +230,7 @@ def adv2(
             wanted = {names[0]: target_map.to(x.device, x.dtype)}
         else:
             wanted = {name: target_map[name].to(x.device, x.dtype) for name in names}
-        attacked = {name: differentiable_map(model, t_prime, name, options[name], surrogate=surrogate, beta=beta) for name in names}
+        attacked = {name: differentiable_map(model, t_prime, name, options[name], surrogate_kind=surrogate, beta=beta) for name in names}
         weights = schedule.weights()
 
         def objective(x_adv: Tensor, step: int) -> Tensor:

@@ -1,7 +1,6 @@
 """The interpreters ADV2 attacks, their min-max normalised maps, and how an attack differentiates each one."""
 
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -10,10 +9,8 @@ from torch import Tensor, nn
 from ...attributions import REQUIRED_OPTIONS, get_attribution
 from ...attributions.mask import initial_mask_state, mask_saliency, mask_steps
 from ...metrics.functional import reduce_channels
-from ...models import relu_derivative_surrogate, softplus_surrogate
-from .maps import FIRST_ORDER_METHODS
+from .maps import surrogate
 
-SURROGATES = ("auto", "relu_derivative", "softplus", "none")
 INTERPRETERS = ("grad", "cam", "mask", "rts")
 """The four interpreters of "Interpretable Deep Learning under Fire"; any ``get_attribution`` name also works."""
 
@@ -42,28 +39,13 @@ def interpreter_map(model: nn.Module, x: Tensor, label: Tensor, method: str, opt
     return min_max_normalized(_as_maps(get_attribution(method, **(options or {}))(model, x, label))).detach()
 
 
-def surrogate_context(model: nn.Module, method: str, surrogate: str = "auto", beta: float = 1.0) -> AbstractContextManager:
-    """Where an attack differentiates ``method``'s map: ``"relu_derivative"`` (the ADV2 authors' smooth ReLU
-    derivative), ``"softplus"`` (``beta``), ``"none"``, or ``"auto"``: the first for ``grad``, nothing for
-    first-order maps (CAM family, ``repr``, ``rts``, ``mask``), softplus for the other gradient maps."""
-    if surrogate not in SURROGATES:
-        raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
-    if surrogate == "auto":
-        surrogate = "relu_derivative" if method == "grad" else "none" if method in FIRST_ORDER_METHODS | {"rts", "mask"} else "softplus"
-    if surrogate == "relu_derivative":
-        return relu_derivative_surrogate(model)
-    if surrogate == "softplus":
-        return softplus_surrogate(model, beta)
-    return nullcontext(model)
-
-
 def differentiable_map(
     model: nn.Module,
     label: Tensor,
     method: str,
     options: Mapping[str, Any] | None = None,
     *,
-    surrogate: str = "auto",
+    surrogate_kind: str = "auto",
     beta: float = 1.0,
     mask_inner_steps: int = 4,
     mask_restart_every: int = 50,
@@ -71,17 +53,19 @@ def differentiable_map(
     """The map of class ``label`` as a function of the attacked input, differentiated as ADV2 needs.
 
     For every interpreter but ``mask``: the normalised map computed with ``create_graph`` inside
-    :func:`surrogate_context`. For ``mask``, whose map is an optimisation, the function keeps the
-    optimiser's state across calls, as the ADV2 authors track it: a full MASK run on the first call
-    and every ``mask_restart_every`` calls, then per call ``mask_inner_steps`` plain Adam steps at
-    the current input and one step written out with a graph, whose map is returned.
+    ``maps.surrogate(model, method, beta, kind=surrogate_kind)``. For ``mask``, whose map is an
+    optimisation, the function keeps the optimiser's state across calls, as the ADV2 authors track
+    it: a full MASK run on the first call and every ``mask_restart_every`` calls, then per call
+    ``mask_inner_steps`` plain Adam steps at the current input and one step written out with a graph,
+    whose map is returned. Under ``"auto"`` that step runs on the model itself, as the authors run it:
+    its input gradient flows through ``x - blur(x)`` and needs no stand-in for ReLU.
     """
     options = dict(options or {})
     if method != "mask":
         explain = get_attribution(method, **options)
 
         def attacked(x_adv: Tensor) -> Tensor:
-            with surrogate_context(model, method, surrogate, beta):
+            with surrogate(model, method, beta, kind=surrogate_kind):
                 return min_max_normalized(_as_maps(explain(model, x_adv, label, create_graph=True)))
 
         return attacked
@@ -98,7 +82,7 @@ def differentiable_map(
         else:
             state = mask_steps(model, detached, label, state, iterations=mask_inner_steps, **options)
         calls += 1
-        with surrogate_context(model, method, surrogate, beta):
+        with surrogate(model, method, beta, kind="none" if surrogate_kind == "auto" else surrogate_kind):
             step = mask_steps(model, x_adv, label, state, iterations=1, create_graph=True, **options)
         return min_max_normalized(mask_saliency(step.m, x_adv.shape[-2:]))
 

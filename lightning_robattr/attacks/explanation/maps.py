@@ -10,15 +10,16 @@ from torch import Tensor, nn
 from ..._random_state import isolated_random_state, seed_global
 from ...attributions import get_attribution
 from ...metrics.functional import reduce_channels
-from ...models import softplus_surrogate
+from ...models import relu_derivative_surrogate, softplus_surrogate
 
 NORMALIZATIONS = ("sum1", "sum_hw")
 MAP_NOISE = ("shared", "redrawn")
 MAP_NOISE_SEED = 0
-# Maps read off the forward pass (CAM, Repr) or off the gradient at a GAP head (GradCAM, GradCAM++ at
-# their default layer, where that gradient is the constant W/(h w)): first-order autograd gives their
-# input gradient, so they need no smooth stand-in for ReLU.
-FIRST_ORDER_METHODS = frozenset({"cam", "gradcam", "gradcampp", "repr"})
+SURROGATES = ("auto", "relu_derivative", "softplus", "none")
+# Maps read off the forward pass (CAM, Repr, RTS's masking network) or off the gradient at a GAP head
+# (GradCAM, GradCAM++ at their default layer, where that gradient is the constant W/(h w)): first-order
+# autograd gives their input gradient, so they need no smooth stand-in for ReLU.
+FIRST_ORDER_METHODS = frozenset({"cam", "gradcam", "gradcampp", "repr", "rts"})
 
 
 def normalized_map(raw: Tensor, normalize: str) -> Tensor:
@@ -84,13 +85,21 @@ def manipulate_targets(
     return maps[index]
 
 
-def surrogate(model: nn.Module, method: str, beta: float | None) -> AbstractContextManager:
-    """The context in which an attack differentiates ``method``'s map: the softplus surrogate or nothing.
+def surrogate(model: nn.Module, method: str, beta: float | None = 1.0, kind: str = "auto") -> AbstractContextManager:
+    """The context in which an attack differentiates ``method``'s map.
 
-    Gradient maps of ReLU nets have zero input Hessian almost everywhere, so their attack
-    direction is taken on ``softplus_surrogate(model, beta)``; first-order maps and ``beta=None``
-    use the model as it is.
+    Gradient maps of ReLU nets have zero input Hessian almost everywhere, so their attack direction
+    is taken on a smooth stand-in: ``kind="softplus"`` (``models.softplus_surrogate(model, beta)``),
+    ``"relu_derivative"`` (``models.relu_derivative_surrogate``, the ADV2 authors' choice for GRAD),
+    ``"none"``, or ``"auto"``: nothing for first-order maps (:data:`FIRST_ORDER_METHODS`), the ReLU
+    derivative for ``grad``, softplus for the others. ``beta=None`` always uses the model as it is.
     """
-    if beta is None or method in FIRST_ORDER_METHODS:
+    if kind not in SURROGATES:
+        raise ValueError(f"surrogate must be one of {SURROGATES}, got {kind!r}")
+    if kind == "auto":
+        kind = "none" if method in FIRST_ORDER_METHODS else "relu_derivative" if method == "grad" else "softplus"
+    if beta is None or kind == "none":
         return nullcontext(model)
+    if kind == "relu_derivative":
+        return relu_derivative_surrogate(model)
     return softplus_surrogate(model, beta)
