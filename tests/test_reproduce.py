@@ -1,6 +1,7 @@
 """The reproduction pipeline: every paper end to end on the smoke budget, the cache, the claims' verdicts."""
 
 import csv
+import json
 import math
 
 import pytest
@@ -118,3 +119,11 @@ def test_papers_share_the_models_they_have_in_common(tmp_path):
     assert ssr_runs["SSR beta=0.3 s=1"].key(0) == ssr_runs["SSR"].key(0)  # the sweep's shipped point is the SSR model
     assert len({run.key(0) for run in sweep}) == len(sweep)
     assert ctx.seeds_of(int_runs["Normal"]) == [0, 1, 2] and ctx.seeds_of(int_runs["Int"]) == [0]
+
+
+def test_each_seed_s_masking_network_explains_that_seed_s_classifier(tmp_path):
+    reproduce("adv2", out=tmp_path / "out", budget="smoke", seeds=2, cache=tmp_path / "cache")
+    trained = [json.loads(path.read_text()) for path in sorted((tmp_path / "cache").glob("rts-seed*/run.json"))]
+    assert [record["seed"] for record in trained] == [0, 1]
+    classifiers = [next(o for o in record["overrides"] if "classifier_checkpoint" in o) for record in trained]
+    assert "natural-seed0-" in classifiers[0] and "natural-seed1-" in classifiers[1]

@@ -12,6 +12,7 @@ from ..callbacks.adv2_eval import transfer_figure
 from ..models import RTSNet
 from .claims import Check, Claim, mean_std
 from .context import Context
+from .training import train
 from .report import Results, markdown_table, write_report
 
 TITLE = 'Reproduction of "Interpretable Deep Learning under Fire"'
@@ -33,14 +34,15 @@ def protocol(ctx: Context, seed: int, rts_checkpoint: Path) -> ADV2Eval:
 
 def reproduce(ctx: Context, command: str) -> Path:
     natural = ctx.run("Natural", ctx.pick_data(mnist5k="natural", cifar10="natural_resnet20"), epochs=ctx.pick(quick=2, full=10, paper=None))
-    ctx.progress.total = 2 * ctx.tasks([natural]) + 2
+    ctx.progress.total = 3 * ctx.tasks([natural]) + 2
     models = ctx.train_all([natural])
     results = Results("adv2")
     checkpoints: dict[int, Path] = {}
     for seed, model in models["Natural"]:
         classifier = ctx.cache / natural.key(seed) / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
         rts = ctx.run("RTS", "rts", f"--model.init_args.classifier_checkpoint={classifier}", epochs=ctx.pick(quick=2, full=10, paper=None))
-        ctx.train_all([rts])
+        ctx.progress.begin(f"masking network (RTS) of Natural seed {seed}")
+        train(rts, seed, ctx.cache, ctx.progress)  # this seed only: each seed's masks explain that seed's classifier
         rts_checkpoint = ctx.cache / rts.key(seed) / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
         RTSNet.from_checkpoint(rts_checkpoint)  # fails early with a clear message if the masking network is missing
         checkpoints[seed] = rts_checkpoint
