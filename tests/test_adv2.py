@@ -183,3 +183,10 @@ def test_a_schedule_refuses_negative_steps_and_weights():
         ADV2Schedule(-1, ())
     with pytest.raises(ValueError, match="weights must be >= 0"):
         ADV2Schedule(1, ((-1.0, 1.0, 2),))
+
+
+def test_an_l2_budget_bounds_the_perturbation(trained_small, batch):
+    x, y = batch[0][:6], batch[1][:6]
+    x_adv, record = adv2(trained_small, x, y, target=(y + 1) % 10, norm="l2", eps=2.0, step_size=0.2, schedule=ADV2Schedule(5, ((5.0, 5.0, 5),)))
+    assert (x_adv - x).flatten(1).norm(dim=1).max() <= 2.0 + 1e-5
+    assert 0 <= x_adv.min() and x_adv.max() <= 1 and record.success.shape == (6,)
