@@ -91,7 +91,7 @@ def surrogate(model: nn.Module, method: str, beta: float | None = 1.0, kind: str
     Gradient maps of ReLU nets have zero input Hessian almost everywhere, so their attack direction
     is taken on a smooth stand-in: ``kind="softplus"`` (``models.softplus_surrogate(model, beta)``),
     ``"relu_derivative"`` (``models.relu_derivative_surrogate``, the ADV2 authors' choice for GRAD),
-    ``"none"``, or ``"auto"``: nothing for first-order maps (:data:`FIRST_ORDER_METHODS`), the ReLU
+    ``"none"``, or ``"auto"``: nothing for first-order maps (``FIRST_ORDER_METHODS``: CAM family, Repr, RTS), the ReLU
     derivative for ``grad``, softplus for the others. ``beta=None`` always uses the model as it is.
     """
     if kind not in SURROGATES:
