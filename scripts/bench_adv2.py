@@ -52,7 +52,7 @@ def main(argv: list[str]) -> None:
         def run(steps: int) -> None:
             adv2(net, x, y, target=target, interpreter=name, interpreter_options=options, eps=0.3, step_size=0.01, schedule=schedule(steps))
 
-        short, long = (median_seconds(lambda: run(n), args.repeats) for n in (args.steps, 2 * args.steps))
+        short, long = (median_seconds(lambda n=n: run(n), args.repeats) for n in (args.steps, 2 * args.steps))
         return (long - short) / args.steps
 
     unit = per_step("cam", lambda n: ADV2Schedule(n, ()))  # targeted PGD: the same step whatever the interpreter

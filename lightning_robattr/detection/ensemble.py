@@ -123,9 +123,8 @@ def ensemble_check(
     detector = EnsembleDetector(model, interpreters, interpreter_options=interpreter_options, target_fpr=target_fpr)
     benign_scores = detector.score(x if benign is None else benign)
     threshold = threshold_at_fpr(benign_scores, target_fpr)
-    with evaluation_mode(model):
-        with torch.no_grad():
-            target = random_targets(y, model(x[:1]).shape[1], generator=generator)
+    with evaluation_mode(model), torch.no_grad():
+        target = random_targets(y, model(x[:1]).shape[1], generator=generator)
     schedules = {name: adv2_schedule(name).scaled(schedule_scale) for name in interpreters}
     runs = {f"adv2:{name}": (name, schedule) for name, schedule in schedules.items()}
     source = longest_schedule(schedules)

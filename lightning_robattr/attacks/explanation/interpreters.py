@@ -11,9 +11,6 @@ from ...attributions.mask import initial_mask_state, mask_saliency, mask_steps
 from ...metrics.functional import reduce_channels
 from .maps import surrogate
 
-INTERPRETERS = ("grad", "cam", "mask", "rts")
-"""The four interpreters of "Interpretable Deep Learning under Fire"; any ``get_attribution`` name also works."""
-
 DifferentiableMap = Callable[[Tensor], Tensor]
 """``x_adv (B, C, H, W) -> (B, h, w)``: the normalised map with a graph back to ``x_adv`` (may keep state across calls)."""
 
