@@ -11,10 +11,9 @@ final maps, MASK's first full run of 100 iterations) drop out: a MASK joint step
 """
 
 import argparse
-import statistics
-import time
 
 import torch
+from bench_explanation_attacks import median_seconds
 
 from lightning_robattr.attacks import ADV2Schedule, adv2
 from lightning_robattr.models import RTSNet, Small
@@ -23,16 +22,6 @@ from lightning_robattr.models import RTSNet, Small
 def joint(steps: int) -> ADV2Schedule:
     """``steps`` joint iterations at weight 5 (no cross-entropy-only stage)."""
     return ADV2Schedule(0, ((5.0, 5.0, steps),))
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv: list[str]) -> None:

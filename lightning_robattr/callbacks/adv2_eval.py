@@ -12,7 +12,7 @@ from torchmetrics import CatMetric, MeanMetric, Metric
 
 from ..attacks.explanation.adv2 import adv2, adv2_schedule, longest_schedule
 from ..attacks.explanation.interpreter_transfer import PGD_ROW, transfer_ious
-from ..attacks.explanation.interpreters import check_interpreter, interpreter_map
+from ..attacks.explanation.interpreters import interpreter_map, options_per_interpreter
 from ..attacks.targets import random_targets
 from ..detection.ensemble import ensemble_agreement
 from ..detection.metrics import roc_auc, tpr_at_fpr
@@ -99,9 +99,7 @@ class ADV2Eval(EvaluationCallback):
     ) -> None:
         super().__init__(num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress)
         self.interpreters = list(interpreters)
-        self.options = {name: dict((interpreter_options or {}).get(name, {})) for name in self.interpreters}
-        for name in self.interpreters:
-            check_interpreter(name, self.options[name])
+        self.options = options_per_interpreter(self.interpreters, interpreter_options)
         if ensemble and len(self.interpreters) < 2:
             raise ValueError(f"the ensemble check compares at least two interpreters, got {self.interpreters}")
         if schedule_scale <= 0:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..attacks.explanation.adv2 import adv2, adv2_schedule, longest_schedule
-from ..attacks.explanation.interpreters import check_interpreter, interpreter_map
+from ..attacks.explanation.interpreters import interpreter_map, options_per_interpreter
 from ..attacks.targets import random_targets
 from ..metrics.functional import IOU_GRID, iou
 from ..models import evaluation_mode
@@ -40,9 +40,7 @@ def ensemble_agreement(
     """
     if len(interpreters) < 2:
         raise ValueError(f"the ensemble check compares at least two interpreters, got {list(interpreters)}")
-    options = {name: dict((interpreter_options or {}).get(name, {})) for name in interpreters}
-    for name in interpreters:
-        check_interpreter(name, options[name])
+    options = options_per_interpreter(interpreters, interpreter_options)
     with evaluation_mode(model):
         if label is None:
             with torch.no_grad():

@@ -15,7 +15,7 @@ from ...models import evaluation_mode
 from ..ascent import KeepBest, projected_gradient_ascent
 from ..targets import random_targets
 from ..threat_models import per_example, threat_model
-from .interpreters import check_interpreter, differentiable_map, interpreter_map, map_distances, no_grad_probability
+from .interpreters import differentiable_map, interpreter_map, map_distances, options_per_interpreter
 
 
 @dataclass(frozen=True)
@@ -138,9 +138,10 @@ def score_maps(
     options: Mapping[str, Mapping[str, Any]],
 ) -> ADV2Record:
     """The ``ADV2Record`` of ``x_adv`` for targets ``target (B,)``: each interpreter's real map of ``t'`` against ``target_maps[name]``."""
-    probability = no_grad_probability(model, x_adv, target)
     with torch.no_grad():
-        success = model(x_adv).argmax(dim=1) == target
+        logits = model(x_adv)
+    success = logits.argmax(dim=1) == target
+    probability = torch.softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
     measures: dict[str, list[Tensor]] = {"interpretation_loss": [], "l1": [], "l2": [], "iou": []}
     for name, wanted in target_maps.items():
         maps = interpreter_map(model, x_adv, target, name, options.get(name))
@@ -211,17 +212,16 @@ def adv2(
     """
     x, y, target = check_batch(model, x, {"y": y, "target": target}, required=("y",))
     names = _names(interpreter)
-    options = {name: dict((interpreter_options or {}).get(name, {})) for name in names}
-    for name in names:
-        check_interpreter(name, options[name])
+    options = options_per_interpreter(names, interpreter_options)
     check_nonnegative(step_size, "step_size")
     schedule = adv2_schedule(interpreter) if schedule is None else schedule
     threat = threat_model(norm, eps)
     x = x.detach()
     with evaluation_mode(model):
-        with torch.no_grad():
-            num_classes = model(x[:1]).shape[1]
-        t_prime = random_targets(y, num_classes, generator=generator) if target is None else target
+        if target is None:
+            with torch.no_grad():
+                target = random_targets(y, model(x[:1]).shape[1], generator=generator)
+        t_prime = target
         if target_map is None:
             wanted = {name: interpreter_map(model, x, y, name, options[name]) for name in names}
         elif isinstance(target_map, Tensor):

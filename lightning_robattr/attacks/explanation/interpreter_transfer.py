@@ -7,10 +7,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from ...metrics.functional import iou
 from ...models import evaluation_mode
 from ..targets import random_targets
-from .adv2 import ADV2Schedule, adv2, adv2_schedule, longest_schedule, score_maps
-from .interpreters import interpreter_map
+from .adv2 import ADV2Schedule, adv2, adv2_schedule, longest_schedule
+from .interpreters import interpreter_map, options_per_interpreter
 
 PGD_ROW = "pgd"
 
@@ -63,7 +64,7 @@ def interpreter_transfer(
 
     Cost: the sum of the attacks' costs, plus ``rows x columns`` maps.
     """
-    options = {name: dict((interpreter_options or {}).get(name, {})) for name in interpreters}
+    options = options_per_interpreter(interpreters, interpreter_options)
     with evaluation_mode(model):
         if target is None:
             with torch.no_grad():
@@ -91,4 +92,4 @@ def transfer_ious(
     model: nn.Module, x_adv: Tensor, target: Tensor, benign: Mapping[str, Tensor], options: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Tensor]:
     """Per interpreter ``g'`` of ``benign``: ``(B,)`` IoU of ``g'``'s map of ``target`` at ``x_adv`` with its benign map ``benign[g']``."""
-    return {column: score_maps(model, x_adv, target, {column: wanted}, options).iou for column, wanted in benign.items()}
+    return {column: iou(interpreter_map(model, x_adv, target, column, options.get(column)), wanted) for column, wanted in benign.items()}

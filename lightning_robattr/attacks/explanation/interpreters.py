@@ -1,9 +1,8 @@
 """The interpreters ADV2 attacks, their min-max normalised maps, and how an attack differentiates each one."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from ...attributions import REQUIRED_OPTIONS, get_attribution
@@ -73,7 +72,7 @@ def differentiable_map(
     def attacked_mask(x_adv: Tensor) -> Tensor:
         nonlocal state, calls
         detached = x_adv.detach()
-        if state is None or calls % mask_restart_every == 0:
+        if calls % mask_restart_every == 0:
             state = initial_mask_state(detached, grid or max(7, round(x_adv.shape[-2] / 8)))
             state = mask_steps(model, detached, label, state, iterations=full_iterations, **options)
         else:
@@ -86,14 +85,21 @@ def differentiable_map(
     return attacked_mask
 
 
-def check_interpreter(method: str, options: Mapping[str, Any] | None) -> None:
-    """Raise ``ValueError`` for an unknown interpreter or an option it does not take (before any work)."""
-    get_attribution(method, **(options or {}))
-    if any(name not in (options or {}) for name in REQUIRED_OPTIONS.get(method, ())):
-        raise ValueError(
-            "the rts interpreter needs its masking network: give options {'saliency_net': <RTSNet or RTSModule checkpoint path>} "
-            "(train one with configs/rts.yaml)"
-        )
+def options_per_interpreter(names: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """``{name: its options}`` for every interpreter of ``names`` (``{}`` where ``options`` has none), checked before any work.
+
+    Raises ``ValueError`` for an unknown interpreter, an option it does not take, or a missing
+    required one (``rts`` without ``saliency_net``).
+    """
+    chosen = {name: dict((options or {}).get(name, {})) for name in names}
+    for name, bound in chosen.items():
+        get_attribution(name, **bound)
+        if any(option not in bound for option in REQUIRED_OPTIONS.get(name, ())):
+            raise ValueError(
+                f"the {name} interpreter needs its masking network: give options {{'saliency_net': <RTSNet or RTSModule checkpoint path>}} "
+                "(train one with configs/rts.yaml)"
+            )
+    return chosen
 
 
 def map_distances(maps: Tensor, target_maps: Tensor) -> dict[str, Tensor]:
@@ -105,9 +111,3 @@ def map_distances(maps: Tensor, target_maps: Tensor) -> dict[str, Tensor]:
         "l1": difference.abs().sum(dim=1) / cells,
         "l2": difference.norm(dim=1) / cells**0.5,
     }
-
-
-def no_grad_probability(model: nn.Module, x: Tensor, label: Tensor) -> Tensor:
-    """``(B,)``: the softmax probability of ``label`` at ``x``, without a graph."""
-    with torch.no_grad():
-        return torch.softmax(model(x), dim=1).gather(1, label[:, None]).squeeze(1)
