@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities.types import STEP_OUTPUT
+
+from ..regimes.checkpoint_io import AtomicCheckpointIO
 
 
 class LastCheckpoint(Checkpoint):
@@ -15,8 +18,12 @@ class LastCheckpoint(Checkpoint):
     accuracy falls while an eps ramp grows) ``last.ckpt`` goes stale. This callback does not
     look at any metric: after epoch ``e`` the file holds epoch ``e``, so a crash loses at most
     the epoch in progress, or at most ``every_n_train_steps`` optimiser steps when that is set
-    (for long CIFAR/ImageNet epochs). The file is replaced atomically (Lightning writes a
-    temporary file and moves it), so a kill during the write leaves the previous one intact.
+    (for long CIFAR/ImageNet epochs). The file is replaced atomically wherever the folder lives:
+    at setup the callback gives a Trainer that uses Lightning's default checkpoint writer a
+    :class:`~lightning_robattr.regimes.AtomicCheckpointIO` instead (a temporary file in the same
+    folder, fsynced, then ``os.replace``), so a kill or a full disk during the write leaves the
+    previous file intact, and every checkpoint the Trainer reads is verified. A Trainer with a
+    checkpoint writer of its own keeps it (and its guarantees).
     Resuming from a mid-epoch checkpoint continues the epoch where it stopped (the package's
     DataModules serve resumable training loaders, see ``data.ResumableLoader``).
 
@@ -50,6 +57,10 @@ class LastCheckpoint(Checkpoint):
         """Where the file goes: ``dirpath``, or ``<log_dir>/checkpoints`` (the same folder on every rank)."""
         folder = self.dirpath or str(Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints")
         return Path(trainer.strategy.broadcast(folder)) / f"{self.filename}.ckpt"
+
+    def setup(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
 
     def on_train_batch_end(
         self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: STEP_OUTPUT, batch: object, batch_idx: int

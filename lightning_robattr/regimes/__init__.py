@@ -2,6 +2,7 @@
 
 from .adversarial import AdversarialRegime
 from .checkpoint import check_regime, read_checkpoint
+from .checkpoint_io import AtomicCheckpointIO
 from .ig_norm import IGNormModule
 from .int_module import IntModule
 from .madry import MadryModule
@@ -13,6 +14,7 @@ from .trades import TRADESModule
 
 __all__ = [
     "AdversarialRegime",
+    "AtomicCheckpointIO",
     "IGNormModule",
     "IntModule",
     "MadryModule",

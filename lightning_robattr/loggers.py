@@ -1,0 +1,42 @@
+"""``ExclusiveTensorBoardLogger``: one run per ``version_N`` folder, even when runs start at the same instant."""
+
+import os
+from pathlib import Path
+
+from fsspec.implementations.local import LocalFileSystem
+from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities import rank_zero_only
+
+
+class ExclusiveTensorBoardLogger(TensorBoardLogger):
+    """Lightning's ``TensorBoardLogger`` whose next ``version_N`` folder is claimed atomically.
+
+    Lightning numbers a new run one above the highest ``version_N`` it lists, and creates the
+    folder later; two runs started together in one ``save_dir`` list the same folders and write
+    into the same ``version_N`` (one run's ``last.ckpt`` and ``config.yaml`` overwriting the
+    other's). This logger creates the folder with ``os.mkdir``, which fails for all but one
+    process, and moves on to the next number when it loses. The folder is claimed when the
+    version is first asked for (at the start of ``fit``/``validate``/``test``), on rank 0 only
+    (the other ranks receive rank 0's folder through ``trainer.log_dir``). An explicit
+    ``version`` and remote ``save_dir`` behave as in Lightning.
+
+    Args: as ``TensorBoardLogger``; the command line uses it as the default logger.
+    """
+
+    def _get_next_version(self) -> int:
+        if rank_zero_only.rank != 0 or not isinstance(self._fs, LocalFileSystem):
+            return super()._get_next_version()
+        return claim_next_version(Path(self.root_dir))
+
+
+def claim_next_version(root: Path) -> int:
+    """Create ``root/version_N`` for the smallest ``N`` above every existing version and return ``N``."""
+    root.mkdir(parents=True, exist_ok=True)
+    taken = [int(p.name[8:]) for p in root.iterdir() if p.name.startswith("version_") and p.name[8:].isdigit()]
+    version = max(taken, default=-1) + 1
+    while True:
+        try:
+            os.mkdir(root / f"version_{version}")
+            return version
+        except FileExistsError:
+            version += 1
