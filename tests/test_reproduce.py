@@ -5,12 +5,14 @@ import json
 import math
 
 import pytest
+import torch
 
 from lightning_robattr.reproduce import PAPERS, reproduce
 from lightning_robattr.reproduce.__main__ import main
 from lightning_robattr.reproduce.claims import VERDICTS, Check, Claim, fmt, mean_std
 from lightning_robattr.reproduce.context import Context
 from lightning_robattr.reproduce.progress import Progress
+from lightning_robattr.reproduce import training
 from lightning_robattr.reproduce.training import Run, build, train
 from test_data_torchvision import write_cifar10
 
@@ -57,6 +59,53 @@ def test_a_rerun_loads_the_trained_model_and_a_changed_override_retrains(tmp_pat
     other = Run("Normal", "configs/natural.yaml", ("--trainer.max_epochs=1", "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=1"))
     assert other.key(0) != run.key(0)
     assert not train(other, 0, tmp_path).cached
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_training_resumes_from_its_last_checkpoint_and_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch):
+    from pytorch_lightning import Callback
+
+    run = Run("Normal", "configs/natural.yaml", ("--trainer.max_epochs=2", "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=1"))
+    whole = train(run, 0, tmp_path / "whole")
+
+    class StopInEpochOne(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if trainer.current_epoch == 1:
+                raise _Interrupt
+
+    real_build = training.build
+    monkeypatch.setattr(training, "build", lambda *a: _with_callback(real_build(*a), StopInEpochOne()))
+    with pytest.raises(_Interrupt):
+        train(run, 0, tmp_path / "killed")  # epoch 0 finished and checkpointed, then the run dies
+    monkeypatch.setattr(training, "build", real_build)
+    steps = []
+    monkeypatch.setattr(training.StepTimer, "on_train_batch_end", lambda self, trainer, *a: steps.append(trainer.global_step))
+    resumed = train(run, 0, tmp_path / "killed")
+    assert steps == [4, 5, 6] and resumed.info["resumed_from"] == "lightning_logs/version_0/checkpoints/last.ckpt"
+    for (name, a), b in zip(whole.net.state_dict().items(), resumed.net.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0, msg=name)
+
+
+def _with_callback(cli, callback):
+    cli.trainer.callbacks.append(callback)
+    return cli
+
+
+@pytest.mark.parametrize("damage", ["truncated_run_json", "truncated_net_pt"])
+def test_a_damaged_cache_entry_is_named_and_rebuilt_from_its_checkpoint_without_training(tmp_path, damage, monkeypatch):
+    run = Run("Normal", "configs/natural.yaml", ("--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"))
+    first = train(run, 0, tmp_path)
+    entry = tmp_path / run.key(0) / {"truncated_run_json": "run.json", "truncated_net_pt": "net.pt"}[damage]
+    entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+    monkeypatch.setattr(training.StepTimer, "on_train_batch_end", lambda *a: pytest.fail("the rebuild trained"))
+    with pytest.warns(UserWarning, match=rf"the cached model {tmp_path / run.key(0)} is damaged .* rebuilding it from its last checkpoint"):
+        rebuilt = train(run, 0, tmp_path)
+    for (name, a), b in zip(first.net.state_dict().items(), rebuilt.net.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0, msg=name)
+    assert train(run, 0, tmp_path).cached  # and the entry is whole again
 
 
 def test_verdicts_come_from_the_checks():

@@ -53,7 +53,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save(obj, path)`` through a fsynced temporary file beside ``path`` and ``os.replace``.
+    """``torch.save(obj, path)`` through :func:`atomic_write` (serialised in memory first, so that a
+    write error is an ``OSError`` naming the file rather than the zip writer's)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(path, buffer.getbuffer())
+
+
+def atomic_write(path: Path, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` through a fsynced temporary file beside it and ``os.replace``.
+
+    At every instant ``path`` holds its previous content or ``data``, never a part of either.
 
     Raises:
         OSError: the write failed (a full disk, a lost mount); the message names ``path`` and says
@@ -61,19 +71,17 @@ def atomic_save(obj: Any, path: Path) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_temporaries(path)
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)  # serialised first, so that a write error is an OSError, not the zip writer's
     temporary = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         with open(temporary, "xb") as file:
-            file.write(buffer.getbuffer())
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
         kept = f"the previous {path.name} is kept" if path.exists() else f"no {path.name} was written"
-        raise OSError(error.errno, f"could not write the checkpoint {path} ({error.strerror}); {kept}; free space there or move the run") from error
+        raise OSError(error.errno, f"could not write {path} ({error.strerror}); {kept}; free space there or move the run") from error
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

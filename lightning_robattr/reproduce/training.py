@@ -4,6 +4,7 @@ import fcntl
 import hashlib
 import json
 import time
+import warnings
 from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from torch import nn
 
 from ..configs import resolve_config
+from ..regimes import read_checkpoint
+from ..regimes.checkpoint_io import atomic_save, atomic_write
 from .progress import Progress
 
 
@@ -88,9 +91,13 @@ def train(run: Run, seed: int, cache: Path, progress: Progress | None = None) ->
     """The network of ``run`` trained from ``seed``: loaded from ``cache`` when this config + seed was trained before.
 
     Two reproductions that need the same model (say ``int`` and ``ssr`` run side by side) share
-    it: the second waits on the run folder's lock and loads what the first trained. Training goes through the CLI exactly as ``python -m lightning_robattr fit --config <config>
-    <overrides> --seed_everything <seed>`` would run it, without evaluation callbacks; the run's
-    directory under ``cache`` keeps its checkpoints, ``net.pt`` and ``run.json`` (the timings).
+    it: the second waits on the run folder's lock and loads what the first trained. Training goes
+    through the CLI exactly as ``python -m lightning_robattr fit --config <config> <overrides>
+    --seed_everything <seed>`` would run it, without evaluation callbacks; the run's directory
+    under ``cache`` keeps its checkpoints, ``net.pt`` and ``run.json`` (the timings), each written
+    atomically. An interrupted training resumes from the newest intact ``last.ckpt`` of that
+    directory; a damaged ``net.pt`` or ``run.json`` is named in a warning and rebuilt (from the
+    finished run's ``last.ckpt`` when it has one, which costs no training).
     """
     folder = cache / run.key(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -104,27 +111,52 @@ def _load(run: Run, seed: int, folder: Path, progress: Progress | None) -> Train
     if not (record.is_file() and weights.is_file()):
         return None
     cli = build(run, seed)
-    cli.model.net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    info = json.loads(record.read_text())
+    try:
+        info = json.loads(record.read_text())
+        cli.model.net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        timings = info["seconds_per_step"], info["seconds_per_epoch"], info["train_acc"]
+    except (ValueError, RuntimeError, EOFError, KeyError, TypeError) as error:
+        warnings.warn(
+            f"the cached model {folder} is damaged ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+            "rebuilding it from its last checkpoint (delete the folder to retrain it from scratch)",
+            stacklevel=2,
+        )
+        record.unlink(missing_ok=True)
+        weights.unlink(missing_ok=True)
+        return None
     if progress:
         progress.note(f"{run.label} seed {seed}: cached ({folder.name})")
-    return Trained(cli.model.net.eval(), info["seconds_per_step"], info["seconds_per_epoch"], info["train_acc"], True, info)
+    return Trained(cli.model.net.eval(), *timings, True, info)
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The intact ``last.ckpt`` under ``folder``'s runs with the most optimiser steps (damaged ones skipped), or ``None``."""
+    found = []
+    for path in folder.glob("lightning_logs/version_*/checkpoints/last.ckpt"):
+        try:
+            found.append((read_checkpoint(path)["global_step"], path))
+        except (ValueError, KeyError):
+            continue
+    return max(found)[1] if found else None
 
 
 def _fit(run: Run, seed: int, folder: Path, progress: Progress | None) -> Trained:
+    resume = latest_checkpoint(folder)
     if progress:
-        progress.note(f"training {run.label} seed {seed} ({run.config} {' '.join(run.overrides)})")
+        start = f"resuming from {resume.relative_to(folder)}" if resume else "training"
+        progress.note(f"{start} {run.label} seed {seed} ({run.config} {' '.join(run.overrides)})")
     cli = build(run, seed, folder)
     timer = StepTimer()
     cli.trainer.callbacks.append(timer)
     start = time.perf_counter()
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume)
     train_acc = cli.trainer.callback_metrics.get("train/acc")
     info = {
         "config": run.config,
         "overrides": list(run.overrides),
         "seed": seed,
         "wall_seconds": time.perf_counter() - start,
+        "resumed_from": None if resume is None else str(resume.relative_to(folder)),
         "steps": cli.trainer.global_step,
         "epochs": cli.trainer.current_epoch,
         "seconds_per_step": float(torch.tensor(timer.steps).median()) if timer.steps else float("nan"),
@@ -132,8 +164,8 @@ def _fit(run: Run, seed: int, folder: Path, progress: Progress | None) -> Traine
         "train_acc": None if train_acc is None else float(train_acc),
     }
     net = cli.model.net.eval()
-    torch.save(net.state_dict(), folder / "net.pt")
-    (folder / "run.json").write_text(json.dumps(info, indent=1))
+    atomic_save(net.state_dict(), folder / "net.pt")
+    atomic_write(folder / "run.json", json.dumps(info, indent=1).encode())
     return Trained(net, info["seconds_per_step"], info["seconds_per_epoch"], info["train_acc"], False, info)
 
 
