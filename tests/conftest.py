@@ -1,10 +1,10 @@
-"""Shared fixtures: the MNIST5k tensors and a small naturally trained network."""
+"""Shared fixtures: the MNIST5k tensors and the small trained networks every machine tests identically."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from lightning_robattr.data.mnist5k import balanced_split, load_mnist5k
 from lightning_robattr.models import Small
@@ -34,25 +34,6 @@ def mnist5k() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     return {name: (x[idx], y[idx]) for name, idx in zip(("train", "val", "test"), parts)}
 
 
-def train_small(x: torch.Tensor, y: torch.Tensor, *, epochs: int, seed: int = 0) -> Small:
-    """Small trained with Adam under a one-cycle schedule peaking at 1e-2, batch 32 (plain PyTorch)."""
-    torch.manual_seed(seed)
-    net = Small()
-    steps_per_epoch = len(x) // 32
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=epochs * steps_per_epoch)
-    for _ in range(epochs):
-        order = torch.randperm(len(x))
-        for i in range(steps_per_epoch):
-            batch = order[i * 32 : (i + 1) * 32]
-            loss = F.cross_entropy(net(x[batch]), y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    return net.eval()
-
-
 @pytest.fixture(autouse=True)
 def _fresh_trained_small(request) -> None:
     """Hand every test the shared ``trained_small`` in eval mode and without parameter gradients
@@ -63,14 +44,34 @@ def _fresh_trained_small(request) -> None:
         net.eval()
 
 
+NETS = Path(__file__).resolve().parent / "nets"
+SEEDED = ("trained_small", "madry_small", "suite_seed")  # tests using them are marked "statistical" and rerun under a second seed
+
+
+def load_test_net(name: str) -> Small:
+    """The committed weights ``tests/nets/<name>_small_seed<SEED>.pt`` in a ``Small`` (eval mode), the same on every machine."""
+    path = NETS / f"{name}_small_seed{SEED}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: train it with `python scripts/train_test_nets.py --seeds {SEED}` and commit it")
+    net = Small()
+    net.load_state_dict(torch.load(path, weights_only=True))
+    return net.eval()
+
+
 @pytest.fixture(scope="session")
-def trained_small(mnist5k, request) -> Small:
-    """Small trained naturally on MNIST5k's train part for 6 epochs from seed ``SEED`` (cached across runs in .pytest_cache)."""
-    cache = request.config.cache.mkdir("trained_small") / f"natural_6ep_seed{SEED}.pt"
-    net = Small().eval()
-    if cache.exists():
-        net.load_state_dict(torch.load(cache))
-        return net
-    net = train_small(*mnist5k["train"], epochs=6, seed=SEED)
-    torch.save(net.state_dict(), cache)
-    return net
+def trained_small() -> Small:
+    """Small trained naturally on MNIST5k's train part for 6 epochs from seed ``SEED`` (see scripts/train_test_nets.py)."""
+    return load_test_net("natural")
+
+
+@pytest.fixture(scope="session")
+def madry_small() -> Small:
+    """``trained_small`` fine-tuned for one epoch of PGD training, eps 0.1 (see scripts/train_test_nets.py)."""
+    return load_test_net("madry")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a shared trained net or the suite seed ``statistical``: its margins must hold for every seed."""
+    for item in items:
+        if set(SEEDED) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.statistical)

@@ -1,39 +1,12 @@
 """AAI: a Madry-trained net keeps more rank correlation than a natural one; filter and hinge modes; errors."""
 
-import copy
-
 import pytest
 import torch
 
 from lightning_robattr.attacks.explanation.aai import aai
 from lightning_robattr.attacks.explanation.random_sign import random_sign
 from lightning_robattr.attributions import cam
-from lightning_robattr.losses import madry_loss
 from lightning_robattr.metrics.functional import kendall_tau
-from lightning_robattr.models import Small
-
-
-@pytest.fixture(scope="session")
-def madry_small(trained_small, mnist5k, suite_seed, request) -> Small:
-    """``trained_small`` fine-tuned for one epoch of PGD training (eps 0.1, 2 steps; cached in .pytest_cache)."""
-    cache = request.config.cache.mkdir("trained_small") / f"madry_finetune_1ep_seed{suite_seed}.pt"
-    net = copy.deepcopy(trained_small)
-    if cache.exists():
-        net.load_state_dict(torch.load(cache))
-        return net.eval()
-    torch.manual_seed(suite_seed)
-    x, y = mnist5k["train"]
-    optimizer = torch.optim.Adam(net.train().parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(suite_seed)
-    order = torch.randperm(len(x))
-    for start in range(0, len(x) - 63, 64):
-        batch = order[start : start + 64]
-        loss = madry_loss(net, x[batch], y[batch], eps=0.1, steps=2, step_size=0.06, generator=generator).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    torch.save(net.state_dict(), cache)
-    return net.eval()
 
 
 @pytest.fixture(scope="module")

@@ -146,8 +146,10 @@ def test_our_apgd_is_within_one_point_of_the_reference_apgd(trained_small, mnist
 
 
 def test_the_new_masking_signs_fire_on_a_quantised_model_and_not_on_the_natural_one(trained_small, mnist5k):
-    x, y = mnist5k["val"][0][:32], mnist5k["val"][1][:32]
-    check = GradientMaskingCheck(eps=[0.3], steps=[5, 10], square_queries=300, num_samples=32, batch_size=32, tolerance=0.1)
+    # measured on 64 images (seeds 0 / 1 of tests/nets): random sampling beats PGD by 0.125 / 0.109 on the quantised
+    # model, 4 and 3.6 times the default tolerance 0.03; on the natural model PGD reaches 0 and Square 0.0 / 0.016
+    x, y = mnist5k["val"][0][:64], mnist5k["val"][1][:64]
+    check = GradientMaskingCheck(eps=[0.3], steps=[5, 10], square_queries=300, num_samples=64, batch_size=64)
     natural = check.evaluate(trained_small, x, y)
     for flag in ("black_box_stronger", "random_stronger"):
         assert natural[f"robust/gradient_masking/{flag}"] == 0.0, natural
