@@ -7,6 +7,8 @@ from fsspec.implementations.local import LocalFileSystem
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+__all__ = ["ExclusiveTensorBoardLogger", "claim_next_version"]
+
 
 class ExclusiveTensorBoardLogger(TensorBoardLogger):
     """Lightning's ``TensorBoardLogger`` whose next ``version_N`` folder is claimed atomically.
