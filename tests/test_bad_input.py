@@ -3,29 +3,36 @@
 Each row of the table in docs/errors.md ends with the id of its case here; a test checks both lists agree.
 """
 
+import gzip
 import re
+import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import pytest
 import torch
 import torchvision
+from pytorch_lightning import LightningDataModule, Trainer
 from torch.overrides import TorchFunctionMode
 
 from lightning_robattr.attacks import adv2, adversarial_patch, attribution_attack, autoattack, patch_attack, pgd, transfer_evaluation
-from lightning_robattr.attributions import cam, get_attribution, grad_cam, integrated_gradients, saliency
+from lightning_robattr.attributions import cam, get_attribution, grad_cam, integrated_gradients, saliency, smooth_grad
 from lightning_robattr.attacks.explanation.maps import manipulate_targets
 from lightning_robattr.callbacks import AAIEval, AttributionAttackEval, AttributionMapLogger, DetectionEval, ISAEval, PGDEval
 from lightning_robattr.cli import main
 from lightning_robattr.data import ImageFolderData, MNISTData
-from lightning_robattr.detection import CausalDetector, EnsembleDetector, causal_robustness, ensemble_agreement
+from lightning_robattr.detection import (
+    CausalDetector, EnsembleDetector, causal_robustness, ensemble_agreement, roc_auc, tpr_at_fpr,
+)
+from lightning_robattr.metrics.functional import spearman
 from lightning_robattr.losses import ssr_loss
 from lightning_robattr.losses.hessian import top_hessian_eigenvalue
 from lightning_robattr.models import CAMAdapter, RTSNet, Small
-from lightning_robattr.regimes import IGNormModule, IntModule
+from lightning_robattr.regimes import IGNormModule, IntModule, NaturalModule
 from lightning_robattr.reproduce import reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +63,17 @@ def nan_net() -> Small:
     return net
 
 
+class TupleNet(torch.nn.Module):
+    """A net returning ``(logits, features)``, as many detection or distillation models do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = NET
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(x), self.net.features(x)
+
+
 def image_folder_with_a_corrupt_file(tmp: Path) -> None:
     """Load every training image of a folder whose one file is not an image."""
     from PIL import Image
@@ -69,6 +87,93 @@ def image_folder_with_a_corrupt_file(tmp: Path) -> None:
     data.setup("fit")
     for _ in data.train_dataloader():
         pass
+
+
+def image_folder(folder: Path, *, classes: int, per_class: int) -> Path:
+    """Write ``per_class`` 8x8 PNGs into each of ``classes`` class folders under ``folder``; return ``folder``."""
+    from PIL import Image
+
+    for c in range(classes):
+        (folder / f"class{c:02d}").mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (8, 8), (i * 20, c * 20, 0)).save(folder / f"class{c:02d}" / f"{i}.png")
+    return folder
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """uint8 ``array`` in LeCun's idx format: magic (0, 0, 0x08 = ubyte, ndim), big-endian sizes, the bytes."""
+    return struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def mnist_folder(tmp: Path, train_labels: tuple[int, ...] = tuple(range(10)) * 2) -> Path:
+    """Write MNIST's four idx files, un-gzipped, under ``tmp/MNIST/raw`` (random digits, 10 test ones); return that folder."""
+    folder = tmp / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for part, labels in (("train", train_labels), ("t10k", range(10))):
+        labels = np.array(labels, np.uint8)
+        (folder / f"{part}-images-idx3-ubyte").write_bytes(idx_bytes(rng.integers(0, 256, (len(labels), 28, 28), np.uint8)))
+        (folder / f"{part}-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
+    return folder
+
+
+def setup_mnist(tmp: Path) -> None:
+    """Set up ``MNISTData`` on ``tmp``; a ``*.partial`` file left behind fails the test."""
+    try:
+        MNISTData(str(tmp), val_size=0).setup("fit")
+    finally:
+        assert not list(tmp.rglob("*.partial"))
+
+
+def mnist_with_a_truncated_file(tmp: Path) -> None:
+    """Set up MNIST whose training images file lost its end."""
+    images = mnist_folder(tmp) / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000])
+    setup_mnist(tmp)
+
+
+def mnist_gz_that_is_not_gzip(tmp: Path) -> None:
+    """Set up MNIST whose training labels file is named ``.gz`` but was never gzipped."""
+    labels = mnist_folder(tmp) / "train-labels-idx1-ubyte"
+    labels.rename(labels.with_name(f"{labels.name}.gz"))
+    setup_mnist(tmp)
+
+
+def mnist_gz_cut_short(tmp: Path) -> None:
+    """Set up MNIST whose gzipped training images lost their second half (an interrupted download)."""
+    images = mnist_folder(tmp) / "train-images-idx3-ubyte"
+    packed = gzip.compress(images.read_bytes())
+    images.with_name(f"{images.name}.gz").write_bytes(packed[: len(packed) // 2])
+    images.unlink()
+    setup_mnist(tmp)
+
+
+def mnist_with_fewer_labels_than_images(tmp: Path) -> None:
+    """Set up MNIST with 200 training images but 150 training labels."""
+    folder = mnist_folder(tmp, tuple(i % 10 for i in range(200)))
+    (folder / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.arange(150, dtype=np.uint8) % 10))
+    setup_mnist(tmp)
+
+
+def fit_small(tmp: Path, data: LightningDataModule, *, in_channels: int) -> None:
+    """Natural training of a 10-class ``Small`` on the data module ``data``, on the CPU, writing only under ``tmp``."""
+    trainer = Trainer(
+        default_root_dir=tmp, accelerator="cpu", max_epochs=1, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.fit(NaturalModule(Small(in_channels=in_channels)), datamodule=data)
+
+
+def fit_on_twelve_class_folders(tmp: Path) -> None:
+    """Train the 10-class net on an image folder of 12 class folders."""
+    root = image_folder(tmp / "images", classes=12, per_class=2)
+    fit_small(tmp, ImageFolderData(str(root), image_size=8, resize_size=8, val_size=0, test_size=0), in_channels=3)
+
+
+def fit_on_mnist_with_label_12(tmp: Path) -> None:
+    """Train the 10-class net on MNIST files whose labels file holds a 12."""
+    mnist_folder(tmp, (*range(10), 12))
+    fit_small(tmp, MNISTData(str(tmp), val_size=0), in_channels=1)
 
 
 def reproduce_without_autoattack(tmp: Path) -> None:
@@ -91,6 +196,12 @@ def cli_with_callback(tmp: Path, init_args: str) -> None:
         f"      init_args: {init_args}\n"
     )
     main(["-c", NATURAL, "-c", str(fragment)], run=False)
+
+
+def written(path: Path, text: str) -> Path:
+    """``path`` after writing ``text`` to it."""
+    path.write_text(text)
+    return path
 
 
 @dataclass(frozen=True)
@@ -174,6 +285,18 @@ CASES: dict[str, Case] = {
         lambda _: CAMAdapter(resnet(), feature_layer="layer5", classifier="fc"),
         AttributeError, "feature_layer 'layer5'", "e.g. one of",
     ),
+    "nonfinite_logits_saliency": Case(
+        lambda _: saliency(nan_net(), images()), ValueError, "holds inf or nan for 2 of the 2 images", "diverged weights"
+    ),
+    "nonfinite_logits_attribution_attack": Case(
+        lambda _: attribution_attack(nan_net(), images(), eps=0.1, steps=1), ValueError, "holds inf or nan", "retrain or fix it"
+    ),
+    "nonfinite_logits_causal_robustness": Case(
+        lambda _: causal_robustness(nan_net(), images(), ig_steps=2), ValueError, "holds inf or nan", "diverged weights"
+    ),
+    "tuple_output_saliency": Case(
+        lambda _: saliency(TupleNet(), images()), TypeError, "the model returned a tuple", "returns model(x)[0]"
+    ),
     # attack and attribution hyperparameters
     "eps_negative_pgd": Case(
         lambda _: pgd(NET, images(), Y, eps=-0.1), ValueError, "eps must be", "pixel units of [0, 1] images"
@@ -196,6 +319,13 @@ CASES: dict[str, Case] = {
         lambda _: get_attribution("ig", stpes=8), ValueError, "unknown option(s) ['stpes']", "baseline, steps"
     ),
     "score_unknown": Case(lambda _: saliency(NET, images(), score="proba"), ValueError, "unknown score 'proba'", "logit, prob"),
+    "samples_zero_smoothgrad": Case(
+        lambda _: smooth_grad(NET, images(), samples=0), ValueError, "samples must be an integer >= 1, got 0", "e.g. samples=50"
+    ),
+    "map_shapes_differ_spearman": Case(
+        lambda _: spearman(images(), images(shape=(2, 7, 7))),
+        ValueError, "got a (2, 1, 28, 28) and b (2, 7, 7)", "upsample the coarser",
+    ),
     "inference_mode": Case(
         lambda _: torch.inference_mode()(saliency)(NET, images()), RuntimeError, "torch.inference_mode", "inference_mode=False"
     ),
@@ -267,6 +397,17 @@ CASES: dict[str, Case] = {
     "detector_not_fitted": Case(
         lambda _: CausalDetector(NET).predict(images()), RuntimeError, "needs a threshold", "call fit(benign_images) first"
     ),
+    "roc_auc_nan_scores": Case(
+        lambda _: roc_auc(torch.tensor([0.1, float("nan"), 0.3]), torch.tensor([0.5, 0.9])),
+        ValueError, "benign holds 1 NaN score(s) of 3", "benign[~benign.isnan()]",
+    ),
+    "roc_auc_scores_not_1d": Case(
+        lambda _: roc_auc(torch.rand(3, 2), torch.rand(3)), ValueError, "benign must hold one score per image", "scores.flatten()"
+    ),
+    "tpr_at_fpr_no_benign_scores": Case(
+        lambda _: tpr_at_fpr(torch.tensor([]), torch.tensor([0.5]), 0.1),
+        ValueError, "benign holds no scores", "score at least one benign",
+    ),
     "patch_does_not_fit": Case(
         lambda _: patch_attack(NET, images(), Y, patch=torch.rand(1, 5, 5), target=3, placement=(24, 0)),
         ValueError, "a 5x5 patch at (24, 0) does not fit a 28x28 image", "rows 0..23",
@@ -308,6 +449,14 @@ CASES: dict[str, Case] = {
     "cli_key_typo": Case(
         lambda _: main(["-c", NATURAL, "--model.init_args.bta", "3"], run=False), SystemExit, "'bta' is not accepted", "--help"
     ),
+    "cli_config_empty": Case(
+        lambda tmp: main(["-c", NATURAL, "-c", str(written(tmp / "empty.yaml", ""))], run=False),
+        ValueError, "empty.yaml' is empty", "give a config with at least one key",
+    ),
+    "cli_config_yaml_syntax": Case(
+        lambda tmp: main(["-c", NATURAL, "-c", str(written(tmp / "broken.yaml", "trainer:\n  max_epochs: 1\n bad: [1\n"))], run=False),
+        ValueError, "broken.yaml' is not valid YAML at line 3", "fix that line",
+    ),
     # data
     "corrupt_image_file": Case(image_folder_with_a_corrupt_file, OSError, "broken.png", "remove or replace that file"),
     "image_folder_missing": Case(
@@ -316,6 +465,33 @@ CASES: dict[str, Case] = {
     ),
     "dataset_files_missing": Case(
         lambda tmp: MNISTData(str(tmp)).setup("fit"), FileNotFoundError, "MNIST/raw", "download: true"
+    ),
+    "labels_beyond_the_net_image_folder": Case(
+        fit_on_twelve_class_folders,
+        ValueError, "ImageFolderData holds labels up to 11 (12 classes)", "--model.init_args.net.init_args.num_classes 12",
+    ),
+    "labels_beyond_the_net_mnist": Case(
+        fit_on_mnist_with_label_12, ValueError, "MNISTData holds labels up to 12 (13 classes)", "or fix the data's labels"
+    ),
+    "idx_file_truncated": Case(
+        mnist_with_a_truncated_file,
+        ValueError, "train-images-idx3-ubyte is truncated", "copy in a fresh download of train-images-idx3-ubyte.gz",
+    ),
+    "gz_file_not_gzip": Case(
+        mnist_gz_that_is_not_gzip,
+        ValueError, "train-labels-idx1-ubyte.gz is not a complete gzip file", "fresh download of train-labels-idx1-ubyte.gz",
+    ),
+    "gz_file_cut_short": Case(
+        mnist_gz_cut_short,
+        ValueError, "train-images-idx3-ubyte.gz is not a complete gzip file", "fresh download of train-images-idx3-ubyte.gz",
+    ),
+    "idx_counts_differ": Case(
+        mnist_with_fewer_labels_than_images,
+        ValueError, "train-images-idx3-ubyte holds 200 images but", "holds 150 labels; replace both with fresh downloads",
+    ),
+    "split_fractions_above_one": Case(
+        lambda tmp: ImageFolderData(str(image_folder(tmp, classes=2, per_class=11)), val_size=0.6, test_size=0.6).setup("fit"),
+        ValueError, "val_size=0.6 and test_size=0.6 add up to 1.2", "make them add up to less than the whole dataset",
     ),
     # training
     "ssr_diverged": Case(
@@ -386,3 +562,15 @@ def test_the_guard_reads_the_device_once_for_images_and_every_label():
     with HostReads() as reads:
         check_batch(NET, images(), {"y": Y, "target": torch.tensor([0, 3])}, required=("y",))
     assert reads.count == 1
+
+
+def test_the_logit_check_reads_the_device_once_per_call_and_once_for_nested_calls():
+    from lightning_robattr.models import evaluation_mode
+
+    with HostReads() as reads:
+        integrated_gradients(NET, images(), steps=8, internal_batch_size=2)  # 5 forward passes
+    assert reads.count == 2  # the input guard and the logit check
+    with HostReads() as reads, evaluation_mode(NET):
+        for _ in range(3):
+            saliency(NET, images())  # as an attack's steps do: each checks its batch, the logits once at the end
+    assert reads.count == 3 + 1
