@@ -2,9 +2,26 @@
 
 import torch
 from pytorch_lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from .resumable_loader import ResumableLoader
+from .transformed_subset import TransformedSubset
+
+
+def dataset_labels(dataset: Dataset) -> Tensor | None:
+    """The labels of ``dataset``, read without loading an image; ``None`` where they are not at hand.
+
+    At hand are the labels of a ``TensorDataset`` (its second tensor), of a torchvision
+    dataset (its ``targets``) and of a ``TransformedSubset`` of either.
+    """
+    if isinstance(dataset, TransformedSubset):
+        labels = dataset_labels(dataset.dataset)
+        return None if labels is None else labels[dataset.indices]
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[1]
+    targets = getattr(dataset, "targets", None)
+    return None if targets is None else torch.as_tensor(targets)
 
 
 class ImageDataModule(LightningDataModule):
@@ -15,6 +32,7 @@ class ImageDataModule(LightningDataModule):
     mid-epoch checkpoint continues the epoch exactly); validation, test and predict batches keep
     their order (predict uses the test part). Every set yields ``(image, label)`` with images
     ``(C, H, W)`` float32 in [0, 1], which batch to ``(B, C, H, W)`` and int64 labels ``(B,)``.
+    After ``setup``, :meth:`largest_label` lets a model check the labels against its classes.
 
     Args:
         batch_size: examples per batch, for training and evaluation alike.
@@ -30,6 +48,12 @@ class ImageDataModule(LightningDataModule):
         if batch_size < 1 or num_workers < 0:
             raise ValueError(f"need batch_size >= 1 and num_workers >= 0, got {batch_size} and {num_workers}")
         self.batch_size, self.num_workers = batch_size, num_workers
+
+    def largest_label(self) -> int | None:
+        """The largest label of the parts ``setup`` built, read without loading images; ``None`` if none is at hand."""
+        parts = (getattr(self, name, None) for name in ("train_set", "val_set", "test_set"))
+        labels = [t for t in map(dataset_labels, parts) if t is not None and len(t)]
+        return max(int(t.max()) for t in labels) if labels else None
 
     def _loader(self, dataset: Dataset) -> DataLoader:
         return DataLoader(

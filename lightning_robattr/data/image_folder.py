@@ -9,7 +9,7 @@ from torchvision.datasets.folder import default_loader
 from torchvision.transforms import v2
 
 from .image_data_module import ImageDataModule
-from .splits import balanced_split, resolve_size
+from .splits import balanced_split, part_sizes
 from .transformed_subset import TransformedSubset
 from .transforms import to_pixels
 
@@ -146,9 +146,8 @@ class ImageFolderData(ImageDataModule):
 
     def _setup_single_folder(self, root: Path) -> None:
         full = _image_folder(root)
-        val_size = resolve_size(self.val_size, len(full), name="val_size")
-        test_size = resolve_size(self.test_size, len(full), name="test_size")
-        train, val, test = balanced_split(full.targets, (len(full) - val_size - test_size, val_size, test_size), self.seed)
+        sizes = part_sizes(len(full), f"{len(full)} images in {root}", val_size=self.val_size, test_size=self.test_size)
+        train, val, test = balanced_split(full.targets, sizes, self.seed)
         self.classes = full.classes
         self.train_set = TransformedSubset(full, train, self.train_transform())
         self.val_set = TransformedSubset(full, val, self.eval_transform())

@@ -1,11 +1,8 @@
 """``MNISTData``: the full MNIST (60,000 training and 10,000 test digits) read from a local folder."""
 
-import gzip
-import os
-import shutil
-
 from torchvision.datasets import MNIST
 
+from .idx_files import check_idx_pair, gunzip
 from .torchvision_data import TorchvisionData
 
 
@@ -20,9 +17,11 @@ class MNISTData(TorchvisionData):
         root/MNIST/raw/t10k-labels-idx1-ubyte.gz
 
     torchvision reads the un-gzipped files; a ``.gz`` without its un-gzipped twin is
-    un-gzipped next to it on first use. Images are ``(1, 28, 28)`` float32 in [0, 1]; labels
-    int64 in 0..9. The validation part is a seeded, class-stratified sample of the training
-    set; no augmentation by default.
+    un-gzipped next to it on first use. A broken file (not gzip, cut short, an idx header that
+    does not match its size, images and labels of different counts) raises a ``ValueError``
+    naming it. Images are ``(1, 28, 28)`` float32 in [0, 1]; labels int64 in 0..9. The
+    validation part is a seeded, class-stratified sample of the training set; no augmentation
+    by default.
 
     Args:
         root: folder that contains ``MNIST/``.
@@ -79,12 +78,11 @@ class MNISTData(TorchvisionData):
         return [name for name in self.files if not any((self.data_dir / n).is_file() for n in (name, name.removesuffix(".gz")))]
 
     def ensure_files(self) -> None:
-        """Raise if files are missing; un-gzip each ``.gz`` whose un-gzipped twin is absent."""
+        """Raise if files are missing or broken; un-gzip each ``.gz`` whose un-gzipped twin is absent."""
         super().ensure_files()
         for name in self.files:
             unpacked = self.data_dir / name.removesuffix(".gz")
             if not unpacked.is_file():
-                partial = unpacked.with_name(f"{unpacked.name}.{os.getpid()}.partial")
-                with gzip.open(self.data_dir / name, "rb") as source, open(partial, "wb") as target:
-                    shutil.copyfileobj(source, target)
-                os.replace(partial, unpacked)
+                gunzip(self.data_dir / name, unpacked)
+        for part in ("train", "t10k"):
+            check_idx_pair(self.data_dir / f"{part}-images-idx3-ubyte", self.data_dir / f"{part}-labels-idx1-ubyte")

@@ -17,6 +17,26 @@ def resolve_size(size: int | float, total: int, *, name: str) -> int:
     return size
 
 
+def part_sizes(total: int, data: str, /, **held_out: int | float) -> tuple[int, ...]:
+    """``(train, *held_out)`` counts of ``total`` examples: each held-out part resolved by :func:`resolve_size`, the rest trains.
+
+    ``data`` names the examples in the error raised when the held-out parts add up to more than ``total``.
+
+    Example:
+        >>> part_sizes(20, "20 images", val_size=0.1, test_size=4)
+        (14, 2, 4)
+    """
+    counts = [resolve_size(size, total, name=name) for name, size in held_out.items()]
+    if sum(counts) > total:
+        given = " and ".join(f"{name}={size}" for name, size in held_out.items())
+        raise ValueError(
+            f"{given} add up to {sum(held_out.values()):g}, which holds out {' + '.join(map(str, counts))} = {sum(counts)} "
+            f"examples, more than the {data}; make them add up to less than the whole dataset "
+            "(fractions summing below 1, e.g. 0.1 each)"
+        )
+    return (total - sum(counts), *counts)
+
+
 def balanced_split(labels: Tensor | Sequence[int], sizes: Sequence[int], seed: int) -> list[Tensor]:
     """Split example indices into consecutive parts of the given ``sizes``, each class-stratified.
 

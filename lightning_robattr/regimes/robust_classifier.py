@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from .._validation import num_classes
+from ..data import ImageDataModule
 from ..losses import RegimeObjective, natural_loss
 from .checkpoint import check_regime
 
@@ -50,6 +51,18 @@ class RobustClassifier(LightningModule):
             MulticlassAccuracy(_num_classes(net), average="micro") for _ in range(3)
         )
         self._saved_horizon: int | None = None
+
+    def setup(self, stage: str) -> None:
+        """Refuse a data module whose labels are not all classes of ``net``, before any batch is drawn."""
+        data = self.trainer.datamodule
+        largest = data.largest_label() if isinstance(data, ImageDataModule) else None
+        classes = _num_classes(self.net)
+        if largest is not None and largest >= classes:
+            raise ValueError(
+                f"{type(data).__name__} holds labels up to {largest} ({largest + 1} classes) but the net "
+                f"{type(self.net).__name__} predicts {classes} classes (labels 0..{classes - 1}); give the net "
+                f"{largest + 1} outputs (e.g. --model.init_args.net.init_args.num_classes {largest + 1}) or fix the data's labels"
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
