@@ -2,7 +2,9 @@
 
 Attacks and attributions pass their images and labels through :func:`check_batch`; scalar
 hyperparameters go through :func:`check_positive_int`, :func:`check_nonnegative`, :func:`check_eps`,
-:func:`check_choice` and :func:`check_keywords`. Depends on torch only, so every layer of the package may import it.
+:func:`check_choice` and :func:`check_keywords`; the maps a similarity metric compares through
+:func:`check_same_shape`, detection scores through :func:`check_scores`. Depends on torch only, so
+every layer of the package may import it.
 
 Images are float pixels in [0, 1], ``(B, C, H, W)`` with ``B >= 1``, in float32, float16 or
 bfloat16, or float64 when the model is float64 too (gradient checks): the image dtype must be
@@ -52,10 +54,10 @@ def check_keywords(options: Mapping[str, Any], function: Callable[..., Any], *, 
         raise ValueError(f"unknown option(s) {unknown} in {name}; the options are {', '.join(accepted)}")
 
 
-def check_positive_int(value: int, name: str) -> None:
-    """Raise unless ``value`` is an integer >= 1 (steps, restarts, iterations)."""
+def check_positive_int(value: int, name: str, *, hint: str = "") -> None:
+    """Raise unless ``value`` is an integer >= 1 (steps, restarts, iterations); ``hint`` ends the message."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}" + (f"; {hint}" if hint else ""))
 
 
 def check_nonnegative(value: float, name: str, *, unit: str = "") -> None:
@@ -67,6 +69,35 @@ def check_nonnegative(value: float, name: str, *, unit: str = "") -> None:
 def check_eps(eps: float, *, name: str = "eps") -> None:
     """Raise unless the budget ``eps`` is a finite number >= 0 in pixel units of [0, 1] images."""
     check_nonnegative(eps, name, unit=f" in pixel units of [0, 1] images (8/255 = {8 / 255:.4f})")
+
+
+def check_same_shape(a: Tensor, b: Tensor, names: tuple[str, str] = ("a", "b")) -> None:
+    """Raise unless the maps ``a`` and ``b`` that a metric compares element by element have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must be maps of the same shape, one per image, got {names[0]} {tuple(a.shape)} and "
+            f"{names[1]} {tuple(b.shape)}; compare maps of the same images on the same grid (upsample the coarser one, "
+            "e.g. with torch.nn.functional.interpolate, or reduce both to (B, H, W) with the same channel rule)"
+        )
+
+
+def check_scores(scores: Tensor, name: str) -> Tensor:
+    """``scores`` as a float64 ``(N,)`` tensor; raise unless it holds at least one score per image, none NaN (one host read)."""
+    scores = torch.as_tensor(scores).detach()
+    if scores.dim() != 1:
+        raise ValueError(
+            f"{name} must hold one score per image, shape (N,), got shape {tuple(scores.shape)}; pass a 1-D tensor "
+            "(scores.flatten() for an (N, 1) column, or reduce each image's values to one score)"
+        )
+    if not len(scores):
+        raise ValueError(f"{name} holds no scores; score at least one {name} image (check the filter that selected them)")
+    nan = int(scores.isnan().sum())
+    if nan:
+        raise ValueError(
+            f"{name} holds {nan} NaN score(s) of {len(scores)}, which have no rank; fix what produced them (e.g. a model "
+            f"with non-finite outputs) or drop them with {name}[~{name}.isnan()]"
+        )
+    return scores.double()
 
 
 def num_classes(model: nn.Module) -> int | None:

@@ -1,5 +1,7 @@
 """Attribution methods against captum, written-out formulas and completeness identities."""
 
+import copy
+
 import captum.attr as ca
 import pytest
 import torch
@@ -330,3 +332,61 @@ def test_runs_inside_no_grad_but_fails_clearly_under_inference_mode(net, x):
         assert torch.equal(saliency(net, x, TARGET), saliency(net, x, TARGET))
     with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode=False"):
         saliency(net, x, TARGET)
+
+
+# ---------------------------------------------------------------- eval mode inside every method
+
+
+class BatchNormDropoutNet(CAMNet):
+    """conv 3x3/6 -> BatchNorm -> ReLU -> dropout 0.5 -> conv 3x3/8 s2 -> GAP -> linear(5), on ``(B, 1, 16, 16)``.
+
+    BatchNorm's running statistics lie away from any batch's, so train and eval mode give different maps.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.bn, self.relu = nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU()
+        self.dropout, self.conv2, self.classifier = nn.Dropout(0.5), nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.Linear(8, 5)
+        self.bn.running_mean.uniform_(-0.5, 0.5)
+        self.bn.running_var.uniform_(0.5, 2.0)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.dropout(self.relu(self.bn(self.conv1(x)))))
+
+
+BN_NOISE = torch.randn(3, 4, 1, 16, 16, generator=torch.Generator().manual_seed(2))
+BN_RTS = RTSNet(1, 5, width=4).eval()
+
+
+def bn_quick(name: str, batch: int):
+    """The registry method ``name`` for ``BatchNormDropoutNet``, its noise fixed for the first ``batch`` images."""
+    options = {"ig": {"steps": 3}, "smoothgrad": {"noise": BN_NOISE[:, :batch]}, "unigrad": {"noise": 0.05 * BN_NOISE[:, :batch]},
+               "mask": {"iterations": 3}, "rts": {"saliency_net": BN_RTS}}.get(name, {})
+    return get_attribution(name, **options)
+
+
+@pytest.mark.parametrize("name", sorted(ATTRIBUTIONS))
+def test_a_train_mode_net_is_attributed_in_eval_mode_and_left_as_found(name):
+    torch.manual_seed(0)
+    net = BatchNormDropoutNet()
+    x, target = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 1, 2, 3])
+    expected = bn_quick(name, 4)(copy.deepcopy(net).eval(), x, target)  # the net put in eval mode by hand
+    net.train()
+    net.dropout.eval()  # a submodule whose own mode differs from its parent's gets it back too
+    modes = {n: m.training for n, m in net.named_modules()}
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    maps = bn_quick(name, 4)(net, x, target)
+    assert {n: m.training for n, m in net.named_modules()} == modes and not net._forward_hooks  # the logit check is gone too
+    assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())  # running statistics and batch counter
+    torch.testing.assert_close(maps, expected)
+    torch.testing.assert_close(bn_quick(name, 1)(net, x[:1], target[:1]), maps[:1])  # one image's map alone = in the batch
+
+
+def test_saliency_of_a_train_mode_net_is_the_input_gradient_of_its_eval_mode_logit():
+    torch.manual_seed(0)
+    net = BatchNormDropoutNet()
+    x, target = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 1, 2, 3])
+    reference, xi = copy.deepcopy(net).eval(), x.clone().requires_grad_(True)
+    reference(xi).gather(1, target[:, None]).sum().backward()
+    torch.testing.assert_close(saliency(net.train(), x, target), xi.grad)
+    assert net.training

@@ -1,6 +1,7 @@
 """Causal-neighbourhood detection: rho against a hand computation, masking, ROC AUC against scipy, the trained net."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -56,6 +57,36 @@ def test_rho_of_a_linear_model_equals_the_hand_computation(fraction_of):
     assert flips.shape == (64, 10)
     assert len(set(expected)) > 3  # the oracle is not trivial: rho varies over the images
 
+
+
+def test_images_without_positive_attribution_are_counted_in_a_warning():
+    net = linear_model(torch.stack([-torch.ones(9), -2 * torch.ones(9)]).double())  # class 0 wins, its IG -x is < 0 everywhere
+    x = torch.rand(3, 1, 3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.01
+    with pytest.warns(UserWarning, match=r"3 of the 3 images have no positively attributed pixel.* rho = 1.1 .*not a measure"):
+        rho, flips = causal_robustness(net, x, granularity=0.1, ig_steps=4)
+    assert rho.tolist() == [1.1] * 3 and not flips.any()  # nothing was masked
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        causal_robustness(net, x, granularity=0.1, ig_steps=4, fraction_of="all")  # ranks all pixels: masking happens
+
+
+def test_the_detector_warns_that_it_flags_nothing_when_too_many_benign_images_flip_at_the_first_level():
+    layer = nn.Linear(16, 2).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.stack([torch.ones(16), torch.zeros(16)]))
+        layer.bias.copy_(torch.tensor([0.0, 7.9]))
+    net = nn.Sequential(nn.Flatten(), layer).eval()  # logits (sum x, 7.9)
+    x = 0.5 + 0.005 * (2 * torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64) - 1)
+    flat = x.flatten(1)
+    # class 0 is predicted (sum > 7.9); the first level masks ceil(0.05 * 16) = 1 pixel, the brightest (IG = x), leaving < 7.9
+    assert (flat.sum(dim=1) > 7.9).all() and (flat.sum(dim=1) - flat.amax(dim=1) < 7.9).all()
+    detector = CausalDetector(net, target_fpr=0.05, ig_steps=4)
+    with pytest.warns(UserWarning, match=r"100.0% of the benign images .*rho = 0.05.*target_fpr=0.05.*flag nothing.*granularity"):
+        detector.fit(x)
+    assert detector.threshold == math.inf and not detector.predict(x).any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert CausalDetector(net, target_fpr=1.0, ig_steps=4).fit(x).predict(x).all()
 
 def test_masking_a_3x3_image_changes_exactly_the_expected_pixels():
     x = torch.arange(1.0, 10.0).view(1, 1, 3, 3) / 10

@@ -21,6 +21,7 @@ from lightning_robattr.metrics.functional import (
     cosine_distance,
     eps_auc,
     interpretation_discrepancy,
+    iou,
     kendall_tau,
     lp_distance,
     mass_center_dislocation,
@@ -292,3 +293,30 @@ def test_iou_equals_t_over_2_minus_t_of_the_topk_intersection():
     assert metric.compute().item() == pytest.approx(iou(a, b, k=[0.2]).mean().item())
     with pytest.raises(ValueError, match="each k must be a fraction"):
         iou(a, b, k=[1.5])
+
+
+MAP_METRICS = {
+    "spearman": spearman,
+    "kendall_tau": kendall_tau,
+    "topk_intersection": lambda a, b: topk_intersection(a, b, k=3),
+    "iou": iou,
+    "mass_center_dislocation": mass_center_dislocation,
+    "cosine_distance": cosine_distance,
+    "lp_distance": lambda a, b: lp_distance(a, b, p=2),
+    "normalized_discrepancy": normalized_discrepancy,
+    "interpretation_discrepancy": lambda a, b: interpretation_discrepancy(a, b, classes="all"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MAP_METRICS))
+@pytest.mark.parametrize("shape", [(4, 1, 7, 7), (1, 9, 9), (4, 7, 8)], ids=["more_dims", "one_image", "other_grid"])
+def test_maps_of_different_shapes_are_refused_naming_both_shapes(name, shape):
+    a, b = torch.rand(4, 9, 9), torch.rand(shape)  # a single map b would broadcast over the batch without the check
+    with pytest.raises(ValueError, match="must be maps of the same shape") as raised:
+        MAP_METRICS[name](a, b)
+    assert "(4, 9, 9)" in str(raised.value) and str(shape) in str(raised.value)
+
+
+def test_maps_of_one_grid_compare_whatever_their_channels():
+    a = torch.rand(2, 3, 5, 5)
+    torch.testing.assert_close(spearman(a, a.abs().sum(dim=1)), torch.ones(2))  # (B, C, H, W) vs its abs_sum (B, H, W)

@@ -7,6 +7,9 @@ returns ``(B, h, w)`` on the feature grid; ``representation`` returns ``(B, K, h
 pooled loss gradient) and ``rts`` (a trained real-time saliency network) return coarse ``(B, h, w)`` grids. ``LastLayerInfluence`` explains a
 prediction by training images instead (Koh & Liang's influence functions).
 ``get_attribution(name, **options)`` looks methods up by name.
+
+Every method runs the model in eval mode, restoring each submodule's mode afterwards, and
+refuses a model whose logits are not a finite tensor (``_score.attribution_method``).
 """
 
 from .cam import class_activation_maps, cam

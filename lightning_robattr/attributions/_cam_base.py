@@ -5,12 +5,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_cam_net
+from ..models.evaluation_mode import observe_logits
 from ._score import class_score, resolve_target
 
 
 def head_logits(model: nn.Module, features: Tensor) -> Tensor:
-    """Logits ``(B, n_c)`` of the net's head: global average pooling of ``features`` then ``model.classifier``."""
-    return model.classifier(torch.flatten(features.mean(dim=(2, 3)), 1))
+    """Logits ``(B, n_c)`` of the net's head: global average pooling of ``features`` then ``model.classifier``.
+
+    They bypass ``model.forward``, so they go to the output check of an enclosing attribution or attack themselves.
+    """
+    return observe_logits(model, model.classifier(torch.flatten(features.mean(dim=(2, 3)), 1)))
 
 
 def layer_activations(model: nn.Module, x: Tensor, layer: str | None) -> tuple[Tensor, Tensor]:

@@ -1,17 +1,40 @@
-"""The attributed score ``S_c(x)`` (a logit, a softmax probability or the cross-entropy) and its input gradient.
+"""The attributed score ``S_c(x)`` (a logit, a softmax probability or the cross-entropy) and its input gradient,
+and :func:`attribution_method`, the model context every attribution method runs in.
 
 Targets reaching these helpers went through ``_validation.check_batch``: a LongTensor ``(B,)`` or ``None``.
 """
 
 from collections.abc import Callable
+from functools import wraps
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_choice, require_autograd
+from ..models.evaluation_mode import eval_layers, finite_outputs
 
 SCORES = ("logit", "prob", "ce")
+Method = TypeVar("Method", bound=Callable[..., Tensor])
+
+
+def attribution_method(method: Method) -> Method:
+    """Run ``method(model, x, ...)`` with ``model`` in eval mode and its outputs checked (finite logits, a tensor).
+
+    BatchNorm then uses its running statistics (maps of one image do not depend on the rest of
+    the batch, and no statistic moves) and dropout is off; every submodule's own train/eval
+    flag is restored afterwards. The check reads the device once per call (nested calls on the
+    same model, as inside an attack, share the outermost check). ``method.__wrapped__`` runs the
+    model as it is, for training losses that differentiate a map through the train-mode net (IG-Norm).
+    """
+
+    @wraps(method)
+    def in_eval_mode(model: nn.Module, *args, **kwargs) -> Tensor:
+        with eval_layers(model), finite_outputs(model):
+            return method(model, *args, **kwargs)
+
+    return in_eval_mode  # type: ignore[return-value]
 
 
 def check_gradient_options(score: str) -> None:

@@ -5,7 +5,7 @@ from torch import Tensor, nn
 
 from .._validation import check_batch, check_cam_net, check_choice
 from ._cam_base import head_logits, upsample_to
-from ._score import resolve_target
+from ._score import attribution_method, resolve_target
 
 SCALES = ("mean_to_logit", "sum_to_logit")
 
@@ -16,7 +16,8 @@ def class_activation_maps(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     ``cams[b, c] = sum_k W[c, k] * A[b, k]`` with ``A = model.features(x)`` and ``W`` the
     classifier weight (the Int code's convention, no ``1/(h w)``): the mean of ``cams[b, c]``
     over its cells equals ``logits[b, c] - bias[c]``. The result keeps the autograd graph
-    (CAM needs only first-order autograd, which is why Int trains cheaply).
+    (CAM needs only first-order autograd, which is why Int trains cheaply). Being Int's training
+    forward pass, it runs the net in the mode it is in; :func:`cam` runs it in eval mode.
 
     Example:
         >>> from lightning_robattr.models import Small
@@ -35,6 +36,7 @@ def _every_class(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     return head_logits(model, features), torch.einsum("ck,bkhw->bchw", model.classifier.weight, features)
 
 
+@attribution_method
 def cam(
     model: nn.Module,
     x: Tensor,

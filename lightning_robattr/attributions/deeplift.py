@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from ..models.surrogate import LeakySoftplus
 from .._validation import check_batch, require_autograd
-from ._score import grad_input, resolve_target
+from ._score import attribution_method, grad_input, resolve_target
 
 ELEMENTWISE_NONLINEARITIES = (
     nn.ReLU,
@@ -40,6 +40,7 @@ def _forward_hooks(model: nn.Module, hook) -> Iterator[None]:
             handle.remove()
 
 
+@attribution_method
 def deeplift(
     model: nn.Module,
     x: Tensor,
@@ -64,7 +65,7 @@ def deeplift(
     activations (``F.relu``) are invisible to both and use the gradient rule.
 
     Args:
-        model: classifier on pixel-space input whose activations are (not in-place) modules; eval mode.
+        model: classifier on pixel-space input whose activations are (not in-place) modules (run in eval mode).
         x: images ``(B, C, H, W)``.
         target: class indices ``(B,)``; ``None`` attributes the class predicted at ``x``.
         baseline: reference ``x0`` (tensor broadcastable to ``x`` or a constant); ``None`` is zeros.

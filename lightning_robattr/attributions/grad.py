@@ -3,9 +3,11 @@
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._score import attribution_method
 from .saliency import saliency
 
 
+@attribution_method
 def grad(model: nn.Module, x: Tensor, target: Tensor | None = None, *, pool: int = 4, create_graph: bool = False) -> Tensor:
     """``avg_pool(max_c |d CE(f(x), target) / dx|, pool)``: ``(B, H / pool, W / pool)``, non-negative.
 

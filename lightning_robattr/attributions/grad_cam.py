@@ -5,9 +5,10 @@ from torch import Tensor, nn
 
 from .._validation import check_batch
 from ._cam_base import layer_gradients, upsample_to
-from ._score import check_gradient_options
+from ._score import attribution_method, check_gradient_options
 
 
+@attribution_method
 def grad_cam(
     model: nn.Module,
     x: Tensor,
@@ -23,7 +24,7 @@ def grad_cam(
     On a GAP + linear head with the default layer this equals ``ReLU(cam(model, x)) / (h w)``.
 
     Args:
-        model: classifier on pixel-space input; call it in eval mode.
+        model: classifier on pixel-space input (run in eval mode, its modes restored afterwards).
         x: images ``(B, C, H, W)`` in [0, 1].
         target: class indices ``(B,)``; ``None`` attributes the predicted class.
         layer: dotted name of the module whose output ``A (B, K, h, w)`` is used; ``None`` is the net's ``features``.

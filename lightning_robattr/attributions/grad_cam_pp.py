@@ -5,11 +5,12 @@ from torch import Tensor, nn
 
 from .._validation import check_batch, check_cam_net, check_choice
 from ._cam_base import head_logits, layer_gradients, upsample_to
-from ._score import check_gradient_options, resolve_target
+from ._score import attribution_method, check_gradient_options, resolve_target
 
 MODES = ("exact", "int_repo")
 
 
+@attribution_method
 def grad_cam_pp(
     model: nn.Module,
     x: Tensor,
@@ -34,7 +35,7 @@ def grad_cam_pp(
     the CAM with negative class weights zeroed, no alpha and no final ReLU (default layer only).
 
     Args:
-        model: classifier on pixel-space input; call it in eval mode.
+        model: classifier on pixel-space input (run in eval mode, its modes restored afterwards).
         x: images ``(B, C, H, W)`` in [0, 1].
         target: class indices ``(B,)``; ``None`` attributes the predicted class.
         mode: ``"exact"`` or ``"int_repo"``.

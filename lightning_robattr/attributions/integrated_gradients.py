@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_batch
-from ._score import check_gradient_options, predicted_or_given, weighted_gradient_sum
+from ._score import attribution_method, check_gradient_options, predicted_or_given, weighted_gradient_sum
 
 RULES = ("riemann_right", "trapezoid", "gauss_legendre")
 
@@ -35,6 +35,7 @@ def quadrature(rule: str, steps: int) -> tuple[tuple[float, ...], tuple[float, .
     return tuple(alphas.tolist()), tuple(weights.tolist())
 
 
+@attribution_method
 def integrated_gradients(
     model: nn.Module,
     x: Tensor,
@@ -56,7 +57,7 @@ def integrated_gradients(
     ``baseline`` it is the loss IG that ``losses.ig_norm_loss`` penalises (Chen et al.).
 
     Args:
-        model: classifier on pixel-space input; call it in eval mode.
+        model: classifier on pixel-space input (run in eval mode, its modes restored afterwards).
         x: images ``(B, C, H, W)`` in [0, 1].
         target: class indices ``(B,)``; ``None`` attributes the class predicted at ``x``.
         baseline: ``x0``, a tensor broadcastable to ``x`` or a constant pixel value; ``None`` is black (zeros).

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_batch, check_positive_int
-from ._score import predicted_or_given
+from ._score import attribution_method, predicted_or_given
 
 
 def total_variation(m: Tensor, beta: float) -> Tensor:
@@ -100,6 +100,7 @@ def mask_saliency(m: Tensor, size: tuple[int, int]) -> Tensor:
     return 1 - F.interpolate(m, size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
+@attribution_method
 def mask(
     model: nn.Module,
     x: Tensor,
@@ -126,7 +127,7 @@ def mask(
     ``grid = max(7, round(H / 8))`` (7 on MNIST and CIFAR: coarser grids spill far beyond the region), ``sigma = 5 H / 224``).
 
     Args:
-        model: classifier on pixel-space images; call it in eval mode (``models.evaluation_mode``).
+        model: classifier on pixel-space images (run in eval mode, its modes restored afterwards).
         x: images ``(B, C, H, W)`` in [0, 1].
         target: class indices ``(B,)``; ``None`` explains the predicted class.
         iterations, lr, l1_coeff, tv_coeff, tv_beta: the optimisation (above).

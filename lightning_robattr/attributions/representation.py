@@ -4,8 +4,10 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_batch, check_cam_net
+from ._score import attribution_method
 
 
+@attribution_method
 def representation(model: nn.Module, x: Tensor, target: Tensor | None = None, *, create_graph: bool = False) -> Tensor:
     """The net's last feature map ``model.features(x)`` of shape ``(B, K, h, w)`` (the Int paper's "Repr").
 

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from .._validation import check_batch
 from ..models.rts_net import RTSNet
-from ._score import predicted_or_given
+from ._score import attribution_method, predicted_or_given
 
 
 @lru_cache(maxsize=4)
@@ -16,6 +16,7 @@ def _load(path: str) -> RTSNet:
     return RTSNet.from_checkpoint(path)
 
 
+@attribution_method
 def rts(
     model: nn.Module, x: Tensor, target: Tensor | None = None, *, saliency_net: nn.Module | str | Path, create_graph: bool = False
 ) -> Tensor:

@@ -4,9 +4,10 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_batch
-from ._score import check_gradient_options, score_gradient
+from ._score import attribution_method, check_gradient_options, score_gradient
 
 
+@attribution_method
 def saliency(
     model: nn.Module,
     x: Tensor,
@@ -20,7 +21,7 @@ def saliency(
     """Gradient of the class score with respect to the input, ``dS_c(x)/dx``.
 
     Args:
-        model: classifier on pixel-space input; call it in eval mode (``models.evaluation_mode``).
+        model: classifier on pixel-space input (run in eval mode, its modes restored afterwards).
         x: images ``(B, C, H, W)`` in [0, 1].
         target: class indices ``(B,)``; ``None`` attributes the predicted class.
         abs: return ``|dS/dx|`` (the Ghorbani et al. saliency map).

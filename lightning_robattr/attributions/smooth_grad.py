@@ -8,8 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_batch
-from ._score import check_gradient_options, predicted_or_given, weighted_gradient_sum
+from .._validation import check_batch, check_positive_int
+from ._score import attribution_method, check_gradient_options, predicted_or_given, weighted_gradient_sum
 
 
 def noise_averaged_gradient(
@@ -40,12 +40,13 @@ def noise_averaged_gradient(
     """
     check_gradient_options(score)
     if noise is not None:
-        if noise.dim() != x.dim() + 1 or noise.shape[1:] != x.shape:
+        if noise.dim() != x.dim() + 1 or noise.shape[1:] != x.shape or not len(noise):
             raise ValueError(
-                f"noise must have shape (samples, *x.shape) = (n, {tuple(x.shape)}), got {tuple(noise.shape)}; "
+                f"noise must have shape (samples, *x.shape) = (n, {tuple(x.shape)}) with n >= 1, got {tuple(noise.shape)}; "
                 "draw one perturbation per sample and image"
             )
         samples = noise.shape[0]
+    check_positive_int(samples, "samples", hint="average at least one noisy copy, e.g. samples=50")
     if not create_graph:
         x = x.detach()
     target = predicted_or_given(model, x, target)
@@ -62,6 +63,7 @@ def noise_averaged_gradient(
     return grad * x if multiply_by_inputs else grad
 
 
+@attribution_method
 def smooth_grad(
     model: nn.Module,
     x: Tensor,
@@ -79,7 +81,7 @@ def smooth_grad(
     """``SG(x) = (1/n) sum_j dS_c(x + eta_j)/dx`` with ``eta_j ~ N(0, sigma^2 I)``.
 
     Args:
-        model: classifier on pixel-space input; call it in eval mode.
+        model: classifier on pixel-space input (run in eval mode, its modes restored afterwards).
         x: images ``(B, C, H, W)`` in [0, 1].
         target: class indices ``(B,)``; ``None`` attributes the class predicted at the clean ``x``.
         samples: number of noisy copies ``n``.

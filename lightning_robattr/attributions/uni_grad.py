@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_batch, check_choice
+from ._score import attribution_method
 from .smooth_grad import noise_averaged_gradient
 
 NORMS = ("linf", "l2")
@@ -32,6 +33,7 @@ def uniform_noise(
     return direction * (radius * scale).view(*shape[:2], *[1] * (len(shape) - 2))
 
 
+@attribution_method
 def uni_grad(
     model: nn.Module,
     x: Tensor,
@@ -50,7 +52,7 @@ def uni_grad(
     """``UG(x) = (1/n) sum_j dS_c(z_j)/dz`` with ``z_j`` uniform in a ball of ``radius`` around ``x`` (SSR paper, Def. 8).
 
     Args:
-        model: classifier on pixel-space input; call it in eval mode.
+        model: classifier on pixel-space input (run in eval mode, its modes restored afterwards).
         x: images ``(B, C, H, W)`` in [0, 1].
         target: class indices ``(B,)``; ``None`` attributes the class predicted at the clean ``x``.
         samples: number of samples ``n``.

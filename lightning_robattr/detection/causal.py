@@ -6,6 +6,7 @@ inputs keep their label under much more masking than adversarial ones.
 """
 
 import math
+import warnings
 from typing import Literal, NamedTuple
 
 import torch
@@ -71,7 +72,10 @@ def causal_robustness(
     baseline in every channel, with ``m`` the number of positively attributed pixels
     (``fraction_of="positive"``, the paper's Algorithm 1) or of all pixels (``"all"``, its
     definition). ``rho`` is the first level whose masked image is not classified ``c``
-    (``1 + granularity`` when none is: the image is robust at every level).
+    (``1 + granularity`` when none is: the image is robust at every level). An image without a
+    positively attributed pixel (``fraction_of="positive"``) has nothing to mask: it gets
+    ``1 + granularity`` too, which is no measurement, and a ``UserWarning`` counts such images
+    (a number, not NaN, so that ROC metrics and thresholds still take the batch).
 
     Args:
         model: classifier on pixel-space images (eval mode and fp32 inside, restored afterwards).
@@ -125,9 +129,21 @@ def ranked_pixels(model: nn.Module, x: Tensor, *, ig_steps: int, baseline: float
 
 
 def robustness_of(model: nn.Module, ranking: PixelRanking, *, granularity: float, batch_size: int) -> tuple[Tensor, Tensor]:
-    """``(rho (B,), flips (B, J))`` of a ranked batch: every masking level of an image in one forward pass."""
+    """``(rho (B,), flips (B, J))`` of a ranked batch: every masking level of an image in one forward pass.
+
+    Warns (``UserWarning``) when some images have nothing to mask (no positively attributed pixel).
+    """
     x, label = ranking.x, ranking.label
     levels = masking_levels(granularity).to(x.device)
+    unmasked = int((ranking.available == 0).sum())
+    if unmasked:
+        warnings.warn(
+            f"causal_robustness: {unmasked} of the {len(x)} images have no positively attributed pixel (their IG map of the "
+            f"predicted class is <= 0 everywhere), so nothing is masked and their rho = {1 + granularity:g} (robust at every "
+            "level) is not a measurement; leave them out of the scores, or rank all pixels with fraction_of='all'",
+            UserWarning,
+            stacklevel=3,
+        )
     counts = masked_counts(levels, ranking.available)
     per_pass = max(1, batch_size // len(levels))
     flips = []

@@ -46,3 +46,12 @@ class CausalDetector(ThresholdDetector):
         """``(B,)`` ``-rho`` of images ``x (B, C, H, W)``: larger means more suspicious."""
         rho, _ = causal_robustness(self.model, x, **self.options)
         return -rho
+
+    def top_score_meaning(self, top: float) -> str:
+        """``rho = -top``: the masked fraction at which these benign predictions change."""
+        return f" (rho = {-top:g}: their prediction changes once {-top:.0%} of the pixels are masked)"
+
+    def finer_score_advice(self) -> str:
+        """A finer ``granularity`` spreads the images that flip at the same level over several levels."""
+        granularity = self.options["granularity"]
+        return f", or mask in finer steps (granularity={granularity:g} now, e.g. {granularity / 5:g}) to separate these images"

@@ -1,7 +1,13 @@
-"""Scoring a detector: ROC curve, AUC with ties counted half, the true-positive rate at a false-positive rate."""
+"""Scoring a detector: ROC curve, AUC with ties counted half, the true-positive rate at a false-positive rate.
+
+Scores are ``(N,)`` tensors, one per image, larger meaning more suspicious; every function refuses
+NaN scores, other shapes and empty sets (``_validation.check_scores``).
+"""
 
 import torch
 from torch import Tensor
+
+from .._validation import check_scores
 
 
 def roc_auc(benign: Tensor, adversarial: Tensor) -> float:
@@ -10,17 +16,16 @@ def roc_auc(benign: Tensor, adversarial: Tensor) -> float:
     Scores are "larger = more suspicious" (``(n_0,)`` benign, ``(n_1,)`` adversarial); it equals the
     Mann-Whitney U of the adversarial scores divided by ``n_0 n_1``.
     """
-    if not len(benign) or not len(adversarial):
-        raise ValueError(f"roc_auc needs scores of both kinds, got {len(benign)} benign and {len(adversarial)} adversarial")
-    a, b = adversarial.double()[:, None], benign.double()[None, :]
+    a, b = check_scores(adversarial, "adversarial")[:, None], check_scores(benign, "benign")[None, :]
     return float(((a > b).double() + 0.5 * (a == b).double()).mean())
 
 
 def roc_curve(benign: Tensor, adversarial: Tensor) -> tuple[Tensor, Tensor]:
     """``(fpr, tpr)`` of flagging ``score >= t`` for every distinct threshold ``t``, from (0, 0) to (1, 1)."""
-    thresholds = torch.cat([benign, adversarial]).double().unique().flip(0)
-    fpr = torch.stack([(benign.double() >= t).double().mean() for t in thresholds])
-    tpr = torch.stack([(adversarial.double() >= t).double().mean() for t in thresholds])
+    benign, adversarial = check_scores(benign, "benign"), check_scores(adversarial, "adversarial")
+    thresholds = torch.cat([benign, adversarial]).unique().flip(0)
+    fpr = torch.stack([(benign >= t).double().mean() for t in thresholds])
+    tpr = torch.stack([(adversarial >= t).double().mean() for t in thresholds])
     zero = fpr.new_zeros(1)
     return torch.cat([zero, fpr]), torch.cat([zero, tpr])
 
@@ -29,11 +34,13 @@ def threshold_at_fpr(benign: Tensor, fpr: float) -> float:
     """The smallest threshold ``t`` with ``mean(benign >= t) <= fpr`` (flag ``score >= t``); ``inf`` flags nothing."""
     if not 0 <= fpr <= 1:
         raise ValueError(f"the target false-positive rate must lie in [0, 1], got {fpr}")
-    candidates = torch.cat([benign.double().unique(), benign.new_tensor([float("inf")], dtype=torch.float64)])
-    allowed = [float(t) for t in candidates if (benign.double() >= t).double().mean() <= fpr]
+    benign = check_scores(benign, "benign")
+    candidates = torch.cat([benign.unique(), benign.new_tensor([float("inf")])])
+    allowed = [float(t) for t in candidates if (benign >= t).double().mean() <= fpr]
     return min(allowed)
 
 
 def tpr_at_fpr(benign: Tensor, adversarial: Tensor, fpr: float) -> float:
     """The share of ``adversarial`` flagged at the threshold that keeps the benign false-positive rate at most ``fpr``."""
-    return float((adversarial.double() >= threshold_at_fpr(benign, fpr)).double().mean())
+    adversarial = check_scores(adversarial, "adversarial")
+    return float((adversarial >= threshold_at_fpr(benign, fpr)).double().mean())

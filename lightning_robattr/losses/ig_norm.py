@@ -73,8 +73,11 @@ def ig_norm_loss(
     ig_scale = 1.0 / len(x) if ig_of == "batch_mean_loss" else 1.0
 
     def ig_norm(x_end: Tensor, points: int) -> Tensor:
-        """``||IG(x, x_end)||_1`` per image ``(B,)``: the loss IG from ``x`` with ``points`` right-Riemann points, in one pass."""
-        ig = integrated_gradients(
+        """``||IG(x, x_end)||_1`` per image ``(B,)``: the loss IG from ``x`` with ``points`` right-Riemann points, in one pass.
+
+        ``__wrapped__``: the net runs in the mode it is in (train mode in the outer loss), not in the attribution's eval mode.
+        """
+        ig = integrated_gradients.__wrapped__(
             model, x_end, y, baseline=x, steps=points, internal_batch_size=points * len(x), score="ce", create_graph=True
         )
         return ig.abs().flatten(1).sum(dim=1) * ig_scale

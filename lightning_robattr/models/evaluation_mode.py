@@ -1,10 +1,12 @@
-"""A context in which attacks and attributions run: eval mode, fp32, autograd on."""
+"""A context in which attacks and attributions run: eval mode, fp32, autograd on, finite logits."""
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .._validation import require_autograd
 
@@ -21,15 +23,95 @@ def eval_layers(model: nn.Module) -> Iterator[nn.Module]:
             module.training = training
 
 
+class _OutputGuard:
+    """Watches every output of a model: refuses a non-tensor at once, and counts non-finite rows on the device."""
+
+    def __init__(self) -> None:
+        self.worst: Tensor | None = None  # max over forward passes of rows with inf or nan * 2**32 + rows, a device scalar
+
+    def __call__(self, _module: nn.Module, _inputs: Any, output: Any) -> None:
+        self.observe(output)
+
+    def observe(self, output: Any) -> None:
+        """Take one forward pass's output ``(B, num_classes)``: no host read."""
+        if not torch.is_tensor(output):
+            raise TypeError(
+                f"the model returned a {type(output).__name__}, not a tensor of logits (B, num_classes); attributions, "
+                "attacks and detectors need the logits alone: return only them from forward, or wrap the model in a "
+                "module whose forward returns model(x)[0] (or the logits entry of its output)"
+            )
+        finite = output.detach().isfinite()
+        rows = finite.flatten(1) if finite.dim() > 1 else finite.reshape(-1, 1)
+        code = (rows.shape[0] - rows.all(dim=1).sum()) * 2**32 + rows.shape[0]
+        self.worst = code if self.worst is None else torch.maximum(self.worst, code)
+
+    def failure(self) -> ValueError | None:
+        """The error to raise if any forward pass gave inf or nan, else ``None`` (one host read)."""
+        bad, rows = divmod(0 if self.worst is None else int(self.worst), 2**32)
+        if bad:
+            return ValueError(
+                f"the model's output (logits) holds inf or nan for {bad} of the {rows} images of a forward pass; attributions, "
+                "attacks and detectors need finite logits: check the model (diverged weights with nan or inf parameters, a log "
+                "or division of 0 in its forward, float16 overflow) and retrain or fix it"
+            )
+        return None
+
+
+_GUARDS: "weakref.WeakKeyDictionary[nn.Module, _OutputGuard]" = weakref.WeakKeyDictionary()
+
+
 @contextmanager
-def evaluation_mode(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.Module]:
+def finite_outputs(model: nn.Module) -> Iterator[nn.Module]:
+    """Refuse outputs of ``model`` that are not a tensor (``TypeError`` at once) or hold inf or nan (``ValueError``).
+
+    Every forward pass of ``model`` inside the block is watched on the device; the values are
+    read once, on exit (one host synchronisation for the whole block), also when the block
+    raised, so that a failure caused by non-finite logits gets this message. Nested blocks on the
+    same model share the outermost one's check.
+    """
+    if model in _GUARDS:
+        yield model
+        return
+    guard = _GUARDS[model] = _OutputGuard()
+    handle = model.register_forward_hook(guard)
+    try:
+        yield model
+    except Exception as error:
+        failure = guard.failure()
+        if failure is not None:
+            raise failure from error
+        raise
+    finally:
+        handle.remove()
+        del _GUARDS[model]
+    failure = guard.failure()
+    if failure is not None:
+        raise failure
+
+
+def observe_logits(model: nn.Module, logits: Tensor) -> Tensor:
+    """Pass logits computed without ``model.forward`` (a CAM net's head on its features) to the active guard; returns them."""
+    guard = _GUARDS.get(model)
+    if guard is not None:
+        guard.observe(logits)
+    return logits
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module, *, eval_mode: bool = True, check_outputs: bool = True) -> Iterator[nn.Module]:
     """Run ``model`` with autocast off and gradients enabled, in eval mode unless ``eval_mode=False``.
 
-    Every submodule's train/eval flag is restored on exit. Raises a clear error under
-    ``torch.inference_mode``, whose tensors can never enter autograd (Lightning runs validation
-    that way unless the Trainer gets ``inference_mode=False``).
+    Every submodule's train/eval flag is restored on exit. With ``check_outputs`` the model's
+    outputs must be finite logits (``finite_outputs``: one host read on exit). Raises a clear
+    error under ``torch.inference_mode``, whose tensors can never enter autograd (Lightning runs
+    validation that way unless the Trainer gets ``inference_mode=False``).
     """
     require_autograd("attacks and attributions")
     device_type = next(model.parameters(), torch.empty(0)).device.type
-    with eval_layers(model) if eval_mode else nullcontext(), torch.autocast(device_type, enabled=False), torch.enable_grad():
+    with (
+        eval_layers(model) if eval_mode else nullcontext(),
+        finite_outputs(model) if check_outputs else nullcontext(),
+        torch.autocast(device_type, enabled=False),
+        torch.enable_grad(),
+    ):
         yield model

@@ -3,6 +3,8 @@
 import torch
 from torch import Tensor
 
+from ..._validation import check_same_shape
+
 CLASS_SETS = ("one", "two", "all", "weighted")
 WEIGHTINGS = ("int_repo", "paper")
 
@@ -31,6 +33,7 @@ def normalized_discrepancy(clean_maps: Tensor, adv_maps: Tensor, *, p: float = 1
         >>> normalized_discrepancy(clean, adv).tolist()
         [0.5]
     """
+    check_same_shape(clean_maps, adv_maps, ("clean_maps", "adv_maps"))
     if clean_maps.dim() == 3:
         clean_maps, adv_maps = clean_maps[:, None], adv_maps[:, None]
     flat = clean_maps.flatten(-2)
@@ -96,6 +99,7 @@ def interpretation_discrepancy(
     missing = [name for name in needs if given[name] is None]
     if missing:
         raise ValueError(f"classes={classes!r} needs {', '.join(missing)}")
+    check_same_shape(clean_maps, adv_maps, ("clean_maps", "adv_maps"))
     per_class = _cell_norms(clean_maps - adv_maps, p, squared)
     if classes == "all":
         return per_class.mean(dim=1)

@@ -3,7 +3,7 @@
 import torch.nn.functional as F
 from torch import Tensor
 
-from .reduce_channels import flat_maps
+from .reduce_channels import paired_maps
 
 
 def cosine_distance(a: Tensor, b: Tensor, *, channel_rule: str | None = "abs_sum") -> Tensor:
@@ -16,7 +16,7 @@ def cosine_distance(a: Tensor, b: Tensor, *, channel_rule: str | None = "abs_sum
         >>> cosine_distance(torch.tensor([[[1.0, 0.0]]]), torch.tensor([[[0.0, 1.0]]])).tolist()
         [1.0]
     """
-    a, b = flat_maps(a, channel_rule), flat_maps(b, channel_rule)
+    a, b = paired_maps(a, b, channel_rule)
     return 1 - F.cosine_similarity(a, b, dim=1, eps=0.0)
 
 
@@ -28,5 +28,5 @@ def lp_distance(a: Tensor, b: Tensor, *, p: float, channel_rule: str | None = "a
         >>> lp_distance(torch.tensor([[[3.0, 0.0]]]), torch.tensor([[[0.0, 4.0]]]), p=2).tolist()
         [5.0]
     """
-    a, b = flat_maps(a, channel_rule), flat_maps(b, channel_rule)
+    a, b = paired_maps(a, b, channel_rule)
     return (a - b).norm(p=p, dim=1)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .reduce_channels import flat_maps
+from .reduce_channels import paired_maps
 from .topk_intersection import topk_indices
 
 IOU_GRID = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -29,7 +29,7 @@ def iou(a: Tensor, b: Tensor, *, k: Sequence[float | int] | float | int = IOU_GR
         >>> iou(a, b, k=2).tolist()  # top-2 sets {0, 1} and {2, 1}: 1 shared of 3
         [0.3333333432674408]
     """
-    a, b = flat_maps(a, channel_rule), flat_maps(b, channel_rule)
+    a, b = paired_maps(a, b, channel_rule)
     sizes = [k] if isinstance(k, (int, float)) else list(k)
     if not sizes:
         raise ValueError("k must name at least one size, e.g. k=[0.1, 0.2, 0.3, 0.4, 0.5]")

@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor
 
-from .reduce_channels import flat_maps
+from .reduce_channels import paired_maps
 
 
 def _dense_ranks(values: Tensor) -> tuple[Tensor, Tensor]:
@@ -64,7 +64,7 @@ def kendall_tau(a: Tensor, b: Tensor, *, channel_rule: str | None = "abs_sum") -
         >>> round(tau.item(), 4)
         0.3333
     """
-    a, b = flat_maps(a, channel_rule), flat_maps(b, channel_rule)
+    a, b = paired_maps(a, b, channel_rule)
     size = a.shape[1]
     rank_a, ties_a = _dense_ranks(a)
     rank_b, ties_b = _dense_ranks(b)

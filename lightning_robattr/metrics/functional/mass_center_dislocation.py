@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor
 
-from .reduce_channels import reduce_channels
+from .reduce_channels import paired_maps
 
 
 def mass_center(maps: Tensor) -> Tensor:
@@ -32,7 +32,8 @@ def mass_center_dislocation(
         >>> round(mass_center_dislocation(a, b).item(), 4)
         2.8284
     """
-    ca, cb = mass_center(reduce_channels(a, channel_rule)), mass_center(reduce_channels(b, channel_rule))
+    a, b = paired_maps(a, b, channel_rule, flatten=False)
+    ca, cb = mass_center(a), mass_center(b)
     if int_cast:
         ca, cb = ca.trunc(), cb.trunc()
     return (ca - cb).norm(dim=1)

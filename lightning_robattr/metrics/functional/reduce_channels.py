@@ -2,6 +2,8 @@
 
 from torch import Tensor
 
+from ..._validation import check_same_shape
+
 CHANNEL_RULES = ("abs_sum", "signed_sum", "l2")
 
 
@@ -30,8 +32,10 @@ def reduce_channels(maps: Tensor, rule: str = "abs_sum") -> Tensor:
     return maps.pow(2).sum(dim=1).sqrt()
 
 
-def flat_maps(maps: Tensor, channel_rule: str | None) -> Tensor:
-    """``(B, P)``: maps reduced over channels by ``channel_rule`` (``None``: keep channels as features), then flattened."""
-    if channel_rule is not None:
-        maps = reduce_channels(maps, channel_rule)
-    return maps.flatten(1)
+def paired_maps(a: Tensor, b: Tensor, channel_rule: str | None, *, flatten: bool = True) -> tuple[Tensor, Tensor]:
+    """Two batches of maps reduced by ``channel_rule`` (``None``: as given), refused unless they then have one shape,
+    flattened to ``(B, P)`` (``(B, H, W)`` when not ``flatten``)."""
+    ra, rb = (a, b) if channel_rule is None else (reduce_channels(a, channel_rule), reduce_channels(b, channel_rule))
+    if ra.shape != rb.shape:
+        check_same_shape(a, b)  # raises, naming the shapes as given
+    return (ra.flatten(1), rb.flatten(1)) if flatten else (ra, rb)

@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor
 
-from .reduce_channels import flat_maps
+from .reduce_channels import paired_maps
 
 
 def average_ranks(values: Tensor) -> Tensor:
@@ -39,7 +39,7 @@ def spearman(a: Tensor, b: Tensor, *, channel_rule: str | None = "abs_sum") -> T
         >>> round(rho.item(), 4)
         0.866
     """
-    a, b = flat_maps(a, channel_rule), flat_maps(b, channel_rule)
+    a, b = paired_maps(a, b, channel_rule)
     ra, rb = average_ranks(a), average_ranks(b)
     ra, rb = ra - ra.mean(dim=1, keepdim=True), rb - rb.mean(dim=1, keepdim=True)
     rho = (ra * rb).sum(dim=1) / (ra.norm(dim=1) * rb.norm(dim=1))

@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor
 
-from .reduce_channels import flat_maps
+from .reduce_channels import paired_maps
 
 TOPK_MODES = ("set", "mass")
 
@@ -36,7 +36,7 @@ def topk_intersection(
     """
     if mode not in TOPK_MODES:
         raise ValueError(f"mode must be one of {TOPK_MODES}, got {mode!r}")
-    a, b = flat_maps(a, channel_rule), flat_maps(b, channel_rule)
+    a, b = paired_maps(a, b, channel_rule)
     if not 1 <= k <= a.shape[1]:
         raise ValueError(f"k must be in [1, {a.shape[1]}], got {k}")
     if mode == "mass":
