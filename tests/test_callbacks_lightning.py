@@ -58,8 +58,9 @@ def test_validate_and_test_write_hierarchical_scalars_and_map_images_to_tensorbo
     tags = events(tmp_path).Tags()
     assert expected <= set(tags["scalars"])
     assert {"attr/saliency/topk/eps=16/maps", "attr/cam/topk/eps=16/maps"} <= set(tags["images"])
-    image = events(tmp_path).Images("attr/saliency/topk/eps=16/maps")[0]
-    assert image.width == 4 * (3 * 28 + 2) + 2 and image.height == 2 * (3 * 28 + 2) + 2
+    images = events(tmp_path).Images("attr/saliency/topk/eps=16/maps")
+    assert len(images) == 2  # validate and test, each one matplotlib figure of two rows
+    assert all(image.encoded_image_string.startswith(b"\x89PNG") and image.width > image.height > 300 for image in images)
 
 
 def test_evaluation_runs_every_n_epochs_of_fit_and_always_in_validate(tmp_path):

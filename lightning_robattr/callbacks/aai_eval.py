@@ -11,7 +11,7 @@ from .._validation import check_choice
 from ..attacks.explanation.aai import aai, check_aai
 from ..attributions import ATTRIBUTIONS
 from ._tags import budgets
-from .evaluation_callback import EvaluationCallback
+from .evaluation_callback import EvaluationCallback, NetworkChoice
 
 
 class AAIEval(EvaluationCallback):
@@ -30,7 +30,7 @@ class AAIEval(EvaluationCallback):
         method: interpreter (``cam``; ``gradcampp`` with ``method_options={"mode": "int_repo"}``; ``ig``).
         k, steps, step_size, norm, mode, hinge_weight, random_start, beta, method_options: as in
             ``attacks.aai`` (paper: k 8, 200 steps of 0.01 for every budget, filter mode).
-        eps_scale, num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
+        eps_scale, num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
 
     Cost per correctly classified image: ``len(eps) * steps`` forward+backward passes (CAM).
     """
@@ -55,9 +55,10 @@ class AAIEval(EvaluationCallback):
         batch_size: int = 100,
         seed: int = 0,
         progress: bool = True,
+        network: NetworkChoice = None,
     ) -> None:
         super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress
+            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
         )
         self.budgets = budgets(eps, eps_scale)
         check_choice(method, ATTRIBUTIONS, name="method")

@@ -5,8 +5,6 @@ from typing import Any
 
 import torch
 from pytorch_lightning import LightningModule, Trainer
-from pytorch_lightning.loggers import TensorBoardLogger
-from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor, nn
 from torchmetrics import CatMetric, MeanMetric, Metric
 
@@ -18,7 +16,8 @@ from ..detection.ensemble import ensemble_agreement
 from ..detection.metrics import roc_auc, tpr_at_fpr
 from ._cat import cat_values
 from ._tags import budgets
-from .evaluation_callback import EvaluationCallback
+from .evaluation_callback import EvaluationCallback, NetworkChoice
+from .figures import log_figure
 
 MEASURES = ("success_rate", "iou", "l1", "l2", "confidence", "interpretation_loss")
 ADAPTIVE = "adaptive"
@@ -73,7 +72,7 @@ class ADV2Eval(EvaluationCallback):
         schedule_scale: multiplies the step counts of every schedule (``attacks.ADV2_SCHEDULES``).
         step_size: the signed step in pixel units (1/255).
         transfer, ensemble, target_fprs: the options above.
-        eps_scale, num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
+        eps_scale, num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
 
     Cost per image and budget: twice the schedules' steps per interpreter (ADV2, PGD), plus the
     adaptive attack with ``ensemble``; MASK's maps cost ``iterations`` steps each.
@@ -96,8 +95,11 @@ class ADV2Eval(EvaluationCallback):
         batch_size: int = 50,
         seed: int = 0,
         progress: bool = True,
+        network: NetworkChoice = None,
     ) -> None:
-        super().__init__(num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress)
+        super().__init__(
+            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
+        )
         self.interpreters = list(interpreters)
         self.options = options_per_interpreter(self.interpreters, interpreter_options)
         if ensemble and len(self.interpreters) < 2:
@@ -192,13 +194,11 @@ class ADV2Eval(EvaluationCallback):
         if self.transfer:
             self.log_transfer(trainer)
 
-    @rank_zero_only
     def log_transfer(self, trainer: Trainer) -> None:
-        """Each budget's transfer matrix as a TensorBoard figure."""
-        writers = [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+        """Each budget's transfer matrix as a figure for every logger."""
+        if not (trainer.is_global_zero and trainer.loggers):
+            return
         rows = [f"ADV2 vs {g}" for g in self.interpreters] + ["targeted PGD"]
-        for label, _ in self.budgets if writers else ():
+        for label, _ in self.budgets:
             figure = transfer_figure(self.transfer_matrix(label), rows, self.interpreters, title=f"transfer across interpreters, {label}")
-            for writer in writers:
-                writer.add_figure(f"adv2/{label}/transfer", figure, global_step=trainer.global_step, close=False)
-            figure.clear()
+            log_figure(trainer, f"adv2/{label}/transfer", figure)

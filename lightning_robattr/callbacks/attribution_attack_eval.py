@@ -18,7 +18,7 @@ from ..attacks.explanation.maps import MAP_NOISE, evaluated_maps, manipulate_tar
 from ._maps import attack_arguments, map_size
 from ._options import check_attack_settings, check_method_options, check_methods
 from ._tags import budgets
-from .evaluation_callback import EvaluationCallback
+from .evaluation_callback import EvaluationCallback, NetworkChoice
 
 SIMILARITY_METRICS = ("topk_intersection", "spearman", "kendall_tau", "mass_center_dislocation", "cosine_distance")
 
@@ -87,7 +87,7 @@ class AttributionAttackEval(EvaluationCallback):
         attack_options: more keyword arguments of ``attribution_attack`` (``constraint``,
             ``beta``, ``random_start``, ``measure``, ``normalize``, ...).
         eps_scale: 255 (default) reads ``eps`` on the 0-255 scale; 1 for pixel units.
-        num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
+        num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
 
     Cost per correctly classified image: ``len(methods) * len(objectives) * len(eps) * steps``
     attack iterations (saliency: about 3 forward and 2 backward passes, one of them double).
@@ -126,9 +126,10 @@ class AttributionAttackEval(EvaluationCallback):
         batch_size: int = 50,
         seed: int = 0,
         progress: bool = True,
+        network: NetworkChoice = None,
     ) -> None:
         super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress
+            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
         )
         unknown = set(metrics) - set(SIMILARITY_METRICS)
         if unknown or not metrics:

@@ -1,4 +1,4 @@
-"""``AttributionMapLogger``: an image grid per attribution method, clean versus attacked, in TensorBoard."""
+"""``AttributionMapLogger``: a figure per attribution method, clean versus attacked maps, through every logger."""
 
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -6,7 +6,6 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from pytorch_lightning import LightningModule, Trainer
-from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor, nn
 from torchvision.utils import make_grid
@@ -16,24 +15,30 @@ from ..attacks.explanation.attribution_attack import attribution_attack
 from ..models import evaluation_mode
 from .._random_state import isolated_random_state, seed_batch
 from ..attacks.explanation.maps import evaluated_maps, manipulate_targets
+from ..attacks.explanation.objectives import resolve_k
+from ..metrics.functional import topk_intersection
 from ._maps import attack_arguments
 from ._options import check_attack_settings, check_method_options, check_methods
 from ._tags import budgets
-from .evaluation_callback import ScheduledEvaluation, evaluated_network
+from .evaluation_callback import NetworkChoice, ScheduledEvaluation
+from .figures import log_figure
+from .map_figure import MapPanel, map_figure
 
 
 class AttributionMapLogger(ScheduledEvaluation):
-    """Draws, for each method, a grid with one row per image: input, clean map, attacked input, attacked map.
+    """Draws, for each method, a figure with one row per image: input, clean map, attacked input, attacked map.
 
     The attacked input is ``attacks.attribution_attack`` of that method (label kept, map moved
     as far as ``objective`` can within ``eps``; an image whose every iterate changed the label
     shows the clean image twice). Maps are ``|attribution|`` summed over channels, CAM-family
-    maps upsampled to the image; each pair of maps shares one colour scale (black-red-yellow-white,
-    from 0 to the pair's maximum), so a mass that moves or spreads is visible. Images are upscaled
-    to at least 64 pixels.
+    maps upsampled to the image; each pair of maps shares one colour scale (from 0 to the pair's
+    maximum, with a colour bar), so a mass that moves or spreads is visible, and each row names
+    its image's top-k intersection (``k`` of the map) or that its maps are constant.
 
-    The images are computed and written on rank 0 only (``@rank_zero_only``), to every
-    ``TensorBoardLogger`` of the Trainer, under ``attr/<method>/<objective>/eps=<e>/maps``.
+    The figures (matplotlib, see :func:`map_figure`) are computed on rank 0 only and handed to
+    every logger of the Trainer by :func:`~lightning_robattr.callbacks.figures.log_figure` under
+    ``attr/<method>/<objective>/eps=<e>/maps``: TensorBoard's Images tab, ``log_image`` of
+    loggers that have one, PNG files in the log folder of the others.
 
     Args:
         methods: attribution methods to draw (names of ``attributions.get_attribution``).
@@ -41,7 +46,7 @@ class AttributionMapLogger(ScheduledEvaluation):
         eps: the attack budget in units of ``1 / eps_scale`` (default 8/255).
         steps, step_size, norm, k, method_options, attack_options: as in ``AttributionAttackEval``.
         num_images: rows of each grid (the first images of the seeded subset).
-        every_n_epochs, seed: see ``ScheduledEvaluation``.
+        every_n_epochs, seed, network: see ``ScheduledEvaluation``.
 
     Example:
         >>> logger = AttributionMapLogger(methods=["saliency", "ig", "cam"], num_images=8)
@@ -64,8 +69,9 @@ class AttributionMapLogger(ScheduledEvaluation):
         num_images: int = 8,
         every_n_epochs: int = 1,
         seed: int = 0,
+        network: NetworkChoice = None,
     ) -> None:
-        super().__init__(num_samples=num_images, every_n_epochs=every_n_epochs, seed=seed)
+        super().__init__(num_samples=num_images, every_n_epochs=every_n_epochs, seed=seed, network=network)
         if not methods:
             raise ValueError("methods must name at least one attribution method")
         ((self.eps_label, self.eps),) = budgets([eps], eps_scale)
@@ -86,21 +92,24 @@ class AttributionMapLogger(ScheduledEvaluation):
 
     @rank_zero_only
     def run(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """Draw the grids of the ``stage`` subset and add them to the Trainer's TensorBoard loggers."""
+        """Draw the figures of the ``stage`` subset and hand them to the Trainer's loggers."""
         require_autograd(type(self).__name__, where=f"{stage} (Lightning's default: inference mode)")
-        writers = [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
-        if not writers:
+        if not trainer.loggers:
             return
         images, _ = self.stage_subset(trainer, stage)
-        for method, grid in self.grids(evaluated_network(pl_module), images).items():
-            for writer in writers:
-                writer.add_image(self.tag(method), grid, global_step=trainer.global_step)
+        for method, panel in self.panels(self.network_of(pl_module), images).items():
+            title = f"{method}: {self.objective} attack at {self.eps_label} ({stage}, step {trainer.global_step})"
+            log_figure(trainer, self.tag(method), map_figure(panel, title=title, score_name=f"top-{self._k(panel)}"))
 
     def grids(self, model: nn.Module, images: Tensor) -> dict[str, Tensor]:
-        """``{method: (3, H', W') image grid in [0, 1]}`` for ``images (N, C, H, W)``."""
+        """``{method: (3, H', W') image grid in [0, 1]}`` of :meth:`panels` (columns: image, map, attacked image, its map)."""
+        return {method: map_grid(panel) for method, panel in self.panels(model, images).items()}
+
+    def panels(self, model: nn.Module, images: Tensor) -> dict[str, MapPanel]:
+        """``{method: MapPanel}`` of ``images (N, C, H, W)``: clean and attacked inputs, their maps and top-k intersections."""
         device = next(model.parameters()).device
         x = images.to(device).float()
-        grids = {}
+        panels = {}
         with isolated_random_state(device), evaluation_mode(model):
             with torch.no_grad():
                 label = model(x).argmax(dim=1)
@@ -116,12 +125,17 @@ class AttributionMapLogger(ScheduledEvaluation):
                     norm=self.norm, k=self.k, method_options=options, **attack_options,
                 )
                 attacked = evaluated_maps(model, x_adv, label, method, options)
-                grids[method] = map_grid(x, clean, x_adv, attacked)
-        return grids
+                scores = topk_intersection(clean, attacked, k=resolve_k(self.k, clean[0].numel()))
+                panels[method] = MapPanel(*(t.detach().cpu() for t in (x, clean, x_adv, attacked, scores)))
+        return panels
+
+    def _k(self, panel: MapPanel) -> int:
+        return resolve_k(self.k, panel.clean[0].numel())
 
 
-def map_grid(x: Tensor, clean_maps: Tensor, x_adv: Tensor, adv_maps: Tensor) -> Tensor:
-    """``(3, H', W')``: rows ``[x_i, clean map_i, x_adv_i, attacked map_i]`` for images ``(N, C, H, W)``, maps ``(N, h, w)``."""
+def map_grid(panel: MapPanel) -> Tensor:
+    """``(3, H', W')``: rows ``[x_i, clean map_i, x_adv_i, attacked map_i]`` of ``panel``, each pair of maps on one colour scale."""
+    x, clean_maps, x_adv, adv_maps = panel.x, panel.clean, panel.x_adv, panel.attacked
     size = x.shape[-2:]
     scale = torch.maximum(clean_maps.flatten(1).amax(dim=1), adv_maps.flatten(1).amax(dim=1)).clamp_min(1e-12)
     clean_rgb, adv_rgb = (_heat(_fit(maps, size) / scale.view(-1, 1, 1)) for maps in (clean_maps, adv_maps))

@@ -5,8 +5,6 @@ from typing import Literal
 
 import torch
 from pytorch_lightning import LightningModule, Trainer
-from pytorch_lightning.loggers import TensorBoardLogger
-from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor, nn
 from torchmetrics import CatMetric, MeanMetric, Metric
 
@@ -18,7 +16,8 @@ from ..detection.causal import ranked_pixels, region_of, robustness_of
 from ..detection.figure import unchanged_curve_figure
 from ..models import evaluation_mode
 from ._cat import cat_values
-from .evaluation_callback import EvaluationCallback
+from .evaluation_callback import EvaluationCallback, NetworkChoice
+from .figures import log_figure
 
 DETECTION_ATTACKS = ("fgsm", "pgd", "cw", "deepfool", "patch", "lavan")
 PATCH_ATTACKS = ("patch", "lavan")
@@ -60,7 +59,7 @@ class DetectionEval(EvaluationCallback):
         patch_masked_fraction: the masked fraction whose pixels are located for ``masked_in_patch``.
         target_fprs: benign false-positive rates of the TPR tags.
         granularity, ig_steps, fraction_of: see ``detection.causal_robustness``.
-        num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
+        num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
 
     Cost per image: one IG (``ig_steps`` passes) and ``1 / granularity`` forward passes per scored
     image, plus the attacks; the patches ``patch_steps`` mini-batch steps each.
@@ -89,8 +88,11 @@ class DetectionEval(EvaluationCallback):
         batch_size: int = 50,
         seed: int = 0,
         progress: bool = True,
+        network: NetworkChoice = None,
     ) -> None:
-        super().__init__(num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress)
+        super().__init__(
+            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
+        )
         unknown = sorted(set(attacks) - set(DETECTION_ATTACKS))
         if unknown or not attacks:
             raise ValueError(f"attacks must be a non-empty subset of {', '.join(DETECTION_ATTACKS)}, got {list(attacks)}")
@@ -197,13 +199,8 @@ class DetectionEval(EvaluationCallback):
         super().run(trainer, pl_module, stage)
         self.log_curve(trainer)
 
-    @rank_zero_only
     def log_curve(self, trainer: Trainer) -> None:
-        """The unchanged share against the masked fraction, benign and per attack, as a TensorBoard figure."""
-        writers = [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
-        if writers and self.curves:
-            figure = unchanged_curve_figure(self.curves, masking_levels(self.detector["granularity"]))
-            for writer in writers:
-                writer.add_figure("detect/unchanged_curve", figure, global_step=trainer.global_step, close=False)
-            figure.clear()
+        """The unchanged share against the masked fraction, benign and per attack, as a figure for every logger."""
+        if trainer.is_global_zero and trainer.loggers and self.curves:
+            log_figure(trainer, "detect/unchanged_curve", unchanged_curve_figure(self.curves, masking_levels(self.detector["granularity"])))
 

@@ -1,8 +1,12 @@
 """The bases of the evaluation callbacks: when and on what (``ScheduledEvaluation``), batched DDP evaluation (``EvaluationCallback``)."""
 
+import math
+import operator
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeAlias
+
+import torch
 
 import torch.distributed as dist
 from pytorch_lightning import Callback, LightningModule, Trainer
@@ -14,7 +18,12 @@ from tqdm.auto import tqdm
 from .._validation import require_autograd
 from ..models import evaluation_mode
 from .._random_state import isolated_random_state, seed_batch
+from ..metrics.per_example_mean import PerExampleMean
 from ._subset import evaluation_subset, rank_batches, stage_dataset
+
+NetworkChoice: TypeAlias = str | Callable[[LightningModule], nn.Module] | None
+"""Which network of a LightningModule an evaluation attacks: ``None`` (the regime's ``net``, else the module),
+the dotted name of a submodule (``"model.classifier"``), or a function of the module."""
 
 
 class ScheduledEvaluation(Callback):
@@ -24,6 +33,16 @@ class ScheduledEvaluation(Callback):
     during the sanity check), at the end of ``Trainer.validate``, and at the end of
     ``Trainer.test`` (``python -m lightning_robattr test --config ... --ckpt_path ...``).
 
+    The subset never holds more images than the Trainer itself evaluates in that stage, so
+    ``fast_dev_run`` and ``limit_val_batches``/``limit_test_batches`` shorten the evaluation too.
+
+    The network evaluated (:meth:`network_of`) is, by default, the regime's classifier
+    ``pl_module.net`` for the package's regimes (a module with a ``regime`` and a ``net``) and the
+    LightningModule itself (its ``forward``) for any other module, so a module that keeps only a
+    backbone in ``self.net`` is evaluated whole. ``network`` names another choice. On the first
+    images of each run the chosen network is checked against the module's own ``forward``: other
+    output shapes are refused, other predictions are warned about.
+
     Args:
         num_samples: size of the evaluation subset (``None``: the whole split): the first
             examples of a ``seed``-ed permutation of the validation (or test) dataset, the same
@@ -31,14 +50,20 @@ class ScheduledEvaluation(Callback):
         every_n_epochs: evaluate after every n-th training epoch's validation (0: only in
             ``validate`` and ``test``).
         seed: seed of the subset and of the attacks' random numbers.
+        network: the classifier to attack: ``None`` (the default rule above), the dotted name of a
+            submodule of the LightningModule (``"net"``, ``"model.classifier"``), or, from Python, a
+            function ``pl_module -> nn.Module``. It must take ``[0, 1]`` images and return logits.
     """
 
-    def __init__(self, *, num_samples: int | None, every_n_epochs: int, seed: int) -> None:
+    def __init__(self, *, num_samples: int | None, every_n_epochs: int, seed: int, network: NetworkChoice = None) -> None:
         if num_samples is not None and num_samples < 1:
             raise ValueError(f"num_samples must be >= 1 (or None for the whole split), got {num_samples}")
         if every_n_epochs < 0:
             raise ValueError(f"every_n_epochs must be >= 0 (0: only in validate/test), got {every_n_epochs}")
-        self.num_samples, self.every_n_epochs, self.seed = num_samples, every_n_epochs, seed
+        if network is not None and not (isinstance(network, str) or callable(network)):
+            raise TypeError(f"network must be None, a submodule name such as 'net', or a function of the module; got {network!r}")
+        self.num_samples, self.every_n_epochs, self.seed, self.network = num_samples, every_n_epochs, seed, network
+        self._checked: int | None = None
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking:
@@ -59,8 +84,37 @@ class ScheduledEvaluation(Callback):
         return evaluation_subset(dataset, self.num_samples, self.seed)
 
     def stage_subset(self, trainer: Trainer, stage: str) -> tuple[Tensor, Tensor]:
-        """The evaluation subset of the Trainer's ``stage`` (``"val"`` or ``"test"``) dataset."""
-        return self.select(stage_dataset(trainer.val_dataloaders if stage == "val" else trainer.test_dataloaders, stage))
+        """The evaluation subset of the Trainer's ``stage`` (``"val"`` or ``"test"``) dataset, at most what the Trainer evaluates."""
+        loaders = trainer.val_dataloaders if stage == "val" else trainer.test_dataloaders
+        batches = sum(trainer.num_val_batches if stage == "val" else trainer.num_test_batches)
+        first = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+        size = getattr(first, "batch_size", None)
+        seen = batches * size if size and math.isfinite(batches) else None
+        limit = min(n for n in (self.num_samples, seen) if n is not None) if (self.num_samples, seen) != (None, None) else None
+        return evaluation_subset(stage_dataset(loaders, stage), limit, self.seed)
+
+    def network_of(self, pl_module: LightningModule, images: Tensor | None = None) -> nn.Module:
+        """The classifier to attack (see the class docstring), checked once per module on ``images (N, C, H, W)``."""
+        if self.network is None:
+            declared = getattr(type(pl_module), "regime", None) is not None and isinstance(getattr(pl_module, "net", None), nn.Module)
+            net = pl_module.net if declared else pl_module
+        elif isinstance(self.network, str):
+            try:
+                net = operator.attrgetter(self.network)(pl_module)
+            except AttributeError:
+                children = [name for name, _ in pl_module.named_children()]
+                raise AttributeError(
+                    f"network {self.network!r} is not a submodule of {type(pl_module).__name__}; name one of {children} "
+                    "(dotted for deeper ones), or leave network unset to evaluate the module's forward"
+                ) from None
+        else:
+            net = self.network(pl_module)
+        if not isinstance(net, nn.Module):
+            raise TypeError(f"network must give an nn.Module, got {type(net).__name__}")
+        if images is not None and net is not pl_module and self._checked != id(pl_module):
+            check_same_predictions(net, pl_module, images[:8].to(next(net.parameters()).device), name=type(self).__name__)
+            self._checked = id(pl_module)
+        return net
 
     def run(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Evaluate on the ``stage`` subset."""
@@ -84,18 +138,23 @@ class EvaluationCallback(ScheduledEvaluation):
     * logs every value with ``pl_module.log`` (TensorBoard, ``callback_metrics``, the results of
       ``Trainer.validate``/``Trainer.test``) and keeps the last ones in ``results``.
 
-    The network evaluated is ``pl_module.net`` when the LightningModule has one (every regime
-    does), else the LightningModule itself. Attacks need autograd: create the Trainer with
-    ``inference_mode=False`` (the ``lightning_robattr`` CLI does).
+    * warns when a map-similarity value leaves images out (an undefined score: a rank correlation
+      of a constant map, maps of a single cell) naming the tag and the count, and when no image is
+      left (the value is then NaN, never a number computed from nothing).
+
+    The network evaluated is chosen by ``network`` (``ScheduledEvaluation.network_of``). Attacks
+    need autograd: create the Trainer with ``inference_mode=False`` (the ``lightning_robattr`` CLI does).
 
     Args:
-        num_samples, every_n_epochs, seed: see ``ScheduledEvaluation``.
+        num_samples, every_n_epochs, seed, network: see ``ScheduledEvaluation``.
         batch_size: examples attacked together (also the unit of work shared across ranks).
         progress: show a progress bar on rank 0 while evaluating (if the Trainer shows one).
     """
 
-    def __init__(self, *, num_samples: int | None, every_n_epochs: int, batch_size: int, seed: int, progress: bool) -> None:
-        super().__init__(num_samples=num_samples, every_n_epochs=every_n_epochs, seed=seed)
+    def __init__(
+        self, *, num_samples: int | None, every_n_epochs: int, batch_size: int, seed: int, progress: bool, network: NetworkChoice = None
+    ) -> None:
+        super().__init__(num_samples=num_samples, every_n_epochs=every_n_epochs, seed=seed, network=network)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size, self.progress = batch_size, progress
@@ -124,7 +183,7 @@ class EvaluationCallback(ScheduledEvaluation):
         require_autograd(type(self).__name__, where=f"{stage} (Lightning's default: inference mode)")
         images, labels = self.stage_subset(trainer, stage)
         show = self.progress and trainer.is_global_zero and trainer.progress_bar_callback is not None
-        values = self.evaluate(evaluated_network(pl_module), images, labels, progress=show)
+        values = self.evaluate(self.network_of(pl_module, images), images, labels, progress=show)
         for tag, value in values.items():
             # identical on every rank already; sync_dist only spares Lightning's DDP warning
             pl_module.log(tag, value, on_step=False, on_epoch=True, sync_dist=True, add_dataloader_idx=False)
@@ -152,12 +211,49 @@ class EvaluationCallback(ScheduledEvaluation):
             # a rank whose share of the batches is empty still joins the reduction
             warnings.filterwarnings("ignore", message=".*compute.* called before .*update")
             values = {tag: metric.compute() for tag, metric in metrics.items()}
+        warn_undefined(type(self).__name__, metrics)
         values = self.summarize(values)
         self.results = {tag: float(value) for tag, value in values.items()}
         return values
 
 
-def evaluated_network(pl_module: LightningModule) -> nn.Module:
-    """The classifier an evaluation attacks: ``pl_module.net`` if the module has one, else the module."""
-    net = getattr(pl_module, "net", None)
-    return net if isinstance(net, nn.Module) else pl_module
+def check_same_predictions(net: nn.Module, pl_module: LightningModule, x: Tensor, *, name: str) -> None:
+    """Refuse a ``net`` whose outputs on ``x`` have another shape than ``pl_module``'s; warn when its predictions differ."""
+    with torch.no_grad(), evaluation_mode(pl_module):
+        try:
+            expected = pl_module(x)
+        except Exception:  # a forward that does not take images: nothing to compare with
+            return
+        got = net(x)
+    if not (isinstance(got, Tensor) and isinstance(expected, Tensor)):
+        return
+    if got.shape != expected.shape:
+        raise ValueError(
+            f"{name} evaluates {type(net).__name__}, whose outputs have shape {tuple(got.shape)}, but the module "
+            f"{type(pl_module).__name__} returns {tuple(expected.shape)}: that network is not the whole classifier (a backbone "
+            "without its head?); set the callback's network to the submodule that returns the logits, or leave it unset "
+            "to evaluate the module's forward"
+        )
+    differ = int((got.argmax(1) != expected.argmax(1)).sum())
+    if differ:
+        warnings.warn(
+            f"{name} evaluates {type(net).__name__}, whose predictions differ from the module's forward on {differ} of "
+            f"{len(x)} images; the numbers are that network's. Set the callback's network if it is not the classifier you mean",
+            stacklevel=3,
+        )
+
+
+def warn_undefined(name: str, metrics: dict[str, Metric]) -> None:
+    """One warning listing the per-image means that left images out, or had none left (logged as NaN)."""
+    notes = []
+    for tag, metric in metrics.items():
+        if isinstance(metric, PerExampleMean) and int(metric.skipped) > 0:
+            total = int(metric.skipped) + int(metric.count)
+            kept = "none left: logged as NaN" if int(metric.count) == 0 else f"the mean is over the other {int(metric.count)}"
+            notes.append(f"{tag}: {int(metric.skipped)} of {total} images left out ({kept})")
+    if notes:
+        warnings.warn(
+            f"{name}: some map scores are undefined (a rank correlation of a constant map, or maps of a single cell such as "
+            "a 1x1 CAM grid, where top-k intersection and dislocation mean nothing); " + "; ".join(notes),
+            stacklevel=3,
+        )

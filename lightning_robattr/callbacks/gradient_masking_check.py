@@ -13,7 +13,7 @@ from ..attacks.classification.autoattack import load_reference, square
 from ..attacks.classification.pgd import pgd
 from ..attacks.threat_models import ThreatModel, threat_model
 from ._tags import budgets
-from .evaluation_callback import EvaluationCallback
+from .evaluation_callback import EvaluationCallback, NetworkChoice
 from .pgd_eval import still_correct
 
 PREFIX = "robust/gradient_masking"
@@ -124,7 +124,7 @@ class GradientMaskingCheck(EvaluationCallback):
         random_samples: random points of the ball tried per image (>= 1).
         tolerance: accuracy slack before a flag fires.
         warn: issue a ``GradientMaskingWarning`` when a flag fires.
-        eps_scale, num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
+        eps_scale, num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
 
     Cost per image: ``len(eps) * (sum(steps) + 1) + huge_eps_steps`` forward+backward passes, plus up to
     ``square_queries + random_samples`` forward passes.
@@ -148,9 +148,10 @@ class GradientMaskingCheck(EvaluationCallback):
         batch_size: int = 100,
         seed: int = 0,
         progress: bool = True,
+        network: NetworkChoice = None,
     ) -> None:
         super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress
+            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
         )
         self.budgets = budgets(eps, eps_scale, increasing=True)
         self.steps = [int(s) for s in steps]

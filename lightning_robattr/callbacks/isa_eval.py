@@ -11,7 +11,7 @@ from .._validation import check_choice
 from ..attacks.explanation.isa import CLASS_SETS, check_isa, isa
 from ..attacks.targets import random_targets
 from ..attributions import ATTRIBUTIONS
-from .evaluation_callback import EvaluationCallback
+from .evaluation_callback import EvaluationCallback, NetworkChoice
 
 NSL_SCALES = ("point", "image")
 
@@ -45,7 +45,7 @@ class ISAEval(EvaluationCallback):
         norms: ``1`` and/or ``2``.
         nsl_per: ``"point"`` (Table 1's scale, above) or ``"image"`` (the mean slope per image).
         budget_factors, first_point, steps, search_rounds, tau, beta, method_options: as in ``attacks.isa``.
-        num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
+        num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
     """
 
     def __init__(
@@ -67,9 +67,10 @@ class ISAEval(EvaluationCallback):
         batch_size: int = 20,
         seed: int = 0,
         progress: bool = True,
+        network: NetworkChoice = None,
     ) -> None:
         super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress
+            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
         )
         if not class_sets or set(class_sets) - set(CLASS_SETS):
             raise ValueError(f"class_sets must be a non-empty subset of {CLASS_SETS}, got {list(class_sets)}")

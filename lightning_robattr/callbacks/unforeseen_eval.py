@@ -15,7 +15,7 @@ from ..attacks.unforeseen.jpeg import jpeg
 from ..attacks.unforeseen.snow import snow
 from ..attacks.targets import random_targets
 from ._tags import eps_label
-from .evaluation_callback import EvaluationCallback
+from .evaluation_callback import EvaluationCallback, NetworkChoice
 from .pgd_eval import still_correct
 
 UNFORESEEN_ATTACKS: dict[str, Callable[..., Tensor]] = {
@@ -51,7 +51,7 @@ class UnforeseenEval(EvaluationCallback):
         steps: iterations of every attack (paper: 200).
         targeted: attack towards a random wrong class (the paper) rather than away from the label.
         loss: ``"ce"`` or ``"cw"``.
-        num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``
+        num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``
             (``every_n_epochs=0`` by default: about ``len(attacks) * steps`` forward+backward
             passes per image, i.e. only in ``validate`` and ``test``).
     """
@@ -69,9 +69,10 @@ class UnforeseenEval(EvaluationCallback):
         batch_size: int = 40,
         seed: int = 0,
         progress: bool = True,
+        network: NetworkChoice = None,
     ) -> None:
         super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress
+            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
         )
         unknown = set(attacks) - set(UNFORESEEN_ATTACKS) or set(eps or {}) - set(attacks)
         if unknown or not attacks:
