@@ -1,6 +1,6 @@
 """``python -m lightning_robattr``: the LightningCLI entry point."""
 
-from .cli import main
+from .cli import command_line
 
 if __name__ == "__main__":
-    main()
+    command_line()

@@ -1,37 +1,53 @@
 """The command line: ``python -m lightning_robattr {fit,validate,test,predict} --config CONFIG.yaml``."""
 
+import argparse
 import importlib
 import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonargparse import Namespace
+from jsonargparse import DefaultHelpFormatter, Namespace
 from pytorch_lightning import LightningDataModule
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning import Trainer
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+# every data module imported, so that jsonargparse knows them as subclasses: --data MNIST5k, --data.help MNIST5k
+from . import data  # noqa: F401
+from . import regimes
+from ._quiet import quiet_dependencies
+from ._run_folder import remove_unstarted_run
 from .callbacks.last_checkpoint import LastCheckpoint
 from .callbacks.rng_state import RNGStateCheckpoint
-from .configs import DEFAULT_CALLBACKS, resolve_config
+from .callbacks.robust_summary import RobustSummary
+from .configs import CALLBACK_SETS, DEFAULT_CALLBACKS, REGIME_CONFIGS, config_folders, config_names, resolve_config
 from .loggers import ExclusiveTensorBoardLogger
 from .regimes import RobustClassifier, check_regime, read_checkpoint
 from .regimes.checkpoint import check_weights_fit
 
+PROG = "python -m lightning_robattr"
 # evaluation callbacks attack the model during validation and test, which needs autograd; the
 # logger is Lightning's default, a TensorBoardLogger in <trainer.default_root_dir>/lightning_logs/version_N
 TRAINER_DEFAULTS = {"inference_mode": False}
+# errors of the user's input (our checks raise ValueError, FileNotFoundError, ...; a missing extra ImportError):
+# one message on stderr and this exit code, unless TRACEBACK_VARIABLE=1 in the environment asks for the traceback
+USER_ERRORS = (ValueError, OSError, ImportError)
+USER_ERROR_EXIT = 2
+TRACEBACK_VARIABLE = "ROBATTR_TRACEBACK"
 
 
 class RobAttrCLI(LightningCLI):
     """LightningCLI in subclass mode: the regime (``model``) and the ``data`` are chosen by ``class_path``.
 
     Always adds a ``ModelCheckpoint`` (the best by ``val/acc``), a ``LastCheckpoint``
-    (``last.ckpt`` after every epoch, optionally every N steps), a ``LearningRateMonitor`` and
-    an ``RNGStateCheckpoint`` (so that ``--ckpt_path`` resumes exactly); they are configurable
-    under ``checkpoint``, ``last_checkpoint``, ``lr_monitor`` and ``rng_state``.
+    (``last.ckpt`` after every epoch, optionally every N steps), a ``LearningRateMonitor``,
+    an ``RNGStateCheckpoint`` (so that ``--ckpt_path`` resumes exactly) and a ``RobustSummary``
+    (one line of headline numbers per validation epoch; ``--summary.tags []`` turns it off); they
+    are configurable under ``checkpoint``, ``last_checkpoint``, ``lr_monitor``, ``rng_state`` and ``summary``.
+    After ``fit``, ``validate`` and ``test`` it prints the run folder and the best (or tested) checkpoint.
 
     With ``--ckpt_path`` the run is configured by the command line, not by the checkpoint's
     stored hyperparameters (an override such as ``--model.init_args.beta 0.9`` is kept), and a
@@ -40,7 +56,8 @@ class RobAttrCLI(LightningCLI):
     before anything is run.
 
     The default logger is an :class:`~lightning_robattr.loggers.ExclusiveTensorBoardLogger` in
-    ``<trainer.default_root_dir>/lightning_logs``: runs started together never share a ``version_N``.
+    ``<trainer.default_root_dir>/lightning_logs``: runs started together never share a ``version_N``,
+    and a run that fails before it produced a checkpoint or a logged value leaves no ``version_N`` behind.
     """
 
     _checkpoint: dict[str, Any] | None = None
@@ -58,6 +75,7 @@ class RobAttrCLI(LightningCLI):
         parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.add_lightning_class_args(RNGStateCheckpoint, "rng_state")
+        parser.add_lightning_class_args(RobustSummary, "summary")
 
     def _parse_ckpt_path(self) -> None:
         """Check ``--ckpt_path`` against the configured regime instead of replacing the model config by the checkpoint's."""
@@ -84,6 +102,39 @@ class RobAttrCLI(LightningCLI):
             kwargs["logger"] = ExclusiveTensorBoardLogger(save_dir=config.get("default_root_dir") or os.getcwd())
         return super().instantiate_trainer(**kwargs)
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run ``subcommand``; when it fails, remove the run folder if it holds nothing yet (``_run_folder.remove_unstarted_run``)."""
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            remove_unstarted_run(self.trainer)
+            raise
+
+    def after_fit(self) -> None:
+        """Print the run folder and the best checkpoint (by the monitored metric)."""
+        best = self.trainer.checkpoint_callback
+        score = f" ({best.monitor} {float(best.best_model_score):.3f})" if best and best.best_model_score is not None else ""
+        path = _shown(best.best_model_path) + score if best and best.best_model_path else "none (no validation ran)"
+        self._print_run("best checkpoint", path)
+
+    def after_validate(self) -> None:
+        """Print the run folder and the checkpoint evaluated."""
+        path = self.trainer.ckpt_path
+        self._print_run("checkpoint", _shown(path) if path else "none (the configured initial weights)")
+
+    after_test = after_validate
+
+    def _print_run(self, what: str, checkpoint: str) -> None:
+        folder = self.trainer.log_dir  # a broadcast under DDP: every rank asks
+        if self.trainer.is_global_zero:
+            print(f"run folder: {_shown(folder)}\n{what}: {checkpoint}", flush=True)
+
+
+def _shown(path: str | os.PathLike | None) -> str:
+    """``path`` relative to the current folder when it lies inside it, else as given."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
 
 def _import(class_path: str) -> type:
     module, _, name = class_path.rpartition(".")
@@ -99,20 +150,67 @@ def main(args: list[str] | None = None, run: bool = True) -> RobAttrCLI:
     exist is looked up among the configs installed with the package (see ``configs.resolve_config``),
     so ``--config configs/ssr.yaml`` works from any folder after ``pip install``.
     """
+    quiet_dependencies()
     args = _resolve_config_args(sys.argv[1:] if args is None else args)
     defaults = {"default_config_files": [str(DEFAULT_CALLBACKS)]}
+    main_parser = {"prog": PROG, "description": _description(), "formatter_class": _HelpFormatter}
+    # progress bars only on a terminal: piped or nohup output gets the summary lines, not cursor movements
+    interactive = sys.stdout.isatty() and sys.stderr.isatty()
     return RobAttrCLI(
         RobustClassifier,
         LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
-        trainer_defaults=TRAINER_DEFAULTS,
+        trainer_defaults={**TRAINER_DEFAULTS, "enable_progress_bar": interactive},
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={stage: defaults for stage in ("fit", "validate", "test")} if run else defaults,
+        parser_kwargs={**main_parser, **({stage: defaults for stage in ("fit", "validate", "test")} if run else defaults)},
         args=args,
         run=run,
     )
+
+
+def command_line() -> None:
+    """``python -m lightning_robattr``: :func:`main`, with an error of the user's input ending in one line on stderr.
+
+    ``ValueError``, ``OSError`` (a missing file) and ``ImportError`` (a missing extra) print
+    ``error: <message>`` and exit with status 2, without a traceback; ``ROBATTR_TRACEBACK=1``
+    in the environment re-raises them with it. Other exceptions keep their traceback.
+    """
+    try:
+        main()
+    except USER_ERRORS as error:
+        if os.environ.get(TRACEBACK_VARIABLE) == "1":
+            raise
+        print(f"error: {error}\n({TRACEBACK_VARIABLE}=1 shows the traceback)", file=sys.stderr)
+        raise SystemExit(USER_ERROR_EXIT) from None
+
+
+class _HelpFormatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """jsonargparse's help, with the description's lines kept as written."""
+
+
+def _description() -> str:
+    """The ``--help`` text: what the command does, the regimes, the packaged configs and callback sets, examples."""
+    listed = {
+        "regimes (model)": ", ".join(name for name in regimes.__all__ if name.endswith("Module")),
+        **{f"{folder.relative_to(REGIME_CONFIGS.parent).as_posix()}/": " ".join(config_names(folder)) for folder in config_folders()},
+        "callbacks/ (sets)": " ".join(config_names(CALLBACK_SETS)),
+    }
+    lines = [textwrap.fill(text, 100, initial_indent=f"  {head:<22}", subsequent_indent=" " * 24) for head, text in listed.items()]
+    return "\n".join([
+        "Train and evaluate image classifiers whose explanations resist adversarial manipulation. A --config chooses",
+        "the regime, the network and the data; fit, validate and test add callbacks/default.yaml, which a later",
+        "-c callbacks/<set>.yaml replaces. Packaged configs are found from any folder.",
+        "",
+        *lines,
+        "",
+        "examples:",
+        f"  {PROG} fit -c configs/ssr.yaml",
+        f"  {PROG} test -c configs/ssr.yaml --ckpt_path lightning_logs/version_0/checkpoints/best-epoch=9.ckpt",
+        f"  {PROG} fit --help                      every option of fit",
+        f"  {PROG} fit --model.help SSRModule      a regime's options (--data.help MNIST5k: a data module's)",
+    ])
 
 
 def _resolve_config_args(args: list[str]) -> list[str]:

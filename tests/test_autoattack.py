@@ -204,12 +204,21 @@ def test_bad_reference_options_are_refused_when_built():
 
 def test_a_missing_reference_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyautoattack", None)
-    with pytest.raises(ImportError, match=r'pip install "lightning_robattr\[autoattack\]"'):
+    install = r'pip install -e "\.\[autoattack\]".* pip install "lightning_robattr\[autoattack\]"'
+    with pytest.raises(ImportError, match=r'pip install "lightning_robattr\[autoattack\]"'):  # the function itself still refuses
         autoattack(nn.Sequential(nn.Flatten(), nn.Linear(4, 10)), torch.rand(1, 1, 2, 2), torch.tensor([0]), eps=0.1)
-    reference = PGDEval(reference="autoattack", every_n_epochs=0)  # a ready-made set's test-time entry
-    reference.setup(None, None, "fit")  # training never runs it: no error
+    reference = PGDEval(eps=[0.1], steps=[], reference="autoattack", every_n_epochs=0)  # a ready-made set's test-time entry
+    reference.setup(None, None, "fit")  # training never runs it: no warning, nothing dropped
+    assert reference.reference == "autoattack"
     for stage in ("validate", "test"):
-        with pytest.raises(ImportError, match=r'pip install "lightning_robattr\[autoattack\]"'):
-            reference.setup(None, None, stage)
-    with pytest.raises(ImportError, match="pyautoattack"):
+        grid = PGDEval(eps=[0.1], steps=[2], reference="autoattack", num_samples=4)
+        with pytest.warns(UserWarning, match=install):
+            grid.setup(None, None, stage)
+        net = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))
+        values = grid.evaluate(net, torch.rand(4, 1, 2, 2), torch.randint(0, 10, (4,)))
+        assert set(values) == {"robust/pgd_linf/clean_acc", "robust/pgd_linf/eps=0.1/steps=2/acc"}  # the PGD grid is still reported
+    with pytest.warns(UserWarning, match="robust/autoattack_"):
+        reference.setup(None, None, "test")
+    reference.run(None, None, "test")  # nothing left to measure: returns before touching the (absent) Trainer
+    with pytest.warns(UserWarning, match="pyautoattack"):
         PGDEval(reference="autoattack_rand", every_n_epochs=5).setup(None, None, "fit")

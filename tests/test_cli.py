@@ -154,3 +154,20 @@ def test_two_process_ddp_validation_accuracy_equals_single_process(tmp_path):
     ddp_acc = scalars(version)["val/acc"][-1]
     single = run_cli(tmp_path, "validate", *common, "--ckpt_path", str(version / "checkpoints" / "last.ckpt"))
     assert single.trainer.callback_metrics["val/acc"].item() == pytest.approx(ddp_acc, abs=1e-6)
+
+
+def test_help_names_the_command_the_regimes_configs_and_callback_sets_and_a_data_module_resolves_by_name(tmp_path):
+    from lightning_robattr import regimes
+    from lightning_robattr.configs import CALLBACK_SETS, REGIME_CONFIGS
+    from test_cli_terminal import cli
+
+    done = cli(tmp_path, "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m lightning_robattr ")
+    for name in [n for n in regimes.__all__ if n.endswith("Module")] + [p.name for p in REGIME_CONFIGS.glob("*.yaml")] + [
+            p.name for p in CALLBACK_SETS.glob("*.yaml")] + ["configs/cifar10/", "configs/smoke/"]:
+        assert name in done.stdout, name
+    fit_help = cli(tmp_path, "fit", "--help")
+    assert fit_help.returncode == 0 and "--summary.tags" in fit_help.stdout and "--checkpoint.monitor" in fit_help.stdout
+    shown = cli(tmp_path, "fit", "--data.help", "MNIST5k")  # a short class name: every data module is a known subclass
+    assert shown.returncode == 0 and "--data.batch_size" in shown.stdout, shown.stderr

@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from lightning_robattr.reproduce.__main__ import main
 from lightning_robattr.reproduce.claims import VERDICTS, Check, Claim, fmt, mean_std
 from lightning_robattr.reproduce.context import Context
 from lightning_robattr.reproduce.progress import Progress
+from lightning_robattr.reproduce.report import Results
 from lightning_robattr.reproduce import training
 from lightning_robattr.reproduce.training import Run, build, train
 from test_data_torchvision import write_cifar10
@@ -44,6 +46,8 @@ def test_each_paper_writes_its_report_csv_and_figures_with_a_verdict_per_claim(p
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         assert cells[4].strip("*") in VERDICTS, line
         assert cells[5], line  # the sentence saying what was compared
+        if "(n/a)" in cells[5]:  # a comparison of a number the budget did not measure decides nothing
+            assert cells[4].strip("*") in ("insufficient data", "partly"), line
     for figure in FIGURES[paper]:
         assert f"({figure})" in text
 
@@ -116,6 +120,29 @@ def test_verdicts_come_from_the_checks():
     assert claim(True, False).verdict == "partly"
     assert claim(False, False).verdict == "does not hold"
     assert claim(True, False).compared == "check 0 (yes); check 1 (no)"
+    assert claim(None, True).verdict == "insufficient data" and claim(None, False).verdict == "insufficient data"
+    assert claim(True, False, None).verdict == "partly"  # whatever the missing check gives
+    assert claim(None, True).compared == "check 0 (n/a); check 1 (yes)"
+
+
+def test_a_check_of_a_number_that_was_not_measured_is_undecided():
+    assert Check("a > b", math.nan > 0.5, (math.nan, 0.5)).outcome is None
+    assert Check("a > b", 0.7 > 0.5, (0.7, 0.5)).outcome is True
+    verdict = Claim("Table 1", "a claim", "0.5", "n/a", (Check("a > b", False, (math.nan, 0.5)),)).verdict
+    assert verdict == "insufficient data"
+
+
+NO_NUMBERS = {
+    "int": lambda results: PAPERS["int"].make_claims(results, ["eps=0.1", "eps=0.3"], ["cam"]),
+    "fragile": lambda results: PAPERS["fragile"].claims(results, ["eps=8"]),
+    **{paper: PAPERS[paper].claims for paper in ("ssr", "detection", "adv2")},
+}
+
+
+@pytest.mark.parametrize("paper", sorted(NO_NUMBERS))
+def test_claims_without_numbers_have_insufficient_data_not_a_verdict(paper):
+    claims = NO_NUMBERS[paper](Results(paper))
+    assert claims and {claim.verdict for claim in claims} == {"insufficient data"}
 
 
 def test_mean_std_and_format_over_seeds():
@@ -135,6 +162,24 @@ def test_command_line_refuses_cifar_without_a_root_and_a_bad_seed_count(capsys):
     assert "--seeds" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["int", "--quick", "--budget", "full"])
+
+
+def test_reports_go_to_a_new_folder_and_the_committed_ones_only_with_an_explicit_out(tmp_path, monkeypatch, capsys):
+    from lightning_robattr.reproduce import __main__ as command
+
+    written = []
+    monkeypatch.setattr(command, "reproduce", lambda paper, out, **options: written.append(out) or out / paper / "report.md")
+    monkeypatch.setattr(command, "COMMITTED_REPORTS", tmp_path / "reports")
+    (tmp_path / "reports").mkdir()
+    monkeypatch.chdir(tmp_path)
+    main(["int", "--budget", "smoke"])
+    assert written == [Path("reproductions")]
+    monkeypatch.chdir(tmp_path / "reports")
+    with pytest.raises(SystemExit):
+        main(["int", "--budget", "smoke"])
+    assert "inside the committed reports" in capsys.readouterr().err and written == [Path("reproductions")]
+    main(["int", "--budget", "smoke", "--out", "."])  # named explicitly: written there
+    assert written[-1] == Path(".")
 
 
 def cifar_context(tmp_path, budget: str = "smoke") -> Context:

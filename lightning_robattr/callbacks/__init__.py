@@ -15,6 +15,7 @@ from .isa_eval import ISAEval
 from .last_checkpoint import LastCheckpoint
 from .pgd_eval import PGDEval
 from .rng_state import RNGStateCheckpoint
+from .robust_summary import RobustSummary
 from .unforeseen_eval import UNFORESEEN_ATTACKS, UnforeseenEval
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "MapScore",
     "PGDEval",
     "RNGStateCheckpoint",
+    "RobustSummary",
     "ScheduledEvaluation",
     "UnforeseenEval",
     "masking_flags",

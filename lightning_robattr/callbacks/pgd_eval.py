@@ -8,20 +8,26 @@ from typing import Literal
 
 import torch
 from pytorch_lightning import LightningModule, Trainer
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
 from ..attacks.classification.apgd import apgd
-from ..attacks.classification.autoattack import autoattack, load_reference
+from ..attacks.classification.autoattack import INSTALL, autoattack, load_reference
 from ..attacks.classification.pgd import check_pgd, pgd
 from .._validation import check_choice, check_positive_int
 from ._tags import budgets
-from .evaluation_callback import EvaluationCallback
+from .evaluation_callback import EvaluationCallback, NetworkChoice
 
 PROTOCOLS = ("madry", "int_repo")
 AUTOATTACK_VERSIONS = {"autoattack": "standard", "autoattack_rand": "rand"}
 REFERENCES = ("apgd", *AUTOATTACK_VERSIONS)
 INT_REPO_STEP_SIZE = 0.01
+# the same text for every callback, so Python shows it once however many callbacks lack the reference (rank 0 only)
+MISSING_REFERENCE = (
+    "AutoAttack is not installed (PyPI pyautoattack): its robust accuracies (robust/autoattack_*) are skipped, every other "
+    f'number is reported; install it with pip install -e ".[autoattack]" in a checkout, or {INSTALL}'
+)
 
 
 def still_correct(model: nn.Module, x: Tensor, y: Tensor, attacked: Tensor, attack: Callable[[Tensor, Tensor], tuple]) -> Tensor:
@@ -80,12 +86,13 @@ class PGDEval(EvaluationCallback):
         loss: PGD's loss, ``"ce"`` or ``"cw"``.
         reference: ``False``, ``"apgd"`` (``True``: the same), ``"autoattack"`` or ``"autoattack_rand"``
             (above). The AutoAttack versions need the ``autoattack`` extra, checked when a Trainer
-            stage in which this callback runs starts (``fit`` only with ``every_n_epochs > 0``), so a
-            ready-made set that runs AutoAttack in ``test`` still trains without it.
+            stage in which this callback runs starts (``fit`` only with ``every_n_epochs > 0``):
+            without it the reference is skipped with one warning that says how to install it, and
+            the rest is reported (a callback with no PGD ``steps`` then logs nothing).
         reference_steps: iterations of each APGD run of ``"apgd"``.
         name: the attack's segment of the tags.
         eps_scale: 1 for budgets in pixel units; 255 to write 0-255 budgets (``[2, 8]``).
-        num_samples, every_n_epochs, batch_size, seed, progress: see ``EvaluationCallback``.
+        num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
 
     Cost per evaluated image: ``len(eps) * sum(steps)`` forward+backward passes (plus
     ``2 * reference_steps`` per budget on the surviving points with ``"apgd"``; see ``attacks.autoattack``
@@ -115,9 +122,10 @@ class PGDEval(EvaluationCallback):
         batch_size: int = 100,
         seed: int = 0,
         progress: bool = True,
+        network: NetworkChoice = None,
     ) -> None:
         super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress
+            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
         )
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -145,9 +153,21 @@ class PGDEval(EvaluationCallback):
         check_positive_int(reference_steps, "reference_steps")
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """Raise the ImportError of a missing AutoAttack before a stage in which it would run."""
+        """Drop a missing AutoAttack reference, with a warning saying how to install it, before a stage in which it would run.
+
+        The PGD grid is still evaluated; a callback that measured only the reference is then skipped.
+        """
         if self.reference in AUTOATTACK_VERSIONS and (stage != "fit" or self.every_n_epochs > 0):
-            load_reference()
+            try:
+                load_reference()
+            except ImportError:
+                rank_zero_warn(MISSING_REFERENCE)
+                self.reference = None
+
+    def run(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Evaluate, unless the only attack was an AutoAttack reference that is not installed (see ``setup``)."""
+        if self.steps or self.reference is not None:
+            super().run(trainer, pl_module, stage)
 
     @property
     def units_per_batch(self) -> int:

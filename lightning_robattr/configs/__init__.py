@@ -37,6 +37,16 @@ def resolve_config(name: str) -> str:
         return str(packaged)
     raise FileNotFoundError(
         f"--config {name!r} does not exist; give the path of a YAML file, or a packaged one: "
-        f"configs/<regime>.yaml ({', '.join(sorted(p.name for p in REGIME_CONFIGS.glob('*.yaml')))}), "
-        f"configs/cifar10/<regime>.yaml or callbacks/<set>.yaml ({', '.join(sorted(p.name for p in CALLBACK_SETS.glob('*.yaml')))})"
+        f"configs/<regime>.yaml ({', '.join(config_names(REGIME_CONFIGS))}), "
+        f"configs/cifar10/<regime>.yaml or callbacks/<set>.yaml ({', '.join(config_names(CALLBACK_SETS))})"
     )
+
+
+def config_names(folder: Path) -> list[str]:
+    """The sorted names of the YAML files directly in ``folder`` (``REGIME_CONFIGS``, a subfolder of it, or ``CALLBACK_SETS``)."""
+    return sorted(p.name for p in folder.glob("*.yaml"))
+
+
+def config_folders() -> list[Path]:
+    """The packaged folders of regime configs: ``REGIME_CONFIGS`` and its subfolders (``cifar10``, ``mnist``, ``smoke``)."""
+    return [REGIME_CONFIGS, *sorted(p for p in REGIME_CONFIGS.iterdir() if p.is_dir() and p != CALLBACK_SETS and config_names(p))]

@@ -52,6 +52,20 @@ class RobustClassifier(LightningModule):
         )
         self._saved_horizon: int | None = None
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Any:
+        """Lightning's ``load_from_checkpoint``, which needs ``net=``: a checkpoint holds the network's weights, not the network.
+
+        Example: ``SSRModule.load_from_checkpoint(path, net=Small())``.
+        """
+        if "net" not in kwargs:
+            raise TypeError(
+                f"{cls.__name__}.load_from_checkpoint({str(checkpoint_path)!r}) needs the network: the checkpoint holds its "
+                f"weights, not its architecture; pass net=..., e.g. {cls.__name__}.load_from_checkpoint(path, net=Small()) "
+                "with the network the run trained (model.init_args.net in the run folder's config.yaml)"
+            )
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
     def setup(self, stage: str) -> None:
         """Refuse a data module whose labels are not all classes of ``net``, before any batch is drawn."""
         data = self.trainer.datamodule

@@ -1,6 +1,6 @@
 """Reproductions of the papers the framework comes from: one command per paper, the paper's numbers beside ours.
 
-``python -m lightning_robattr.reproduce {int,ssr,fragile,detection,adv2,all} [--quick] [--seeds N] [--out reports/]``
+``python -m lightning_robattr.reproduce {int,ssr,fragile,detection,adv2,all} [--quick] [--seeds N] [--out reproductions/]``
 trains the models a paper needs from the packaged regime configs (cached by config + seed, so a
 rerun only evaluates), evaluates them with the paper's protocol and writes
 ``<out>/<paper>/report.md``, ``results.csv`` and PNG figures. Each claim of the paper is a row with
@@ -10,7 +10,7 @@ the paper's numbers, ours (mean ± std over seeds) and a verdict computed from t
 from pathlib import Path
 
 from . import adv2_paper, detection_paper, fragile_paper, int_paper, ssr_paper
-from .context import Context
+from .context import DEFAULT_OUT, Context
 from .progress import Progress
 from .report import commit
 
@@ -20,7 +20,7 @@ PAPERS = {"int": int_paper, "ssr": ssr_paper, "fragile": fragile_paper, "detecti
 def reproduce(
     paper: str,
     *,
-    out: Path = Path("reports"),
+    out: Path = DEFAULT_OUT,
     budget: str = "full",
     seeds: int = 3,
     data: str = "mnist5k",
@@ -31,7 +31,7 @@ def reproduce(
     """Reproduce ``paper`` (``"int"``, ``"ssr"``, ``"fragile"``, ``"detection"`` or ``"adv2"``) and return the path of its ``report.md``.
 
     Args:
-        out: reports go to ``out/<paper>/``.
+        out: reports go to ``out/<paper>/`` (default ``reproductions/`` in the current folder).
         budget: ``"quick"``, ``"full"`` or ``"paper"`` (see ``Context``).
         seeds: seeds per model; seeds drive the training and the evaluation subsets.
         data: ``"mnist5k"`` or ``"cifar10"`` (with ``root``).

@@ -162,12 +162,12 @@ def claims(results: Results) -> list[Claim]:
         "Section 4", "ADV2 fools the classifier about as often as targeted PGD, on every interpreter",
         "success rates of ADV2 comparable to PGD's (ImageNet, ResNet-50 / DenseNet-169)",
         ", ".join(f"{g} {a:.2f} vs PGD {p:.2f}" for g, (a, p) in success.items()),
-        tuple(Check(f"{g}: ADV2 success >= PGD's - 0.1", a >= p - 0.1) for g, (a, p) in success.items()),
+        tuple(Check(f"{g}: ADV2 success >= PGD's - 0.1", a >= p - 0.1, (a, p)) for g, (a, p) in success.items()),
     ), Claim(
         "Section 4", "ADV2's maps stay close to the benign maps, unlike PGD's",
         "ADV2's IoU with the benign map far above PGD's; L1 far below",
         ", ".join(f"{g} IoU {a:.2f} vs {p:.2f}, L1 {l1[g][0]:.3f} vs {l1[g][1]:.3f}" for g, (a, p) in iou.items()),
-        tuple(Check(f"{g}: IoU above PGD's by >= 0.1 and L1 below", a >= p + 0.1 and l1[g][0] < l1[g][1]) for g, (a, p) in iou.items()),
+        tuple(Check(f"{g}: IoU above PGD's by >= 0.1 and L1 below", a >= p + 0.1 and l1[g][0] < l1[g][1], (a, p, *l1[g])) for g, (a, p) in iou.items()),
         "MASK is attacked by tracking its optimisation (a few Adam steps per iteration, one written out), with a weighted "
         "loss instead of the authors' step-size search. MASK's class term is the softmax probability, which the natural "
         "MNIST net saturates (p > 0.999 on most digits, p(t') > 0.99 after either attack): its mask then gets no gradient "
@@ -180,14 +180,14 @@ def claims(results: Results) -> list[Claim]:
         "Observation 7", "ADV2 transfers poorly across interpreters: hidden from the one it attacks, not from the others",
         "low transferability across interpreters (qualitative)",
         ", ".join(f"{g} diagonal {matrix[c, c].item():.2f} vs off {max(off[g]):.2f} max" for c, g in enumerate(INTERPRETERS)),
-        tuple(Check(f"{g}: the diagonal IoU above every other ADV2 row's", matrix[c, c].item() > max(off[g])) for c, g in enumerate(INTERPRETERS)),
+        tuple(Check(f"{g}: the diagonal IoU above every other ADV2 row's", matrix[c, c].item() > max(off[g]), (matrix[c, c].item(), *off[g])) for c, g in enumerate(INTERPRETERS)),
     ))
     lowest = min(INTERPRETERS, key=lambda g: iou[g][0])
     out.append(Claim(
         "Section 5", "GRAD is the hardest interpreter to fool (lowest ADV2 IoU): its map is coupled to the prediction",
         "GRAD has the lowest IoU of the four (qualitative)",
         ", ".join(f"{g} {a:.2f}" for g, (a, _) in iou.items()) + f" (lowest: {lowest})",
-        (Check("GRAD's ADV2 IoU the lowest", lowest == "grad"),),
+        (Check("GRAD's ADV2 IoU the lowest", lowest == "grad", [a for a, _ in iou.values()]),),
         "On MNIST the loss gradient pooled to 7 x 7 is a coarse map of the digit that a 0.3 budget can reshape; the paper's "
         "56 x 56 ImageNet gradients are finer. A CIFAR-10 run (--data cifar10) would tell whether the ordering is the data's.",
     ))
@@ -197,8 +197,8 @@ def claims(results: Results) -> list[Claim]:
         "Section 6 (Defense 1)", "An ensemble of interpreters catches ADV2 aimed at one interpreter; an adaptive ADV2 on all of them evades it",
         "suggested defence, no numbers; the paper warns of adaptive attacks",
         ", ".join(f"{a} {v:.2f}" for a, v in tpr.items()) + " (TPR at FPR 0.05)",
-        (Check("some single-interpreter ADV2 is caught at TPR >= 0.2", single >= 0.2),
-         Check("the adaptive attack is caught no more often than the best-caught single one", tpr["adaptive"] <= single)),
+        (Check("some single-interpreter ADV2 is caught at TPR >= 0.2", single >= 0.2, (single,)),
+         Check("the adaptive attack is caught no more often than the best-caught single one", tpr["adaptive"] <= single, (tpr["adaptive"], single))),
         "The threshold is fitted on the clean images of the same subset.",
     ))
     return out

@@ -4,15 +4,27 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-VERDICTS = ("holds", "partly", "does not hold")
+VERDICTS = ("holds", "partly", "does not hold", "insufficient data")
 
 
 @dataclass(frozen=True)
 class Check:
-    """One comparison inside a claim: what is compared and whether it came out as the paper says."""
+    """One comparison inside a claim: what is compared and whether it came out as the paper says.
+
+    Attributes:
+        description: the comparison, in words.
+        passed: whether it came out as the paper says; ``None`` when it could not be evaluated.
+        of: the numbers compared; a NaN among them (a number that was not measured) leaves the check undecided.
+    """
 
     description: str
-    passed: bool
+    passed: bool | None
+    of: Sequence[float] = ()
+
+    @property
+    def outcome(self) -> bool | None:
+        """``passed``, or ``None`` when the check could not be evaluated (``passed`` is ``None`` or ``of`` holds a NaN)."""
+        return None if self.passed is None or any(math.isnan(value) for value in self.of) else self.passed
 
 
 @dataclass(frozen=True)
@@ -37,14 +49,20 @@ class Claim:
 
     @property
     def verdict(self) -> str:
-        """``holds`` when every check passes, ``does not hold`` when none does, ``partly`` otherwise."""
-        passed = sum(check.passed for check in self.checks)
-        return VERDICTS[0] if passed == len(self.checks) else VERDICTS[2] if passed == 0 else VERDICTS[1]
+        """``holds`` when every check passes, ``does not hold`` when none does, ``partly`` otherwise;
+        ``insufficient data`` when a check could not be evaluated and its outcome could change the verdict."""
+        outcomes = [check.outcome for check in self.checks]
+        if True in outcomes and False in outcomes:
+            return VERDICTS[1]
+        if None in outcomes or not outcomes:
+            return VERDICTS[3]
+        return VERDICTS[0] if all(outcomes) else VERDICTS[2]
 
     @property
     def compared(self) -> str:
-        """The sentence saying what was compared: every check with its outcome."""
-        return "; ".join(f"{check.description} ({'yes' if check.passed else 'no'})" for check in self.checks)
+        """The sentence saying what was compared: every check with its outcome (yes, no, or n/a when not evaluated)."""
+        words = {True: "yes", False: "no", None: "n/a"}
+        return "; ".join(f"{check.description} ({words[check.outcome]})" for check in self.checks)
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

@@ -12,6 +12,8 @@ from .training import Run, Trained, test_split, train
 
 BUDGETS = ("smoke", "quick", "full", "paper")
 DATASETS = ("mnist5k", "cifar10")
+# where reports go unless told otherwise: a folder of the current one, never the checkout's committed reports/
+DEFAULT_OUT = Path("reproductions")
 
 
 @dataclass
@@ -19,7 +21,7 @@ class Context:
     """One paper's reproduction run.
 
     Attributes:
-        out: the paper's report folder (``reports/<paper>``).
+        out: the paper's report folder (``<out>/<paper>``).
         budget: ``"quick"`` (minutes, 1 seed), ``"full"`` (one CPU session), ``"paper"`` (the
             papers' own epochs, steps and images: for a GPU), or ``"smoke"`` (seconds: two
             training steps per model and a handful of images, to check the pipeline; its numbers mean nothing).

@@ -77,11 +77,11 @@ class StepTimer(Callback):
 
 
 def build(run: Run, seed: int, root: Path | None = None) -> Any:
-    """The ``RobAttrCLI`` of ``run`` at ``seed`` without evaluation callbacks, built but not run."""
+    """The ``RobAttrCLI`` of ``run`` at ``seed`` without evaluation callbacks or summary lines, built but not run."""
     from ..cli import main
 
     args = ["--config", run.config, "--config", "callbacks/none.yaml", *run.overrides, f"--seed_everything={seed}"]
-    args += ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+    args += ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", "--summary.tags=[]"]
     if root is not None:
         args.append(f"--trainer.default_root_dir={root}")
     return main(args, run=False)
