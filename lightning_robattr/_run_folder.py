@@ -3,9 +3,9 @@
 import shutil
 from pathlib import Path
 
-from pytorch_lightning import Trainer
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
+from ._lightning import Trainer
 from .loggers import ExclusiveTensorBoardLogger
 
 # what a Trainer logs before any result: the hyperparameters (tags _hparams_/...) and their placeholder metric

@@ -10,14 +10,10 @@ from typing import Any
 
 import yaml
 from jsonargparse import DefaultHelpFormatter, Namespace
-from pytorch_lightning import LightningDataModule
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
-from pytorch_lightning import Trainer
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-# every data module imported, so that jsonargparse knows them as subclasses: --data MNIST5k, --data.help MNIST5k
-from . import data  # noqa: F401
-from . import regimes
+# data: every data module imported, so that jsonargparse knows them as subclasses (--data MNIST5k, --data.help MNIST5k)
+from . import data, regimes  # noqa: F401
+from ._lightning import LearningRateMonitor, LightningArgumentParser, LightningCLI, LightningDataModule, ModelCheckpoint, Trainer
 from ._quiet import quiet_dependencies
 from ._run_folder import remove_unstarted_run
 from .callbacks.last_checkpoint import LastCheckpoint

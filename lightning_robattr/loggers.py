@@ -2,10 +2,11 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
-from pytorch_lightning.loggers import TensorBoardLogger
-from pytorch_lightning.utilities import rank_zero_only
+
+from ._lightning import TensorBoardLogger, rank_zero_only
 
 __all__ = ["ExclusiveTensorBoardLogger", "claim_next_version"]
 
@@ -22,8 +23,16 @@ class ExclusiveTensorBoardLogger(TensorBoardLogger):
     (the other ranks receive rank 0's folder through ``trainer.log_dir``). An explicit
     ``version`` and remote ``save_dir`` behave as in Lightning.
 
-    Args: as ``TensorBoardLogger``; the command line uses it as the default logger.
+    Lightning's placeholder metric ``hp_metric = -1`` is off by default: the command line's
+    ``callbacks.RunHyperparameters`` writes the run's description linked to its real headline metrics.
+
+    Args:
+        save_dir, name, version, default_hp_metric, kwargs: as ``TensorBoardLogger``.
     """
+
+    def __init__(self, save_dir: str, name: str | None = "lightning_logs", version: int | str | None = None,
+                 default_hp_metric: bool = False, **kwargs: Any) -> None:
+        super().__init__(save_dir, name=name, version=version, default_hp_metric=default_hp_metric, **kwargs)
 
     def _get_next_version(self) -> int:
         if rank_zero_only.rank != 0 or not isinstance(self._fs, LocalFileSystem):

@@ -4,10 +4,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
-from pytorch_lightning import LightningModule, Trainer
 from torch import Tensor, nn
 from torchmetrics import CatMetric, MeanMetric, Metric
 
+from .._lightning import LightningModule, Trainer
 from ..attacks.explanation.adv2 import adv2, adv2_schedule, longest_schedule
 from ..attacks.explanation.interpreter_transfer import PGD_ROW, transfer_ious
 from ..attacks.explanation.interpreters import interpreter_map, options_per_interpreter

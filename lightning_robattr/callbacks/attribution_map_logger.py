@@ -5,18 +5,17 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pytorch_lightning import LightningModule, Trainer
-from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor, nn
 from torchvision.utils import make_grid
 
+from .._lightning import LightningModule, Trainer, rank_zero_only
+from .._random_state import isolated_random_state, seed_batch
 from .._validation import require_autograd
 from ..attacks.explanation.attribution_attack import attribution_attack
-from ..models import evaluation_mode
-from .._random_state import isolated_random_state, seed_batch
 from ..attacks.explanation.maps import evaluated_maps, manipulate_targets
 from ..attacks.explanation.objectives import resolve_k
 from ..metrics.functional import topk_intersection
+from ..models import evaluation_mode
 from ._maps import attack_arguments
 from ._options import check_attack_settings, check_method_options, check_methods
 from ._tags import budgets

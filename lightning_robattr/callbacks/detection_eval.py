@@ -4,10 +4,10 @@ from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import torch
-from pytorch_lightning import LightningModule, Trainer
 from torch import Tensor, nn
 from torchmetrics import CatMetric, MeanMetric, Metric
 
+from .._lightning import LightningModule, Trainer
 from .._validation import check_eps, check_positive_int
 from ..attacks import adversarial_patch, cw_l2, deepfool, fgsm, lavan, patch_attack, pgd
 from ..attacks.patch.placement import patch_masks

@@ -7,18 +7,16 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeAlias
 
 import torch
-
 import torch.distributed as dist
-from pytorch_lightning import Callback, LightningModule, Trainer
-from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torchmetrics import Metric
 from tqdm.auto import tqdm
 
-from .._validation import require_autograd
-from ..models import evaluation_mode
+from .._lightning import Callback, LightningModule, Trainer, TrainerFn
 from .._random_state import isolated_random_state, seed_batch
+from .._validation import require_autograd
 from ..metrics.per_example_mean import PerExampleMean
+from ..models import evaluation_mode
 from ._subset import evaluation_subset, rank_batches, stage_dataset
 
 NetworkChoice: TypeAlias = str | Callable[[LightningModule], nn.Module] | None

@@ -4,9 +4,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pytorch_lightning import Trainer
-from pytorch_lightning.loggers import TensorBoardLogger
-from pytorch_lightning.utilities import rank_zero_only
+from .._lightning import TensorBoardLogger, Trainer, rank_zero_only
 
 
 @rank_zero_only

@@ -4,10 +4,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
-from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
+from .._lightning import rank_zero_warn
 from .._validation import check_nonnegative, check_positive_int
 from ..attacks.classification.autoattack import load_reference, square
 from ..attacks.classification.pgd import pgd

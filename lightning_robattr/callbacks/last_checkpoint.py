@@ -2,11 +2,7 @@
 
 from pathlib import Path
 
-import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Checkpoint
-from pytorch_lightning.plugins.io import TorchCheckpointIO
-from pytorch_lightning.utilities.types import STEP_OUTPUT
-
+from .._lightning import STEP_OUTPUT, Checkpoint, TorchCheckpointIO, pl
 from ..regimes.checkpoint_io import AtomicCheckpointIO
 
 

@@ -7,15 +7,14 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import torch
-from pytorch_lightning import LightningModule, Trainer
-from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
+from .._lightning import LightningModule, Trainer, rank_zero_warn
+from .._validation import check_choice, check_positive_int
 from ..attacks.classification.apgd import apgd
 from ..attacks.classification.autoattack import INSTALL, autoattack, load_reference
 from ..attacks.classification.pgd import check_pgd, pgd
-from .._validation import check_choice, check_positive_int
 from ._tags import budgets
 from .evaluation_callback import EvaluationCallback, NetworkChoice
 

@@ -5,7 +5,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from pytorch_lightning import Callback
+
+from .._lightning import Callback
 
 
 class RNGStateCheckpoint(Callback):

@@ -4,9 +4,9 @@ import sys
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
 
-from pytorch_lightning import Callback, LightningModule, Trainer
-from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
+
+from .._lightning import Callback, LightningModule, Trainer, TrainerFn
 
 HEADLINE_TAGS = ("val/acc", "test/acc", "robust/*/acc", "robust/*/reference_acc", "attr/*/topk_intersection_auc")
 

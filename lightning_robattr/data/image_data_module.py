@@ -1,10 +1,10 @@
 """``ImageDataModule``: the loaders every DataModule of the package shares."""
 
 import torch
-from pytorch_lightning import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from .._lightning import LightningDataModule
 from .resumable_loader import ResumableLoader
 from .transformed_subset import TransformedSubset
 

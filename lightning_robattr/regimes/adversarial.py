@@ -4,9 +4,9 @@ import math
 from typing import Any, Literal
 
 import torch
-from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
+from .._lightning import LRSchedulerCallable, OptimizerCallable
 from ..attacks.threat_models import threat_model
 from ..losses import RegimeObjective, ramp_steps, ramped_eps
 from ..losses.eps_ramp import RampUnit

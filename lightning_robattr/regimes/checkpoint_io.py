@@ -8,10 +8,9 @@ from typing import Any, Callable
 
 import torch
 from fsspec.implementations.local import LocalFileSystem
-from lightning_fabric.utilities.cloud_io import get_filesystem
-from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from .checkpoint import check_finite_weights, check_checkpoint_file
+from .._lightning import TorchCheckpointIO, get_filesystem
+from .checkpoint import check_checkpoint_file, check_finite_weights
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

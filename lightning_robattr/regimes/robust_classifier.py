@@ -5,11 +5,10 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pytorch_lightning import LightningModule
-from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from .._lightning import LightningModule, LRSchedulerCallable, OptimizerCallable
 from .._validation import num_classes
 from ..data import ImageDataModule
 from ..losses import RegimeObjective, natural_loss

@@ -3,10 +3,9 @@
 from typing import Literal
 
 import torch
-from pytorch_lightning.utilities import rank_zero_warn
-from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
+from .._lightning import LRSchedulerCallable, OptimizerCallable, rank_zero_warn
 from ..losses import RegimeObjective, rts_loss
 from ..models.rts_net import RTSNet
 from .checkpoint import read_checkpoint

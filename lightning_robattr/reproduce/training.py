@@ -5,15 +5,15 @@ import hashlib
 import json
 import time
 import warnings
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
-from pytorch_lightning import Callback, LightningModule, Trainer
 from torch import nn
 
+from .._lightning import Callback, LightningModule, Trainer
 from ..configs import resolve_config
 from ..regimes import read_checkpoint
 from ..regimes.checkpoint_io import atomic_save, atomic_write
