@@ -1,4 +1,4 @@
-"""Removing the ``version_N`` folder of a run that failed before it produced anything."""
+"""A run's folder: the one a checkpoint belongs to, and removing one that a failed start left empty."""
 
 import shutil
 from pathlib import Path
@@ -44,3 +44,10 @@ def _logs_data(path: Path) -> bool:
     except Exception:  # an unreadable file is not ours to judge
         return True
     return any(not value.tag.startswith(_SETUP_TAG_PREFIX) and value.tag not in _SETUP_TAGS for event in events for value in event.summary.value)
+
+
+def run_folder_of(checkpoint: str | Path) -> Path | None:
+    """The run folder ``<run>`` of a checkpoint ``<run>/checkpoints/<name>.ckpt`` written by the command line (``<run>/config.yaml``), else ``None``."""
+    path = Path(checkpoint).resolve()
+    run = path.parent.parent
+    return run if path.parent.name == "checkpoints" and (run / "config.yaml").is_file() else None

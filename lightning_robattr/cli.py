@@ -13,12 +13,21 @@ from jsonargparse import DefaultHelpFormatter, Namespace
 
 # data: every data module imported, so that jsonargparse knows them as subclasses (--data MNIST5k, --data.help MNIST5k)
 from . import data, regimes  # noqa: F401
-from ._lightning import LearningRateMonitor, LightningArgumentParser, LightningCLI, LightningDataModule, ModelCheckpoint, Trainer
+from ._lightning import (
+    LearningRateMonitor,
+    LightningArgumentParser,
+    LightningCLI,
+    LightningDataModule,
+    ModelCheckpoint,
+    SaveConfigCallback,
+    Trainer,
+)
 from ._quiet import quiet_dependencies
-from ._run_folder import remove_unstarted_run
+from ._run_folder import remove_unstarted_run, run_folder_of
 from .callbacks.last_checkpoint import LastCheckpoint
 from .callbacks.rng_state import RNGStateCheckpoint
 from .callbacks.robust_summary import RobustSummary
+from .callbacks.run_hyperparameters import RunHyperparameters
 from .configs import CALLBACK_SETS, DEFAULT_CALLBACKS, REGIME_CONFIGS, config_folders, config_names, resolve_config
 from .loggers import ExclusiveTensorBoardLogger
 from .regimes import RobustClassifier, check_regime, read_checkpoint
@@ -26,7 +35,7 @@ from .regimes.checkpoint import check_weights_fit
 
 PROG = "python -m lightning_robattr"
 # evaluation callbacks attack the model during validation and test, which needs autograd; the
-# logger is Lightning's default, a TensorBoardLogger in <trainer.default_root_dir>/lightning_logs/version_N
+# logger is an ExclusiveTensorBoardLogger in <trainer.default_root_dir>/lightning_logs/<regime>/version_N
 TRAINER_DEFAULTS = {"inference_mode": False}
 # errors of the user's input (our checks raise ValueError, FileNotFoundError, ...; a missing extra ImportError):
 # one message on stderr and this exit code, unless TRACEBACK_VARIABLE=1 in the environment asks for the traceback
@@ -40,9 +49,11 @@ class RobAttrCLI(LightningCLI):
 
     Always adds a ``ModelCheckpoint`` (the best by ``val/acc``), a ``LastCheckpoint``
     (``last.ckpt`` after every epoch, optionally every N steps), a ``LearningRateMonitor``,
-    an ``RNGStateCheckpoint`` (so that ``--ckpt_path`` resumes exactly) and a ``RobustSummary``
-    (one line of headline numbers per validation epoch; ``--summary.tags []`` turns it off); they
-    are configurable under ``checkpoint``, ``last_checkpoint``, ``lr_monitor``, ``rng_state`` and ``summary``.
+    an ``RNGStateCheckpoint`` (so that ``--ckpt_path`` resumes exactly), a ``RobustSummary``
+    (one line of headline numbers per validation epoch; ``--summary.tags []`` turns it off) and a
+    ``RunHyperparameters`` (the run's regime, net, optimiser, lr, epochs, eps, ... in TensorBoard's
+    HParams tab, linked to the headline metrics); they are configurable under ``checkpoint``,
+    ``last_checkpoint``, ``lr_monitor``, ``rng_state``, ``summary`` and ``hparams``.
     After ``fit``, ``validate`` and ``test`` it prints the run folder and the best (or tested) checkpoint.
 
     With ``--ckpt_path`` the run is configured by the command line, not by the checkpoint's
@@ -52,7 +63,9 @@ class RobAttrCLI(LightningCLI):
     before anything is run.
 
     The default logger is an :class:`~lightning_robattr.loggers.ExclusiveTensorBoardLogger` in
-    ``<trainer.default_root_dir>/lightning_logs``: runs started together never share a ``version_N``,
+    ``<trainer.default_root_dir>/lightning_logs/<regime>`` (TensorBoard names each run ``<regime>/version_N``;
+    ``validate`` and ``test`` of a run's checkpoint log into that run's folder, beside its training curves,
+    and save their configuration as ``config_<stage>.yaml``): runs started together never share a ``version_N``,
     and a run that fails before it produced a checkpoint or a logged value leaves no ``version_N`` behind.
     """
 
@@ -72,6 +85,7 @@ class RobAttrCLI(LightningCLI):
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.add_lightning_class_args(RNGStateCheckpoint, "rng_state")
         parser.add_lightning_class_args(RobustSummary, "summary")
+        parser.add_lightning_class_args(RunHyperparameters, "hparams")
 
     def _parse_ckpt_path(self) -> None:
         """Check ``--ckpt_path`` against the configured regime instead of replacing the model config by the checkpoint's."""
@@ -95,8 +109,16 @@ class RobAttrCLI(LightningCLI):
         """The Trainer, with an ``ExclusiveTensorBoardLogger`` wherever Lightning would build its default logger."""
         config = self.config_init.get(str(self.subcommand), self.config_init).get("trainer", {})
         if config.get("logger") in (None, True) and "logger" not in kwargs:
-            kwargs["logger"] = ExclusiveTensorBoardLogger(save_dir=config.get("default_root_dir") or os.getcwd())
+            kwargs["logger"] = self._default_logger(config.get("default_root_dir") or os.getcwd())
         return super().instantiate_trainer(**kwargs)
+
+    def _default_logger(self, root: str) -> ExclusiveTensorBoardLogger:
+        """``validate``/``test`` of a run's checkpoint: that run's folder; otherwise a new ``<root>/lightning_logs/<regime>/version_N``."""
+        tested = self.config_init.get(str(self.subcommand), {}).get("ckpt_path") if self.subcommand in ("validate", "test") else None
+        run = run_folder_of(tested) if tested else None
+        if run is not None:
+            return ExclusiveTensorBoardLogger(save_dir=str(run.parent), name="", version=run.name)
+        return ExclusiveTensorBoardLogger(save_dir=root, name=f"lightning_logs/{getattr(self.model, 'regime', 'run')}")
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run ``subcommand``; when it fails, remove the run folder if it holds nothing yet (``_run_folder.remove_unstarted_run``)."""
@@ -124,6 +146,16 @@ class RobAttrCLI(LightningCLI):
         folder = self.trainer.log_dir  # a broadcast under DDP: every rank asks
         if self.trainer.is_global_zero:
             print(f"run folder: {_shown(folder)}\n{what}: {checkpoint}", flush=True)
+
+
+class StageConfigCallback(SaveConfigCallback):
+    """Lightning's ``SaveConfigCallback`` writing ``config.yaml`` for ``fit`` and ``config_<stage>.yaml`` otherwise,
+    so that a ``test`` logged into the tested run's folder keeps the configuration the run was trained with."""
+
+    def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        stage = getattr(stage, "value", stage)  # a TrainerFn or its value
+        self.config_filename = "config.yaml" if stage == "fit" else f"config_{stage}.yaml"
+        super().setup(trainer, pl_module, stage)
 
 
 def _shown(path: str | os.PathLike | None) -> str:
@@ -159,6 +191,7 @@ def main(args: list[str] | None = None, run: bool = True) -> RobAttrCLI:
         subclass_mode_data=True,
         trainer_defaults={**TRAINER_DEFAULTS, "enable_progress_bar": interactive},
         seed_everything_default=0,
+        save_config_callback=StageConfigCallback,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={**main_parser, **({stage: defaults for stage in ("fit", "validate", "test")} if run else defaults)},
         args=args,
@@ -203,7 +236,7 @@ def _description() -> str:
         "",
         "examples:",
         f"  {PROG} fit -c configs/ssr.yaml",
-        f"  {PROG} test -c configs/ssr.yaml --ckpt_path lightning_logs/version_0/checkpoints/best-epoch=9.ckpt",
+        f"  {PROG} test -c configs/ssr.yaml --ckpt_path lightning_logs/ssr/version_0/checkpoints/best-epoch=9.ckpt",
         f"  {PROG} fit --help                      every option of fit",
         f"  {PROG} fit --model.help SSRModule      a regime's options (--data.help MNIST5k: a data module's)",
     ])

@@ -86,13 +86,13 @@ def test_fit_then_test_of_the_checkpoint_log_the_fragment_through_the_cli(tmp_pa
     os.chdir(tmp_path)
     try:
         main(["fit", "-c", NATURAL, "-c", str(fragment), *short])
-        checkpoint = "lightning_logs/version_0/checkpoints/last.ckpt"
+        checkpoint = "lightning_logs/natural/version_0/checkpoints/last.ckpt"
         tested = main(["test", "-c", NATURAL, "-c", str(fragment), *short, "--ckpt_path", checkpoint])
     finally:
         os.chdir(cwd)
     assert "robust/pgd_linf/eps=0.3/steps=1/acc" in tested.trainer.callback_metrics
     for version in ("version_0", "version_1"):
-        events = EventAccumulator(str(tmp_path / "lightning_logs" / version))
+        events = EventAccumulator(str(tmp_path / "lightning_logs" / "natural" / version))
         events.Reload()
         assert "robust/pgd_linf/eps=0.3/steps=1/acc" in events.Tags()["scalars"]
         assert "attr/saliency/topk/eps=8/maps" in events.Tags()["images"]

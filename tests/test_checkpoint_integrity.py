@@ -231,7 +231,7 @@ def test_two_fits_started_together_in_one_folder_write_two_runs(tmp_path):
     for run in runs:
         _, err = run.communicate(timeout=300)
         assert run.returncode == 0, err[-3000:]
-    folders = sorted((tmp_path / "lightning_logs").iterdir())
+    folders = sorted((tmp_path / "lightning_logs" / "natural").iterdir())
     seeds = [next(line for line in (run / "config.yaml").read_text().splitlines() if line.startswith("seed_everything")) for run in folders]
     assert sorted(seeds) == ["seed_everything: 1", "seed_everything: 2"]  # each run kept its own config.yaml ...
     for run in folders:
@@ -243,4 +243,4 @@ def test_the_default_logger_of_the_cli_claims_its_folder(tmp_path):
     cli = run_cli(tmp_path, "fit", "-c", "configs/natural.yaml", "-c", "callbacks/none.yaml", *SHORT, "--trainer.max_epochs", "1")
     assert isinstance(cli.trainer.logger, ExclusiveTensorBoardLogger)
     assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
-    assert (tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "lightning_logs" / "natural" / "version_0" / "checkpoints" / "last.ckpt").is_file()

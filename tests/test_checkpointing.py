@@ -32,7 +32,7 @@ def fit_subprocess(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def checkpoint_dir(root: Path, version: int = 0) -> Path:
-    return root / "lightning_logs" / f"version_{version}" / "checkpoints"
+    return root / "lightning_logs" / "natural" / f"version_{version}" / "checkpoints"
 
 
 def final_weights(root: Path, version: int) -> dict[str, torch.Tensor]:
@@ -89,7 +89,7 @@ def test_every_n_train_steps_checkpoint_resumes_mid_epoch_exactly(tmp_path, monk
     whole = run("whole")
     with pytest.raises(_CrashAt):
         run("crashed", crash_at=(1, 3))  # batches 0-2 of epoch 1 trained: optimiser steps 6, 7, 8
-    last = tmp_path / "crashed" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    last = tmp_path / "crashed" / "lightning_logs" / "natural" / "version_0" / "checkpoints" / "last.ckpt"
     saved = torch.load(last, weights_only=True)
     assert (saved["epoch"], saved["global_step"]) == (1, 8)
     resumed = run("crashed", ckpt=str(last))
@@ -140,8 +140,8 @@ def test_last_ckpt_is_written_after_every_epoch_whatever_val_acc_does(tmp_path, 
 def test_default_root_dir_holds_logs_and_checkpoints(tmp_path):
     run_cli(tmp_path, "fit", "-c", "configs/natural.yaml", "-c", "callbacks/none.yaml", *SHORT, "--trainer.max_epochs", "1",
             "--trainer.default_root_dir", "runs/here")
-    assert (tmp_path / "runs" / "here" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt").is_file()
-    assert list((tmp_path / "runs" / "here" / "lightning_logs" / "version_0").glob("events.out.tfevents.*"))
+    assert (tmp_path / "runs" / "here" / "lightning_logs" / "natural" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    assert list((tmp_path / "runs" / "here" / "lightning_logs" / "natural" / "version_0").glob("events.out.tfevents.*"))
     assert not (tmp_path / "lightning_logs").exists()
 
 

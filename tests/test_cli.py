@@ -61,7 +61,7 @@ def test_print_config_shows_the_resolved_config(tmp_path, capsys):
 
 def test_fit_writes_tensorboard_curves_and_checkpoints_then_test_evaluates_them(tmp_path):
     run_cli(tmp_path, "fit", "--config", NATURAL, "--trainer.max_epochs", "2", *SHORT)
-    version = tmp_path / "lightning_logs" / "version_0"
+    version = tmp_path / "lightning_logs" / "natural" / "version_0"
     checkpoints = sorted(p.name for p in (version / "checkpoints").iterdir())
     assert "last.ckpt" in checkpoints and any(name.startswith("best-") for name in checkpoints)
     logged = scalars(version)
@@ -94,7 +94,7 @@ def test_a_crash_mid_epoch_loses_only_that_epoch_and_resuming_reproduces_trainin
     crashed.trainer.callbacks.append(CrashInEpoch(1))
     with pytest.raises(RuntimeError, match="simulated crash"):
         crashed.trainer.fit(crashed.model, crashed.datamodule)
-    last = tmp_path / "crashed" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    last = tmp_path / "crashed" / "lightning_logs" / "natural" / "version_0" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["epoch"] == 0
 
     resumed = run_cli(tmp_path / "crashed", "fit", "--config", NATURAL, "--trainer.max_epochs", "2", "--ckpt_path", str(last), *SHORT)
@@ -121,7 +121,7 @@ class OtherRegime(NaturalModule):
 
 def test_checkpoint_from_another_regime_is_refused(tmp_path):
     run_cli(tmp_path, "fit", "--config", NATURAL, "--trainer.max_epochs", "1", *SHORT)
-    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    last = tmp_path / "lightning_logs" / "natural" / "version_0" / "checkpoints" / "last.ckpt"
     trainer = Trainer(limit_val_batches=1, logger=False, enable_progress_bar=False, inference_mode=False, default_root_dir=tmp_path)
     with pytest.raises(ValueError, match="trained with the 'natural' regime .* 'other'"):
         trainer.validate(OtherRegime(Small()), MNIST5k(batch_size=8), ckpt_path=last)
@@ -150,7 +150,7 @@ def test_two_process_ddp_validation_accuracy_equals_single_process(tmp_path):
          "--trainer.devices", "2", "--trainer.strategy", "ddp"],
         cwd=tmp_path, env=env, check=True, capture_output=True, timeout=240,
     )
-    version = tmp_path / "lightning_logs" / "version_0"
+    version = tmp_path / "lightning_logs" / "natural" / "version_0"
     ddp_acc = scalars(version)["val/acc"][-1]
     single = run_cli(tmp_path, "validate", *common, "--ckpt_path", str(version / "checkpoints" / "last.ckpt"))
     assert single.trainer.callback_metrics["val/acc"].item() == pytest.approx(ddp_acc, abs=1e-6)

@@ -46,9 +46,9 @@ def test_a_piped_fit_prints_one_plain_line_per_epoch_the_run_folder_and_the_best
         for tag in ("val/acc=", "robust/pgd_linf/eps=0.1/steps=10/acc=", "robust/pgd_linf/eps=0.3/steps=10/acc=",
                     "attr/saliency/topk/topk_intersection_auc="):
             assert tag in line, line
-    assert "run folder: lightning_logs/version_0" in lines
+    assert "run folder: lightning_logs/natural/version_0" in lines
     best = next(line for line in lines if line.startswith("best checkpoint: ")).removeprefix("best checkpoint: ").split(" (val/acc ")[0]
-    assert (folder / best).is_file() and Path(best).parent == Path("lightning_logs/version_0/checkpoints")
+    assert (folder / best).is_file() and Path(best).parent == Path("lightning_logs/natural/version_0/checkpoints")
 
 
 def test_a_normal_run_shows_no_warning_of_our_making(piped_fit):

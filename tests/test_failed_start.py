@@ -10,7 +10,7 @@ FIVE_CLASSES = ["--model.init_args.net.init_args.num_classes", "5"]  # MNIST5k h
 
 
 def versions(root) -> list[str]:
-    return sorted(p.name for p in (root / "lightning_logs").glob("version_*"))
+    return sorted(p.name for p in (root / "lightning_logs" / "natural").glob("version_*"))
 
 
 def test_a_setup_failure_on_the_command_line_leaves_no_run_folder_with_or_without_the_traceback(tmp_path):
@@ -27,7 +27,7 @@ def test_a_failure_after_a_checkpoint_keeps_the_run_folder_and_the_next_run_take
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_cli(tmp_path, "fit", "--config", NATURAL, "--trainer.max_epochs", "2", *SHORT, *crash)
     assert versions(tmp_path) == ["version_0"]
-    assert (tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "lightning_logs" / "natural" / "version_0" / "checkpoints" / "last.ckpt").is_file()
     with pytest.raises(ValueError, match="labels up to 9"):
         run_cli(tmp_path, "fit", "--config", NATURAL, *SHORT, *FIVE_CLASSES)
     assert versions(tmp_path) == ["version_0"]  # version_1 was claimed by the failed start and removed

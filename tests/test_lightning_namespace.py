@@ -46,7 +46,7 @@ def test_the_command_line_runs_on_the_namespace_chosen(tmp_path, choice, expecte
     done = run([sys.executable, "-m", "lightning_robattr", "fit", "-c", "configs/natural.yaml", "-c", "callbacks/none.yaml", *SHORT],
                tmp_path, ROBATTR_LIGHTNING=choice)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert (tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "lightning_logs" / "natural" / "version_0" / "checkpoints" / "last.ckpt").is_file()
     probe = ("import lightning_robattr._lightning as n, lightning_robattr.regimes as r; "
              "print(n.NAMESPACE, next(c for c in r.SSRModule.__mro__ if c.__name__ == 'LightningModule').__module__)")
     shown = run([sys.executable, "-c", probe], tmp_path, ROBATTR_LIGHTNING=choice).stdout.split()

@@ -88,7 +88,7 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint_and_ends_where
     steps = []
     monkeypatch.setattr(training.StepTimer, "on_train_batch_end", lambda self, trainer, *a: steps.append(trainer.global_step))
     resumed = train(run, 0, tmp_path / "killed")
-    assert steps == [4, 5, 6] and resumed.info["resumed_from"] == "lightning_logs/version_0/checkpoints/last.ckpt"
+    assert steps == [4, 5, 6] and resumed.info["resumed_from"] == "lightning_logs/natural/version_0/checkpoints/last.ckpt"
     for (name, a), b in zip(whole.net.state_dict().items(), resumed.net.state_dict().values()):
         torch.testing.assert_close(b, a, rtol=0, atol=0, msg=name)
 

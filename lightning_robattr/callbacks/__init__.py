@@ -15,7 +15,10 @@ from .isa_eval import ISAEval
 from .last_checkpoint import LastCheckpoint
 from .pgd_eval import PGDEval
 from .rng_state import RNGStateCheckpoint
+from .figures import log_figure
+from .map_figure import MapPanel, map_figure
 from .robust_summary import RobustSummary
+from .run_hyperparameters import RunHyperparameters, describe_run
 from .unforeseen_eval import UNFORESEEN_ATTACKS, UnforeseenEval
 
 __all__ = [
@@ -33,11 +36,16 @@ __all__ = [
     "GridAttack",
     "ISAEval",
     "LastCheckpoint",
+    "MapPanel",
     "MapScore",
     "PGDEval",
     "RNGStateCheckpoint",
     "RobustSummary",
+    "RunHyperparameters",
     "ScheduledEvaluation",
     "UnforeseenEval",
+    "describe_run",
+    "log_figure",
+    "map_figure",
     "masking_flags",
 ]

@@ -134,7 +134,8 @@ class EvaluationCallback(ScheduledEvaluation):
       take input gradients only (``torch.autograd.grad``), so no parameter ``.grad`` is written
       and training continues exactly as without the callback;
     * logs every value with ``pl_module.log`` (TensorBoard, ``callback_metrics``, the results of
-      ``Trainer.validate``/``Trainer.test``) and keeps the last ones in ``results``.
+      ``Trainer.validate``/``Trainer.test``) and keeps the last ones in ``results``; beside every
+      ``<prefix>/clean_acc`` it logs ``<prefix>/num_images``, the size of the subset it is measured on.
 
     * warns when a map-similarity value leaves images out (an undefined score: a rank correlation
       of a constant map, maps of a single cell) naming the tag and the count, and when no image is
@@ -182,6 +183,8 @@ class EvaluationCallback(ScheduledEvaluation):
         images, labels = self.stage_subset(trainer, stage)
         show = self.progress and trainer.is_global_zero and trainer.progress_bar_callback is not None
         values = self.evaluate(self.network_of(pl_module, images), images, labels, progress=show)
+        # every clean accuracy says its subset: <prefix>/num_images beside <prefix>/clean_acc
+        values.update({tag.removesuffix("clean_acc") + "num_images": torch.tensor(float(len(images))) for tag in values if tag.endswith("/clean_acc")})
         for tag, value in values.items():
             # identical on every rank already; sync_dist only spares Lightning's DDP warning
             pl_module.log(tag, value, on_step=False, on_epoch=True, sync_dist=True, add_dataloader_idx=False)

@@ -13,7 +13,7 @@ class RunHyperparameters(Callback):
     """Log a training run's description once, linked to its headline metrics (TensorBoard's HParams tab).
 
     The description (:func:`describe_run`): the regime, the network and its parameter count, the
-    optimiser, initial learning rate and scheduler, epochs, batch size, data module, precision,
+    optimiser, learning rate (a one-cycle schedule's peak, else the initial one) and scheduler, epochs, batch size, data module, precision,
     seed, and the regime's own hyperparameters (``eps``, ``beta``, ...). It is written when the
     first validation of ``fit`` ends (not the sanity check), when the headline metrics exist: every
     tag of ``trainer.callback_metrics`` matching ``metrics`` becomes a metric column of the HParams
@@ -65,7 +65,7 @@ def describe_run(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]
         "net": type(net).__name__,
         "net_parameters": sum(p.numel() for p in net.parameters()),
         "optimizer": type(optimizer).__name__ if optimizer else "none",
-        "lr": float(optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"])) if optimizer else float("nan"),
+        "lr": _base_lr(optimizer.param_groups[0]) if optimizer else float("nan"),
         "lr_scheduler": type(schedulers[0]).__name__ if schedulers else "none",
         "max_epochs": trainer.max_epochs if trainer.max_epochs is not None else -1,
         "data": type(data).__name__ if data is not None else "none",
@@ -77,3 +77,8 @@ def describe_run(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]
         if not name.startswith("_") and name not in params:
             params[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
     return params
+
+
+def _base_lr(group: dict[str, Any]) -> float:
+    """The learning rate a run is known by: a one-cycle schedule's peak, else the rate before any scheduler step."""
+    return float(group.get("max_lr", group.get("initial_lr", group["lr"])))

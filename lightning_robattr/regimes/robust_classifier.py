@@ -109,6 +109,7 @@ class RobustClassifier(LightningModule):
         accuracy(logits, y)
         self.log(f"{stage}/loss", F.cross_entropy(logits, y), sync_dist=True)
         self.log(f"{stage}/acc", accuracy, prog_bar=True)
+        self.log(f"{stage}/num_images", float(len(y)), reduce_fx="sum", sync_dist=True)  # the subset the accuracy is on
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_acc)

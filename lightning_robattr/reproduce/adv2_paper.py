@@ -12,7 +12,7 @@ from ..callbacks.adv2_eval import transfer_figure
 from ..models import RTSNet
 from .claims import Check, Claim, mean_std
 from .context import Context
-from .training import train
+from .training import latest_checkpoint, train
 from .report import Results, markdown_table, write_report
 
 TITLE = 'Reproduction of "Interpretable Deep Learning under Fire"'
@@ -39,11 +39,11 @@ def reproduce(ctx: Context, command: str) -> Path:
     results = Results("adv2")
     checkpoints: dict[int, Path] = {}
     for seed, model in models["Natural"]:
-        classifier = ctx.cache / natural.key(seed) / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+        classifier = latest_checkpoint(ctx.cache / natural.key(seed))
         rts = ctx.run("RTS", "rts", f"--model.init_args.classifier_checkpoint={classifier}", epochs=ctx.pick(quick=2, full=10, paper=None))
         ctx.progress.begin(f"masking network (RTS) of Natural seed {seed}")
         train(rts, seed, ctx.cache, ctx.progress)  # this seed only: each seed's masks explain that seed's classifier
-        rts_checkpoint = ctx.cache / rts.key(seed) / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+        rts_checkpoint = latest_checkpoint(ctx.cache / rts.key(seed))
         RTSNet.from_checkpoint(rts_checkpoint)  # fails early with a clear message if the masking network is missing
         checkpoints[seed] = rts_checkpoint
         ctx.progress.begin(f"evaluating Natural seed {seed}: ADV2 and targeted PGD on {', '.join(INTERPRETERS)}")

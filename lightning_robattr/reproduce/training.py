@@ -132,7 +132,7 @@ def _load(run: Run, seed: int, folder: Path, progress: Progress | None) -> Train
 def latest_checkpoint(folder: Path) -> Path | None:
     """The intact ``last.ckpt`` under ``folder``'s runs with the most optimiser steps (damaged ones skipped), or ``None``."""
     found = []
-    for path in folder.glob("lightning_logs/version_*/checkpoints/last.ckpt"):
+    for path in folder.glob("lightning_logs/*/version_*/checkpoints/last.ckpt"):
         try:
             found.append((read_checkpoint(path)["global_step"], path))
         except (ValueError, KeyError):
