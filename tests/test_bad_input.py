@@ -198,6 +198,13 @@ def cli_with_callback(tmp: Path, init_args: str) -> None:
     main(["-c", NATURAL, "-c", str(fragment)], run=False)
 
 
+def backbone_and_head() -> torch.nn.Module:
+    """A user's LightningModule with a feature extractor in ``self.net`` and its head beside it."""
+    from test_callbacks_plugged_in import BackboneAndHead
+
+    return BackboneAndHead(NET).eval()
+
+
 def written(path: Path, text: str) -> Path:
     """``path`` after writing ``text`` to it."""
     path.write_text(text)
@@ -440,6 +447,14 @@ CASES: dict[str, Case] = {
     ),
     "ensemble_detector_not_fitted": Case(
         lambda _: EnsembleDetector(NET, ["grad", "cam"]).predict(images()), RuntimeError, "needs a threshold", "call fit(benign_images) first"
+    ),
+    "callback_network_is_a_backbone": Case(
+        lambda _: PGDEval(network="net").network_of(backbone_and_head(), images()),
+        ValueError, "outputs have shape (2, 100), but the module BackboneAndHead returns (2, 10)", "set the callback's network",
+    ),
+    "callback_network_unknown": Case(
+        lambda _: PGDEval(network="backbone").network_of(backbone_and_head(), images()),
+        AttributeError, "network 'backbone' is not a submodule of BackboneAndHead", "name one of ['net', 'head']",
     ),
     "callback_aai_method_unknown": Case(lambda _: AAIEval(method="lime"), ValueError, "unknown method 'lime'", "cam"),
     "cli_callback_method_unknown": Case(
