@@ -82,7 +82,7 @@ def main() -> None:
     rows = []
     for run in args.runs:
         name, directory = run.split("=", 1)
-        version = max(Path(directory).glob("lightning_logs/version_*"), key=lambda path: int(path.name.split("_")[1]))
+        version = max(Path(directory).glob("lightning_logs/*/version_*"), key=lambda path: int(path.name.split("_")[1]))
         per_epoch = seconds_per_epoch(version)
         kept = sorted(
             ((read_checkpoint(path)["epoch"], path) for path in (version / "checkpoints").glob("*.ckpt") if path.name != "last.ckpt")

@@ -91,8 +91,10 @@ def test_fit_then_test_of_the_checkpoint_log_the_fragment_through_the_cli(tmp_pa
     finally:
         os.chdir(cwd)
     assert "robust/pgd_linf/eps=0.3/steps=1/acc" in tested.trainer.callback_metrics
-    for version in ("version_0", "version_1"):
-        events = EventAccumulator(str(tmp_path / "lightning_logs" / "natural" / version))
-        events.Reload()
-        assert "robust/pgd_linf/eps=0.3/steps=1/acc" in events.Tags()["scalars"]
-        assert "attr/saliency/topk/eps=8/maps" in events.Tags()["images"]
+    # test logged into the run it tested: one folder, the fit's and the test's values side by side
+    assert [p.name for p in (tmp_path / "lightning_logs" / "natural").iterdir()] == ["version_0"]
+    events = EventAccumulator(str(tmp_path / "lightning_logs" / "natural" / "version_0"), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    assert {"robust/pgd_linf/eps=0.3/steps=1/acc", "val/acc", "test/acc"} <= set(events.Tags()["scalars"])
+    assert len(events.Scalars("robust/pgd_linf/eps=0.3/steps=1/acc")) == 2  # after the epoch, and in test
+    assert len(events.Images("attr/saliency/topk/eps=8/maps")) == 2
