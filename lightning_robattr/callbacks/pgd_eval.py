@@ -112,7 +112,7 @@ class PGDEval(EvaluationCallback):
         step_size: float | None = None,
         restarts: int = 1,
         loss: Literal["ce", "cw"] = "ce",
-        reference: bool | Literal["apgd", "autoattack"] = False,
+        reference: bool | Literal["apgd", "autoattack", "autoattack_rand"] = False,
         reference_steps: int = 100,
         name: str | None = None,
         eps_scale: float = 1.0,
