@@ -87,9 +87,9 @@ class ScheduledEvaluation(Callback):
         batches = sum(trainer.num_val_batches if stage == "val" else trainer.num_test_batches)
         first = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
         size = getattr(first, "batch_size", None)
-        seen = batches * size if size and math.isfinite(batches) else None
-        limit = min(n for n in (self.num_samples, seen) if n is not None) if (self.num_samples, seen) != (None, None) else None
-        return evaluation_subset(stage_dataset(loaders, stage), limit, self.seed)
+        seen = int(batches * size) if size and math.isfinite(batches) else None
+        limits = [n for n in (self.num_samples, seen) if n is not None]
+        return evaluation_subset(stage_dataset(loaders, stage), min(limits) if limits else None, self.seed)
 
     def network_of(self, pl_module: LightningModule, images: Tensor | None = None) -> nn.Module:
         """The classifier to attack (see the class docstring), checked once per module on ``images (N, C, H, W)``."""
