@@ -28,28 +28,18 @@ def _namespace() -> str:
 NAMESPACE = _namespace()
 FABRIC = "lightning.fabric" if NAMESPACE == "lightning.pytorch" else "lightning_fabric"
 
-pl = importlib.import_module(NAMESPACE)
+_pl = importlib.import_module(NAMESPACE)
+_callbacks = importlib.import_module(f"{NAMESPACE}.callbacks")
 _cli = importlib.import_module(f"{NAMESPACE}.cli")
-_loggers = importlib.import_module(f"{NAMESPACE}.loggers")
 _utilities = importlib.import_module(f"{NAMESPACE}.utilities")
 
-Callback = pl.Callback
-LightningDataModule = pl.LightningDataModule
-LightningModule = pl.LightningModule
-Trainer = pl.Trainer
-seed_everything = pl.seed_everything
-Checkpoint = importlib.import_module(f"{NAMESPACE}.callbacks").Checkpoint
-ModelCheckpoint = importlib.import_module(f"{NAMESPACE}.callbacks").ModelCheckpoint
-LearningRateMonitor = importlib.import_module(f"{NAMESPACE}.callbacks").LearningRateMonitor
-TensorBoardLogger = _loggers.TensorBoardLogger
+Callback, LightningDataModule, LightningModule, Trainer = _pl.Callback, _pl.LightningDataModule, _pl.LightningModule, _pl.Trainer
+Checkpoint, ModelCheckpoint, LearningRateMonitor = _callbacks.Checkpoint, _callbacks.ModelCheckpoint, _callbacks.LearningRateMonitor
+LightningCLI, LightningArgumentParser, SaveConfigCallback = _cli.LightningCLI, _cli.LightningArgumentParser, _cli.SaveConfigCallback
+OptimizerCallable, LRSchedulerCallable = _cli.OptimizerCallable, _cli.LRSchedulerCallable
+rank_zero_only, rank_zero_warn = _utilities.rank_zero_only, _utilities.rank_zero_warn
+TensorBoardLogger = importlib.import_module(f"{NAMESPACE}.loggers").TensorBoardLogger
 TorchCheckpointIO = importlib.import_module(f"{NAMESPACE}.plugins.io").TorchCheckpointIO
 TrainerFn = importlib.import_module(f"{NAMESPACE}.trainer.states").TrainerFn
-LightningCLI = _cli.LightningCLI
-LightningArgumentParser = _cli.LightningArgumentParser
-SaveConfigCallback = _cli.SaveConfigCallback
-OptimizerCallable = _cli.OptimizerCallable
-LRSchedulerCallable = _cli.LRSchedulerCallable
-rank_zero_only = _utilities.rank_zero_only
-rank_zero_warn = _utilities.rank_zero_warn
 STEP_OUTPUT = importlib.import_module(f"{NAMESPACE}.utilities.types").STEP_OUTPUT
 get_filesystem = importlib.import_module(f"{FABRIC}.utilities.cloud_io").get_filesystem

@@ -10,13 +10,13 @@ from .attribution_attack_eval import SIMILARITY_METRICS, AttributionAttackEval, 
 from .attribution_map_logger import AttributionMapLogger
 from .detection_eval import DETECTION_ATTACKS, DetectionEval
 from .evaluation_callback import EvaluationCallback, ScheduledEvaluation
+from .figures import log_figure
 from .gradient_masking_check import GradientMaskingCheck, GradientMaskingWarning, masking_flags
 from .isa_eval import ISAEval
 from .last_checkpoint import LastCheckpoint
+from .map_figure import MapPanel, map_figure, map_grid
 from .pgd_eval import PGDEval
 from .rng_state import RNGStateCheckpoint
-from .figures import log_figure
-from .map_figure import MapPanel, map_figure
 from .robust_summary import RobustSummary
 from .run_hyperparameters import RunHyperparameters, describe_run
 from .unforeseen_eval import UNFORESEEN_ATTACKS, UnforeseenEval
@@ -47,5 +47,6 @@ __all__ = [
     "describe_run",
     "log_figure",
     "map_figure",
+    "map_grid",
     "masking_flags",
 ]

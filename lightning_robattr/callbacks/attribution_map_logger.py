@@ -4,9 +4,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.utils import make_grid
 
 from .._lightning import LightningModule, Trainer, rank_zero_only
 from .._random_state import isolated_random_state, seed_batch
@@ -21,7 +19,7 @@ from ._options import check_attack_settings, check_method_options, check_methods
 from ._tags import budgets
 from .evaluation_callback import NetworkChoice, ScheduledEvaluation
 from .figures import log_figure
-from .map_figure import MapPanel, map_figure
+from .map_figure import MapPanel, map_figure, map_grid
 
 
 class AttributionMapLogger(ScheduledEvaluation):
@@ -98,7 +96,7 @@ class AttributionMapLogger(ScheduledEvaluation):
         images, _ = self.stage_subset(trainer, stage)
         for method, panel in self.panels(self.network_of(pl_module), images).items():
             title = f"{method}: {self.objective} attack at {self.eps_label} ({stage}, step {trainer.global_step})"
-            log_figure(trainer, self.tag(method), map_figure(panel, title=title, score_name=f"top-{self._k(panel)}"))
+            log_figure(trainer, self.tag(method), map_figure(panel, title=title))
 
     def grids(self, model: nn.Module, images: Tensor) -> dict[str, Tensor]:
         """``{method: (3, H', W') image grid in [0, 1]}`` of :meth:`panels` (columns: image, map, attacked image, its map)."""
@@ -124,37 +122,7 @@ class AttributionMapLogger(ScheduledEvaluation):
                     norm=self.norm, k=self.k, method_options=options, **attack_options,
                 )
                 attacked = evaluated_maps(model, x_adv, label, method, options)
-                scores = topk_intersection(clean, attacked, k=resolve_k(self.k, clean[0].numel()))
-                panels[method] = MapPanel(*(t.detach().cpu() for t in (x, clean, x_adv, attacked, scores)))
+                k = resolve_k(self.k, clean[0].numel())
+                scores = topk_intersection(clean, attacked, k=k)
+                panels[method] = MapPanel(*(t.detach().cpu() for t in (x, clean, x_adv, attacked, scores)), k=k)
         return panels
-
-    def _k(self, panel: MapPanel) -> int:
-        return resolve_k(self.k, panel.clean[0].numel())
-
-
-def map_grid(panel: MapPanel) -> Tensor:
-    """``(3, H', W')``: rows ``[x_i, clean map_i, x_adv_i, attacked map_i]`` of ``panel``, each pair of maps on one colour scale."""
-    x, clean_maps, x_adv, adv_maps = panel.x, panel.clean, panel.x_adv, panel.attacked
-    size = x.shape[-2:]
-    scale = torch.maximum(clean_maps.flatten(1).amax(dim=1), adv_maps.flatten(1).amax(dim=1)).clamp_min(1e-12)
-    clean_rgb, adv_rgb = (_heat(_fit(maps, size) / scale.view(-1, 1, 1)) for maps in (clean_maps, adv_maps))
-    tiles = torch.stack([_rgb(x), clean_rgb, _rgb(x_adv), adv_rgb], dim=1).flatten(0, 1)
-    factor = max(1, -(-64 // max(size)))
-    tiles = F.interpolate(tiles, scale_factor=factor, mode="nearest") if factor > 1 else tiles
-    return make_grid(tiles.detach().cpu().clamp(0, 1), nrow=4, padding=2, pad_value=1.0)
-
-
-def _fit(maps: Tensor, size: torch.Size) -> Tensor:
-    """Maps ``(N, h, w)`` resized (nearest) to the image size."""
-    return maps if maps.shape[-2:] == size else F.interpolate(maps[:, None], size=tuple(size), mode="nearest")[:, 0]
-
-
-def _heat(values: Tensor) -> Tensor:
-    """``(N, 3, H, W)``: values in [0, 1] ``(N, H, W)`` coloured black -> red -> yellow -> white."""
-    v = values.clamp(0, 1)[:, None]
-    return torch.cat([(3 * v).clamp(0, 1), (3 * v - 1).clamp(0, 1), (3 * v - 2).clamp(0, 1)], dim=1)
-
-
-def _rgb(x: Tensor) -> Tensor:
-    """Images ``(N, C, H, W)`` as three-channel images (grey repeated; the first three channels otherwise)."""
-    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]

@@ -184,7 +184,8 @@ class EvaluationCallback(ScheduledEvaluation):
         show = self.progress and trainer.is_global_zero and trainer.progress_bar_callback is not None
         values = self.evaluate(self.network_of(pl_module, images), images, labels, progress=show)
         # every clean accuracy says its subset: <prefix>/num_images beside <prefix>/clean_acc
-        values.update({tag.removesuffix("clean_acc") + "num_images": torch.tensor(float(len(images))) for tag in values if tag.endswith("/clean_acc")})
+        size = torch.tensor(float(len(images)))
+        values.update({tag.removesuffix("clean_acc") + "num_images": size for tag in values if tag.endswith("/clean_acc")})
         for tag, value in values.items():
             # identical on every rank already; sync_dist only spares Lightning's DDP warning
             pl_module.log(tag, value, on_step=False, on_epoch=True, sync_dist=True, add_dataloader_idx=False)
@@ -246,12 +247,16 @@ def check_same_predictions(net: nn.Module, pl_module: LightningModule, x: Tensor
 
 def warn_undefined(name: str, metrics: dict[str, Metric]) -> None:
     """One warning listing the per-image means that left images out, or had none left (logged as NaN)."""
-    notes = []
-    for tag, metric in metrics.items():
-        if isinstance(metric, PerExampleMean) and int(metric.skipped) > 0:
-            total = int(metric.skipped) + int(metric.count)
-            kept = "none left: logged as NaN" if int(metric.count) == 0 else f"the mean is over the other {int(metric.count)}"
-            notes.append(f"{tag}: {int(metric.skipped)} of {total} images left out ({kept})")
+    means = {tag: metric for tag, metric in metrics.items() if isinstance(metric, PerExampleMean)}
+    if not means:
+        return
+    counts = torch.stack([torch.stack([m.skipped, m.count]) for m in means.values()]).tolist()  # one host read
+    notes = [
+        f"{tag}: {skipped} of {skipped + count} images left out "
+        f"({'none left: logged as NaN' if count == 0 else f'the mean is over the other {count}'})"
+        for tag, (skipped, count) in zip(means, counts)
+        if skipped
+    ]
     if notes:
         warnings.warn(
             f"{name}: some map scores are undefined (a rank correlation of a constant map, or maps of a single cell such as "

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from .._lightning import STEP_OUTPUT, Checkpoint, TorchCheckpointIO, pl
+from .._lightning import STEP_OUTPUT, Checkpoint, LightningModule, TorchCheckpointIO, Trainer
 from ..regimes.checkpoint_io import AtomicCheckpointIO
 
 
@@ -49,17 +49,17 @@ class LastCheckpoint(Checkpoint):
     def state_key(self) -> str:
         return self._generate_state_key(filename=self.filename, every_n_train_steps=self.every_n_train_steps)
 
-    def path(self, trainer: "pl.Trainer") -> Path:
+    def path(self, trainer: Trainer) -> Path:
         """Where the file goes: ``dirpath``, or ``<log_dir>/checkpoints`` (the same folder on every rank)."""
         folder = self.dirpath or str(Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints")
         return Path(trainer.strategy.broadcast(folder)) / f"{self.filename}.ckpt"
 
-    def setup(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
 
     def on_train_batch_end(
-        self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: STEP_OUTPUT, batch: object, batch_idx: int
+        self, trainer: Trainer, pl_module: LightningModule, outputs: STEP_OUTPUT, batch: object, batch_idx: int
     ) -> None:
         step = trainer.global_step
         # with gradient accumulation several batches end on the same optimiser step: save once
@@ -67,9 +67,9 @@ class LastCheckpoint(Checkpoint):
             self._saved_at_step = step
             self._save(trainer)
 
-    def on_train_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._save(trainer)
 
-    def _save(self, trainer: "pl.Trainer") -> None:
+    def _save(self, trainer: Trainer) -> None:
         if not trainer.fast_dev_run:
             trainer.save_checkpoint(self.path(trainer), weights_only=False)

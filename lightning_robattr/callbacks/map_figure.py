@@ -1,4 +1,4 @@
-"""``map_figure``: a labelled matplotlib figure of clean and attacked attribution maps, one row per image."""
+"""Drawing clean and attacked attribution maps, one row per image: a labelled figure (``map_figure``) or an image grid (``map_grid``)."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -6,6 +6,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchvision.utils import make_grid
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class MapPanel:
         x, x_adv: clean and attacked images ``(N, C, H, W)`` in [0, 1].
         clean, attacked: their maps ``(N, h, w)`` (``|attribution|`` summed over channels).
         scores: per-image top-k intersection of ``clean`` and ``attacked`` ``(N,)``, in [0, 1].
+        k: the ``k`` of ``scores`` (cells of the map).
     """
 
     x: Tensor
@@ -23,15 +25,20 @@ class MapPanel:
     x_adv: Tensor
     attacked: Tensor
     scores: Tensor
+    k: int
+
+    def colour_scales(self) -> Tensor:
+        """``(N,)``: each row's colour-scale maximum, the larger of its two maps' maxima (each pair shares one scale)."""
+        return torch.maximum(self.clean.flatten(1).amax(1), self.attacked.flatten(1).amax(1)).clamp_min(1e-12)
 
 
-def map_figure(panel: MapPanel, *, title: str, score_name: str = "top-k") -> Any:
+def map_figure(panel: MapPanel, *, title: str) -> Any:
     """A matplotlib figure with columns input, clean map, attacked input, attacked map and one row per image.
 
     Each row's two maps share one colour scale, from 0 to the larger of their maxima (the colour
     bar reads as a share of that maximum), so a mass that moves or spreads is visible; CAM-grid
     maps are upsampled to the image (nearest). The attacked map's panel names the image's score
-    (``score_name``); a row whose maps are constant is marked so, since no score of it means anything.
+    (``top-<k>``); a row whose maps are constant is marked so, since no score of it means anything.
     """
     import matplotlib
 
@@ -40,11 +47,11 @@ def map_figure(panel: MapPanel, *, title: str, score_name: str = "top-k") -> Any
 
     rows = len(panel.x)
     figure, axes = plt.subplots(rows, 4, figsize=(7.6, 1.9 * rows + 0.6), squeeze=False, layout="constrained")
-    size = tuple(panel.x.shape[-2:])
-    scale = torch.maximum(panel.clean.flatten(1).amax(1), panel.attacked.flatten(1).amax(1)).clamp_min(1e-12)
+    size = panel.x.shape[-2:]
+    scale = panel.colour_scales()
     columns = ("input", "clean map", "attacked input", "attacked map")
     for i in range(rows):
-        maps = [_upsampled(m[i], size) / scale[i] for m in (panel.clean, panel.attacked)]
+        maps = [_upsampled(m[i : i + 1], size)[0] / scale[i] for m in (panel.clean, panel.attacked)]
         constant = all(float(m.max() - m.min()) == 0 for m in maps)
         for j, (content, is_map) in enumerate(((panel.x[i], False), (maps[0], True), (panel.x_adv[i], False), (maps[1], True))):
             axis = axes[i, j]
@@ -56,7 +63,7 @@ def map_figure(panel: MapPanel, *, title: str, score_name: str = "top-k") -> Any
             axis.set_yticks([])
             if i == 0:
                 axis.set_title(columns[j], fontsize=9)
-        note = "constant maps" if constant else f"{score_name} {float(panel.scores[i]):.2f}"
+        note = "constant maps" if constant else f"top-{panel.k} {float(panel.scores[i]):.2f}"
         axes[i, 3].set_xlabel(note, fontsize=8, color="crimson" if constant else "black")
         axes[i, 0].set_ylabel(f"image {i}", fontsize=8)
     figure.suptitle(title, fontsize=10)
@@ -65,9 +72,32 @@ def map_figure(panel: MapPanel, *, title: str, score_name: str = "top-k") -> Any
     return figure
 
 
-def _upsampled(map_: Tensor, size: tuple[int, int]) -> Tensor:
-    """A map ``(h, w)`` resized (nearest) to ``size``."""
-    return map_ if tuple(map_.shape) == size else F.interpolate(map_[None, None].float(), size=size, mode="nearest")[0, 0]
+def map_grid(panel: MapPanel) -> Tensor:
+    """``(3, H', W')`` image grid in [0, 1]: rows ``[x_i, clean map_i, x_adv_i, attacked map_i]`` of ``panel``
+    (maps coloured black-red-yellow-white on each row's colour scale, images upscaled to at least 64 pixels)."""
+    size = panel.x.shape[-2:]
+    scale = panel.colour_scales().view(-1, 1, 1)
+    clean_rgb, adv_rgb = (_heat(_upsampled(maps, size) / scale) for maps in (panel.clean, panel.attacked))
+    tiles = torch.stack([_rgb(panel.x), clean_rgb, _rgb(panel.x_adv), adv_rgb], dim=1).flatten(0, 1)
+    factor = max(1, -(-64 // max(size)))
+    tiles = F.interpolate(tiles, scale_factor=factor, mode="nearest") if factor > 1 else tiles
+    return make_grid(tiles.detach().cpu().clamp(0, 1), nrow=4, padding=2, pad_value=1.0)
+
+
+def _upsampled(maps: Tensor, size: torch.Size) -> Tensor:
+    """Maps ``(N, h, w)`` resized (nearest) to the image size."""
+    return maps if maps.shape[-2:] == size else F.interpolate(maps[:, None].float(), size=tuple(size), mode="nearest")[:, 0]
+
+
+def _heat(values: Tensor) -> Tensor:
+    """``(N, 3, H, W)``: values in [0, 1] ``(N, H, W)`` coloured black -> red -> yellow -> white."""
+    v = values.clamp(0, 1)[:, None]
+    return torch.cat([(3 * v).clamp(0, 1), (3 * v - 1).clamp(0, 1), (3 * v - 2).clamp(0, 1)], dim=1)
+
+
+def _rgb(x: Tensor) -> Tensor:
+    """Images ``(N, C, H, W)`` as three-channel images (grey repeated; the first three channels otherwise)."""
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
 
 
 def _show_image(axis: Any, image: Tensor) -> None:

@@ -43,9 +43,9 @@ class RunHyperparameters(Callback):
         from torch.utils.tensorboard.summary import hparams
 
         tags = [tag for pattern in self.metrics for tag in trainer.callback_metrics if fnmatchcase(tag, pattern)]
+        experiment, start, _ = hparams(params, dict.fromkeys(tags, 0.0))  # the values come from the scalars
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                experiment, start, _ = hparams(params, dict.fromkeys(dict.fromkeys(tags), 0.0))
                 writer = logger.experiment._get_file_writer()  # as Lightning's own log_hyperparams does
                 writer.add_summary(experiment)
                 writer.add_summary(start)

@@ -27,7 +27,8 @@ class _OutputGuard:
     """Watches every output of a model: refuses a non-tensor at once, and counts non-finite rows on the device."""
 
     def __init__(self) -> None:
-        self.worst: Tensor | None = None  # max over forward passes of rows with inf or nan * 2**32 + rows, a device scalar
+        self.bad: Tensor | None = None  # the most rows with inf or nan in one forward pass, a device scalar
+        self.rows = 0  # the most rows of one forward pass
 
     def __call__(self, _module: nn.Module, _inputs: Any, output: Any) -> None:
         self.observe(output)
@@ -40,17 +41,17 @@ class _OutputGuard:
                 "attacks and detectors need the logits alone: return only them from forward, or wrap the model in a "
                 "module whose forward returns model(x)[0] (or the logits entry of its output)"
             )
-        finite = output.detach().isfinite()
-        rows = finite.flatten(1) if finite.dim() > 1 else finite.reshape(-1, 1)
-        code = (rows.shape[0] - rows.all(dim=1).sum()) * 2**32 + rows.shape[0]
-        self.worst = code if self.worst is None else torch.maximum(self.worst, code)
+        rows = output.detach().reshape(len(output), -1) if output.dim() else output.detach().reshape(1, 1)
+        bad = (~rows.isfinite()).any(dim=1).sum()
+        self.bad = bad if self.bad is None else torch.maximum(self.bad, bad)
+        self.rows = max(self.rows, len(rows))
 
     def failure(self) -> ValueError | None:
         """The error to raise if any forward pass gave inf or nan, else ``None`` (one host read)."""
-        bad, rows = divmod(0 if self.worst is None else int(self.worst), 2**32)
+        bad = 0 if self.bad is None else int(self.bad)
         if bad:
             return ValueError(
-                f"the model's output (logits) holds inf or nan for {bad} of the {rows} images of a forward pass; attributions, "
+                f"the model's output (logits) holds inf or nan for {bad} of the {self.rows} images of a forward pass; attributions, "
                 "attacks and detectors need finite logits: check the model (diverged weights with nan or inf parameters, a log "
                 "or division of 0 in its forward, float16 overflow) and retrain or fix it"
             )

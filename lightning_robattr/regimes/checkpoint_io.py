@@ -100,12 +100,13 @@ def _remove_abandoned_temporaries(path: Path) -> None:
 
 
 def _running(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 
