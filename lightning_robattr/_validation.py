@@ -14,9 +14,11 @@ normalisation and its inverse) are clamped; anything further out is refused.
 
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Collection, Mapping
+from functools import wraps
 from inspect import Parameter, signature
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -250,3 +252,41 @@ def _check_label_range(name: str, low: int, high: int, classes: int | None) -> N
             f"{name} holds the class index {high} but the model predicts {classes} classes; give labels in "
             f"0..{classes - 1} (or a model with more outputs)"
         )
+
+
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+def renamed_keywords(**renamed: str) -> Callable[[Function], Function]:
+    """Decorator: the function also takes the old keywords of ``renamed`` (``{old: new}``), each with a ``FutureWarning``.
+
+    The signature shows the new names only (``functools.wraps``); an old and its new name together are a ``TypeError``.
+
+    Example:
+        >>> @renamed_keywords(interpreter="method")
+        ... def attack(*, method: str = "cam") -> str:
+        ...     return method
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     attack(interpreter="grad"), str(caught[0].message)
+        ('grad', 'attack(interpreter=...) is renamed attack(method=...); the old name will be removed')
+    """
+
+    def decorate(function: Function) -> Function:
+        name = function.__qualname__.removesuffix(".__init__")
+
+        @wraps(function)
+        def with_old_names(*args: Any, **kwargs: Any) -> Any:
+            for old, new in renamed.items():
+                if old not in kwargs:
+                    continue
+                if new in kwargs:
+                    raise TypeError(f"{name}() got {old}= and {new}=, the old and the new name of one argument; give {new}= only")
+                message = f"{name}({old}=...) is renamed {name}({new}=...); the old name will be removed"
+                warnings.warn(message, FutureWarning, stacklevel=2)
+                kwargs[new] = kwargs.pop(old)
+            return function(*args, **kwargs)
+
+        return with_old_names  # type: ignore[return-value]
+
+    return decorate

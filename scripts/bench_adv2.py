@@ -39,7 +39,7 @@ def main(argv: list[str]) -> None:
     def per_step(name: str, schedule) -> float:
         """Seconds per iteration of ``schedule(n)`` on interpreter ``name``: the difference of ``2 n`` and ``n`` iterations."""
         def run(steps: int) -> None:
-            adv2(net, x, y, target=target, interpreter=name, interpreter_options=options, eps=0.3, step_size=0.01, schedule=schedule(steps))
+            adv2(net, x, y, target=target, method=name, method_options=options, eps=0.3, step_size=0.01, schedule=schedule(steps))
 
         short, long = (median_seconds(lambda n=n: run(n), args.repeats) for n in (args.steps, 2 * args.steps))
         return (long - short) / args.steps

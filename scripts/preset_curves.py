@@ -27,7 +27,8 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from lightning_robattr.callbacks import PGDEval
+from lightning_robattr.attacks import PGDConfig
+from lightning_robattr.callbacks import EvaluationSchedule, PGDEval
 from lightning_robattr.data.mnist5k import balanced_split, load_mnist5k
 from lightning_robattr.regimes import read_checkpoint
 
@@ -52,7 +53,8 @@ def seconds_per_epoch(version: Path) -> float:
 
 def measure(net: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, autoattack_images: int | None) -> dict[str, float]:
     """Clean, PGD-40 and APGD accuracies on ``(x, y)``; AutoAttack's on the first ``autoattack_images``."""
-    results = PGDEval(eps=[eps], steps=[40], step_size=0.01, reference="apgd", num_samples=None, progress=False).evaluate(net, x, y)
+    schedule = EvaluationSchedule(num_samples=None, batch_size=100, progress=False)
+    results = PGDEval(eps=[eps], steps=[40], attack=PGDConfig(step_size=0.01), reference="apgd", schedule=schedule).evaluate(net, x, y)
     row = {
         "clean_acc": float(results["robust/pgd_linf/clean_acc"]),
         "pgd40_acc": float(results[f"robust/pgd_linf/eps={eps}/steps=40/acc"]),
@@ -60,7 +62,7 @@ def measure(net: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, aut
     }
     if autoattack_images:
         n = autoattack_images
-        reference = PGDEval(eps=[eps], steps=[], reference="autoattack", num_samples=None, progress=False)
+        reference = PGDEval(eps=[eps], steps=[], reference="autoattack", schedule=schedule)
         row["autoattack_acc"] = float(reference.evaluate(net, x[:n], y[:n])[f"robust/autoattack_linf/eps={eps}/acc"])
     return row
 

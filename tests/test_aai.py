@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from lightning_robattr.attacks.explanation.aai import aai
+from lightning_robattr.attacks.explanation.aai import AAIConfig, aai
+from lightning_robattr.attacks.explanation.isa import ISAConfig
 from lightning_robattr.attacks.explanation.random_sign import random_sign
 from lightning_robattr.attributions import cam
 from lightning_robattr.metrics.functional import kendall_tau
@@ -59,3 +60,43 @@ def test_hinge_mode_keeps_more_labels_than_filter_mode(trained_small, batch):
 def test_bad_arguments_raise_clear_errors(trained_small, kwargs, message):
     with pytest.raises(ValueError, match=message):
         aai(trained_small, torch.rand(2, 1, 28, 28), torch.tensor([0, 1]), **{"eps": 0.1, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"k": 0}, "k must be an integer >= 1"),
+        ({"steps": 0}, "steps must be an integer >= 1"),
+        ({"step_size": None}, "step_size must be a finite number >= 0"),
+        ({"norm": "l1"}, "norm must be one of linf, l2"),
+        ({"mode": "soft"}, "mode must be one of filter, hinge"),
+        ({"hinge_weight": -1.0}, "hinge_weight must be a finite number >= 0"),
+        ({"channel_rule": "max"}, "channel_rule must be one of abs_sum, signed_sum, l2"),
+        ({"beta": 0.0}, "beta must be a positive softplus sharpness, or None"),
+    ],
+)
+def test_a_bad_config_value_raises_when_the_config_is_built(fields, message):
+    with pytest.raises(ValueError, match=message):
+        AAIConfig(**fields)
+
+
+def test_a_config_runs_the_same_attack_as_its_fields_as_keywords(trained_small, batch):
+    x, y = batch[0][:8], batch[1][:8]
+    fields = {"k": 6, "steps": 4, "step_size": 0.02, "mode": "hinge", "hinge_weight": 5.0}
+    by_config = aai(trained_small, x, y, eps="8/255", config=AAIConfig(**fields), generator=torch.Generator().manual_seed(2))
+    by_keywords = aai(trained_small, x, y, eps=8 / 255, generator=torch.Generator().manual_seed(2), **fields)
+    assert torch.equal(by_config[0], by_keywords[0])
+    assert torch.equal(by_config[1].label_kept, by_keywords[1].label_kept)
+    torch.testing.assert_close(by_config[1].kendall_tau, by_keywords[1].kendall_tau, rtol=0, atol=0, equal_nan=True)
+    # a keyword replaces the config's field for this call only
+    replaced = aai(trained_small, x, y, eps="8/255", config=AAIConfig(**fields), steps=2, generator=torch.Generator().manual_seed(2))
+    written = aai(trained_small, x, y, eps="8/255", config=AAIConfig(**{**fields, "steps": 2}), generator=torch.Generator().manual_seed(2))
+    assert torch.equal(replaced[0], written[0])
+
+
+def test_an_unknown_option_or_a_foreign_config_is_refused(trained_small):
+    x, y = torch.rand(2, 1, 28, 28), torch.tensor([0, 1])
+    with pytest.raises(TypeError, match="AAIConfig has no option 'stepz'"):
+        aai(trained_small, x, y, eps=0.1, stepz=3)
+    with pytest.raises(TypeError, match="config must be a AAIConfig, got ISAConfig"):
+        aai(trained_small, x, y, eps=0.1, config=ISAConfig())

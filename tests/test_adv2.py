@@ -127,7 +127,7 @@ def test_grad_adv2_follows_the_authors_schedule_step_for_step(trained_small, bat
     x, y = batch[0][:6].double(), batch[1][:6]
     target = (y + 1) % 10
     schedule = ADV2Schedule(6, ((3.136, 3.136, 4), (12.544, 12.544, 4)), keep_confidence=0.8, check_every=2)
-    ours, _ = adv2(net, x, y, target=target, interpreter="grad", eps=0.2, step_size=0.02, schedule=schedule)
+    ours, _ = adv2(net, x, y, target=target, method="grad", eps=0.2, step_size=0.02, schedule=schedule)
     reference = _reference_grad_adv2(net, x, y, target, eps=0.2, step=0.02, schedule=schedule)
     torch.testing.assert_close(ours, reference, rtol=0, atol=1e-12)
 
@@ -156,7 +156,7 @@ def test_a_target_map_steers_the_cam_towards_another_image(trained_small, batch)
 def test_transfer_matrix_has_a_row_per_attack_and_its_own_diagonal(trained_small, batch):
     x, y = batch[0][:8], batch[1][:8]
     result = interpreter_transfer(
-        trained_small, x, y, interpreters=["grad", "cam"], eps=0.2, step_size=0.01, schedule_scale=0.05, generator=torch.Generator().manual_seed(0)
+        trained_small, x, y, methods=["grad", "cam"], eps=0.2, step_size=0.01, schedule_scale=0.05, generator=torch.Generator().manual_seed(0)
     )
     assert result.rows == ["adv2:grad", "adv2:cam", "pgd"] and result.columns == ["grad", "cam"]
     assert result.iou.shape == (3, 2) and result.success_rate.shape == (3,)
@@ -166,10 +166,10 @@ def test_transfer_matrix_has_a_row_per_attack_and_its_own_diagonal(trained_small
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        ({"interpreter": "nope"}, ValueError, "unknown attribution"),
-        ({"interpreter": "rts"}, ValueError, "saliency_net"),
-        ({"interpreter": []}, ValueError, "at least one interpreter"),
-        ({"interpreter": ["grad", "cam"], "target_map": torch.zeros(2, 7, 7)}, ValueError, "as a dict"),
+        ({"method": "nope"}, ValueError, "unknown attribution"),
+        ({"method": "rts"}, ValueError, "saliency_net"),
+        ({"method": []}, ValueError, "at least one attribution method"),
+        ({"method": ["grad", "cam"], "target_map": torch.zeros(2, 7, 7)}, ValueError, "as a dict"),
         ({"norm": "l0"}, ValueError, "unknown norm"),
     ],
 )

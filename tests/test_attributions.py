@@ -15,6 +15,7 @@ from lightning_robattr.attributions import (
     get_attribution,
     grad_cam,
     grad_cam_pp,
+    grad_cam_pp_int_repo,
     integrated_gradients,
     representation,
     saliency,
@@ -247,7 +248,7 @@ def test_grad_cam_pp_exact_matches_written_out_formula_on_inner_layer(net, x):
 def test_grad_cam_pp_int_repo_is_cam_with_negative_weights_zeroed(net, x):
     features = net.features(x).detach()
     expected = torch.einsum("bk,bkhw->bhw", torch.relu(net.classifier.weight[TARGET].detach()), features)
-    assert_rel_close(grad_cam_pp(net, x, TARGET, mode="int_repo"), expected)
+    assert_rel_close(grad_cam_pp_int_repo(net, x, TARGET), expected)
 
 
 def test_representation_is_the_feature_map(net, x):
@@ -258,7 +259,8 @@ def test_representation_is_the_feature_map(net, x):
 
 
 def test_registry_names_and_unknown_name():
-    names = {"saliency", "grad", "grad_x_input", "ig", "smoothgrad", "unigrad", "cam", "gradcam", "gradcampp", "repr", "deeplift", "mask", "rts"}
+    names = {"saliency", "grad", "grad_x_input", "ig", "smoothgrad", "unigrad", "cam", "gradcam", "gradcampp", "gradcampp_int_repo", "repr",
+             "deeplift", "mask", "rts"}
     assert set(ATTRIBUTIONS) == names
     with pytest.raises(ValueError, match="saliency, grad_x_input"):
         get_attribution("lime")
@@ -300,6 +302,7 @@ GRADCHECK_METHODS = {
     "cam": {},
     "gradcam": {},
     "gradcampp": {},
+    "gradcampp_int_repo": {},
     "repr": {},
     "deeplift": {"baseline": 0.3},
 }

@@ -12,7 +12,9 @@ from torch import nn
 
 from lightning_robattr.attacks import apgd, autoattack, pgd
 from lightning_robattr.callbacks import GradientMaskingCheck, PGDEval
+from lightning_robattr.callbacks import EvaluationSchedule, MaskingProbes
 from test_callbacks_core import QuantizedInput
+from lightning_robattr.callbacks import EvaluationSchedule
 
 pytest.importorskip("pyautoattack")
 
@@ -107,7 +109,7 @@ def test_the_rand_version_finds_the_exact_robust_accuracy_through_input_noise():
     exact, x, y = exact_robust_accuracy(net, x, eps := 0.003, dual=1)
     x_adv, _ = autoattack(noisy, x, y, eps=eps, version="rand")
     assert exact - 1e-6 <= accuracy(net, x_adv, y) <= exact + 2 / len(x)  # measured: 1 point of 179 missed
-    results = PGDEval(eps=[eps], steps=[], reference="autoattack_rand", num_samples=None, progress=False).evaluate(noisy, x, y)
+    results = PGDEval(eps=[eps], steps=[], reference='autoattack_rand', schedule=EvaluationSchedule(num_samples=None, progress=False)).evaluate(noisy, x, y)
     assert set(results) == {"robust/autoattack_rand_linf/clean_acc", f"robust/autoattack_rand_linf/eps={eps}/acc"}
     assert results[f"robust/autoattack_rand_linf/eps={eps}/acc"] == pytest.approx(exact, abs=0.025)
 
@@ -149,7 +151,8 @@ def test_the_new_masking_signs_fire_on_a_quantised_model_and_not_on_the_natural_
     # measured on 64 images (seeds 0 / 1 of tests/nets): random sampling beats PGD by 0.125 / 0.109 on the quantised
     # model, 4 and 3.6 times the default tolerance 0.03; on the natural model PGD reaches 0 and Square 0.0 / 0.016
     x, y = mnist5k["val"][0][:64], mnist5k["val"][1][:64]
-    check = GradientMaskingCheck(eps=[0.3], steps=[5, 10], square_queries=300, num_samples=64, batch_size=64)
+    check = GradientMaskingCheck(eps=[0.3], steps=[5, 10], probes=MaskingProbes(square_queries=300),
+                                 schedule=EvaluationSchedule(num_samples=64, batch_size=64))
     natural = check.evaluate(trained_small, x, y)
     for flag in ("black_box_stronger", "random_stronger"):
         assert natural[f"robust/gradient_masking/{flag}"] == 0.0, natural
@@ -207,11 +210,11 @@ def test_a_missing_reference_says_how_to_install_it(monkeypatch):
     install = r'pip install -e "\.\[autoattack\]".* pip install "lightning_robattr\[autoattack\]"'
     with pytest.raises(ImportError, match=r'pip install "lightning_robattr\[autoattack\]"'):  # the function itself still refuses
         autoattack(nn.Sequential(nn.Flatten(), nn.Linear(4, 10)), torch.rand(1, 1, 2, 2), torch.tensor([0]), eps=0.1)
-    reference = PGDEval(eps=[0.1], steps=[], reference="autoattack", every_n_epochs=0)  # a ready-made set's test-time entry
+    reference = PGDEval(eps=[0.1], steps=[], reference='autoattack', schedule=EvaluationSchedule(every_n_epochs=0))  # a ready-made set's test-time entry
     reference.setup(None, None, "fit")  # training never runs it: no warning, nothing dropped
     assert reference.reference == "autoattack"
     for stage in ("validate", "test"):
-        grid = PGDEval(eps=[0.1], steps=[2], reference="autoattack", num_samples=4)
+        grid = PGDEval(eps=[0.1], steps=[2], reference='autoattack', schedule=EvaluationSchedule(num_samples=4))
         with pytest.warns(UserWarning, match=install):
             grid.setup(None, None, stage)
         net = nn.Sequential(nn.Flatten(), nn.Linear(4, 10))
@@ -221,4 +224,4 @@ def test_a_missing_reference_says_how_to_install_it(monkeypatch):
         reference.setup(None, None, "test")
     reference.run(None, None, "test")  # nothing left to measure: returns before touching the (absent) Trainer
     with pytest.warns(UserWarning, match="pyautoattack"):
-        PGDEval(reference="autoattack_rand", every_n_epochs=5).setup(None, None, "fit")
+        PGDEval(reference='autoattack_rand', schedule=EvaluationSchedule(every_n_epochs=5)).setup(None, None, "fit")

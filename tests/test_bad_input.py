@@ -22,7 +22,8 @@ from torch.overrides import TorchFunctionMode
 from lightning_robattr.attacks import adv2, adversarial_patch, attribution_attack, autoattack, patch_attack, pgd, transfer_evaluation
 from lightning_robattr.attributions import cam, get_attribution, grad_cam, integrated_gradients, saliency, smooth_grad
 from lightning_robattr.attacks.explanation.maps import manipulate_targets
-from lightning_robattr.callbacks import AAIEval, AttributionAttackEval, AttributionMapLogger, DetectionEval, ISAEval, PGDEval
+from lightning_robattr.callbacks import AAIEval, AttributionAttackEval, AttributionMapLogger, ISAEval, PGDEval
+from lightning_robattr.callbacks import DetectionAttacks
 from lightning_robattr.cli import main
 from lightning_robattr.data import ImageFolderData, MNISTData
 from lightning_robattr.detection import (
@@ -34,6 +35,11 @@ from lightning_robattr.losses.hessian import top_hessian_eigenvalue
 from lightning_robattr.models import CAMAdapter, RTSNet, Small
 from lightning_robattr.regimes import IGNormModule, IntModule, NaturalModule
 from lightning_robattr.reproduce import reproduce
+from lightning_robattr.attacks import AttributionAttackConfig
+from lightning_robattr.callbacks import EvaluationSchedule
+from lightning_robattr.callbacks import MapScoring
+from lightning_robattr.attacks import PGDConfig
+from lightning_robattr.attacks import ISAConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 NATURAL = str(ROOT / "configs" / "natural.yaml")
@@ -311,7 +317,7 @@ CASES: dict[str, Case] = {
     "eps_above_one_pgd": Case(lambda _: pgd(NET, images(), Y, eps=8), ValueError, "L-inf eps must lie in [0, 1]", "8/255"),
     "steps_zero_pgd": Case(lambda _: pgd(NET, images(), Y, eps=0.1, steps=0), ValueError, "steps must be", "integer >= 1"),
     "norm_unknown_pgd": Case(lambda _: pgd(NET, images(), Y, eps=0.1, norm="l3"), ValueError, "unknown norm 'l3'", "linf, l2"),
-    "loss_unknown_pgd": Case(lambda _: pgd(NET, images(), Y, eps=0.1, loss="hinge"), ValueError, "unknown loss", "choose one of"),
+    "loss_unknown_pgd": Case(lambda _: pgd(NET, images(), Y, eps=0.1, loss="hinge"), ValueError, "unknown loss 'hinge'", "must be one of ce, cw"),
     "restarts_without_random_start": Case(
         lambda _: pgd(NET, images(), Y, eps=0.1, restarts=2, random_start=False), ValueError, "restarts > 1", "random_start=True"
     ),
@@ -350,15 +356,15 @@ CASES: dict[str, Case] = {
     "callback_method_option_unknown": Case(
         lambda _: AttributionAttackEval(methods=["ig"], method_options={"ig": {"stpes": 8}}), ValueError, "['stpes']", "steps"
     ),
-    "callback_attack_option_unknown": Case(
-        lambda _: AttributionMapLogger(attack_options={"contraint": "rescale"}), ValueError, "['contraint']", "constraint"
+    "attack_option_unknown": Case(
+        lambda _: attribution_attack(NET, images(), eps=0.1, contraint="rescale"), TypeError, "no option 'contraint'", "'constraint'"
     ),
-    "callback_norm_unknown": Case(lambda _: PGDEval(norm="l3"), ValueError, "unknown norm 'l3'", "linf, l2"),
+    "callback_norm_unknown": Case(lambda _: PGDEval(attack=PGDConfig(norm='l3')), ValueError, "unknown norm 'l3'", "linf, l2"),
     "callback_eps_in_grey_levels": Case(
         lambda _: PGDEval(eps=[8]), ValueError, "L-inf eps must lie in [0, 1]", "8/255"
     ),
-    "callback_eps_below_one_grey_level": Case(
-        lambda _: AttributionAttackEval(eps=[0.03]), ValueError, "eps [0.03]", "write [2, 4, 8]"
+    "callback_eps_not_a_budget": Case(
+        lambda _: AttributionAttackEval(eps=["8 / 255 px"]), ValueError, "'8 / 255 px' is not a budget", "'8/255'"
     ),
     "callback_reference_unknown": Case(
         lambda _: PGDEval(reference="aa"), ValueError, "unknown reference 'aa'", "apgd, autoattack, autoattack_rand"
@@ -373,11 +379,11 @@ CASES: dict[str, Case] = {
         autoattack_without_its_extra, ImportError, "pyautoattack, which is not installed", 'pip install "lightning_robattr[autoattack]"'
     ),
     "callback_map_noise_unknown": Case(
-        lambda _: AttributionAttackEval(map_noise="fresh"), ValueError, "unknown map_noise 'fresh'", "shared, redrawn"
+        lambda _: AttributionAttackEval(scoring=MapScoring(map_noise='fresh')), ValueError, "unknown map_noise 'fresh'", "shared, redrawn"
     ),
     "callback_nsl_scale_unknown": Case(lambda _: ISAEval(nsl_per="budget"), ValueError, "unknown nsl_per 'budget'", "point, image"),
     "isa_first_point_unknown": Case(
-        lambda _: ISAEval(first_point="paper"), ValueError, "unknown first_point 'paper'", "targeted, isa"
+        lambda _: ISAEval(attack=ISAConfig(first_point="paper")), ValueError, "unknown first_point 'paper'", "targeted, isa"
     ),
     "ig_norm_loss_unknown": Case(
         lambda _: IGNormModule(net=Small(), ig_of="mean"), ValueError, "unknown ig_of 'mean'", "example_loss, batch_mean_loss"
@@ -389,8 +395,12 @@ CASES: dict[str, Case] = {
         lambda _: manipulate_targets(NET, Y[:1], images()[:1], Y[:1], "saliency", None, noise="shared"),
         ValueError, "manipulate objective needs evaluation images of at least two classes", "maps of another class",
     ),
-    "detection_attack_unknown": Case(
-        lambda _: DetectionEval(attacks=["bim"]), ValueError, "attacks must be a non-empty subset of", "fgsm, pgd, cw, deepfool, patch, lavan"
+    "detection_no_attack": Case(
+        lambda _: DetectionAttacks(), ValueError, "attacks must name at least one of fgsm, pgd, cw", "e.g. {pgd: {steps: 20}}"
+    ),
+    "detection_attack_targeted": Case(
+        lambda _: DetectionAttacks(pgd=PGDConfig(targeted=True)), ValueError, "attacks.pgd: the detection attacks are untargeted",
+        "set targeted: false",
     ),
     "detection_granularity_out_of_range": Case(
         lambda _: causal_robustness(NET, images(), granularity=0.0), ValueError, "granularity must lie in (0, 1]", "e.g. 0.05"
@@ -433,7 +443,7 @@ CASES: dict[str, Case] = {
         lambda tmp: reproduce("adv3", out=tmp), ValueError, "unknown paper 'adv3'", "int, ssr, fragile, detection, adv2"
     ),
     "rts_without_masking_network": Case(
-        lambda _: adv2(NET, images(), torch.tensor([0, 1]), interpreter="rts"), ValueError, "needs its masking network", "configs/rts.yaml"
+        lambda _: adv2(NET, images(), torch.tensor([0, 1]), method="rts"), ValueError, "needs its masking network", "configs/rts.yaml"
     ),
     "rts_checkpoint_of_a_classifier": Case(
         lambda tmp: RTSNet.from_checkpoint(_classifier_checkpoint(tmp)), ValueError, "not an RTSModule checkpoint", "configs/rts.yaml"
@@ -442,24 +452,24 @@ CASES: dict[str, Case] = {
         lambda _: ensemble_agreement(NET, images(), ["cam"]), ValueError, "at least two interpreters", "['cam']"
     ),
     "adv2_two_interpreters_one_target_map": Case(
-        lambda _: adv2(NET, images(), torch.tensor([0, 1]), interpreter=["grad", "cam"], target_map=torch.zeros(2, 7, 7)),
-        ValueError, "give target_map as a dict", "{interpreter name: (B, h, w) map}",
+        lambda _: adv2(NET, images(), torch.tensor([0, 1]), method=["grad", "cam"], target_map=torch.zeros(2, 7, 7)),
+        ValueError, "give target_map as a dict", "{method name: (B, h, w) map}",
     ),
     "ensemble_detector_not_fitted": Case(
         lambda _: EnsembleDetector(NET, ["grad", "cam"]).predict(images()), RuntimeError, "needs a threshold", "call fit(benign_images) first"
     ),
     "callback_network_is_a_backbone": Case(
-        lambda _: PGDEval(network="net").network_of(backbone_and_head(), images()),
+        lambda _: PGDEval(schedule=EvaluationSchedule(network='net')).network_of(backbone_and_head(), images()),
         ValueError, "outputs have shape (2, 100), but the module BackboneAndHead returns (2, 10)", "set the callback's network",
     ),
     "callback_network_unknown": Case(
-        lambda _: PGDEval(network="backbone").network_of(backbone_and_head(), images()),
+        lambda _: PGDEval(schedule=EvaluationSchedule(network='backbone')).network_of(backbone_and_head(), images()),
         AttributeError, "network 'backbone' is not a submodule of BackboneAndHead", "name one of ['net', 'head']",
     ),
     "callback_aai_method_unknown": Case(lambda _: AAIEval(method="lime"), ValueError, "unknown method 'lime'", "cam"),
     "cli_callback_method_unknown": Case(
-        lambda tmp: cli_with_callback(tmp, "{methods: [saliency, integrated_gradients]}"),
-        ValueError, "unknown methods entry 'integrated_gradients'", "ig, smoothgrad",
+        lambda tmp: cli_with_callback(tmp, "{methods: [saliency, integrated_gradient]}"),
+        ValueError, "unknown methods entry 'integrated_gradient'", "ig, smoothgrad",
     ),
     "cli_key_typo": Case(
         lambda _: main(["-c", NATURAL, "--model.init_args.bta", "3"], run=False), SystemExit, "'bta' is not accepted", "--help"

@@ -38,8 +38,8 @@ def test_each_fragment_composes_with_a_regime_config(fragment):
     ]
     for callback, entry in zip(callbacks, listed(fragment)):
         for name in ("num_samples", "every_n_epochs", "seed"):
-            if name in entry.get("init_args", {}):
-                assert getattr(callback, name) == entry["init_args"][name]
+            if name in entry.get("init_args", {}).get("schedule", {}):
+                assert getattr(callback.schedule, name) == entry["init_args"]["schedule"][name]
 
 
 REPORTING = [f for f in FRAGMENTS if any(entry["class_path"].endswith(".PGDEval") for entry in listed(f))]
@@ -49,9 +49,10 @@ REPORTING = [f for f in FRAGMENTS if any(entry["class_path"].endswith(".PGDEval"
 def test_every_set_that_reports_robust_accuracy_runs_autoattack_in_test_for_each_of_its_norms(fragment):
     pgd_evals = [c for c in evaluation_callbacks(NATURAL, fragment) if isinstance(c, PGDEval)]
     reference = [c for c in pgd_evals if c.reference == "autoattack"]
-    assert {c.norm for c in reference} == {c.norm for c in pgd_evals}
-    madry_budgets = {(c.norm, eps) for c in pgd_evals if c.protocol == "madry" for _, eps in c.budgets}
-    assert {(c.norm, eps) for c in reference for _, eps in c.budgets} == madry_budgets
+    assert {c.attack.norm for c in reference} == {c.attack.norm for c in pgd_evals}
+    madry = [c for c in pgd_evals if c.attack.random_start and c.attack.step_size is None]  # not the int_repo protocol
+    madry_budgets = {(c.attack.norm, eps) for c in madry for _, eps in c.budgets}
+    assert {(c.attack.norm, eps) for c in reference for _, eps in c.budgets} == madry_budgets
 
 
 def test_a_later_fragment_replaces_the_set_of_an_earlier_one():
@@ -76,9 +77,9 @@ def test_fit_then_test_of_the_checkpoint_log_the_fragment_through_the_cli(tmp_pa
     fragment.write_text(
         "trainer:\n  callbacks:\n"
         "    - class_path: lightning_robattr.callbacks.PGDEval\n"
-        "      init_args: {eps: [0.3], steps: [1], num_samples: 8}\n"
+        "      init_args: {eps: [0.3], steps: [1], schedule: {num_samples: 8}}\n"
         "    - class_path: lightning_robattr.callbacks.AttributionMapLogger\n"
-        "      init_args: {steps: 1, num_images: 2}\n"
+        "      init_args: {attack: {steps: 1}, schedule: {num_samples: 2}}\n"
     )
     short = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
              "--trainer.limit_test_batches", "1", "--trainer.enable_progress_bar", "false"]
@@ -97,4 +98,4 @@ def test_fit_then_test_of_the_checkpoint_log_the_fragment_through_the_cli(tmp_pa
     events.Reload()
     assert {"robust/pgd_linf/eps=0.3/steps=1/acc", "val/acc", "test/acc"} <= set(events.Tags()["scalars"])
     assert len(events.Scalars("robust/pgd_linf/eps=0.3/steps=1/acc")) == 2  # after the epoch, and in test
-    assert len(events.Images("attr/saliency/topk/eps=8/maps")) == 2
+    assert len(events.Images("attr/saliency/topk/eps=8_255/maps")) == 2

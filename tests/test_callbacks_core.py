@@ -26,8 +26,13 @@ from lightning_robattr.callbacks import (
 )
 from lightning_robattr._random_state import isolated_random_state, seed_batch
 from lightning_robattr.callbacks._subset import evaluation_subset, rank_batches
-from lightning_robattr.callbacks._tags import budgets
 from lightning_robattr.metrics.functional import eps_auc, kendall_tau, topk_intersection
+from lightning_robattr.attacks import AttributionAttackConfig
+from lightning_robattr.callbacks import EvaluationSchedule
+from lightning_robattr.attacks import PGDConfig
+from lightning_robattr.attacks import AAIConfig, ISAConfig
+from lightning_robattr.attacks import JPEGConfig
+from lightning_robattr.callbacks import UnforeseenAttacks
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +61,9 @@ def test_ranks_share_the_same_batches_whatever_their_number(world_size):
     assert [s.stop - s.start for s in reference] == [5, 5, 5, 5, 3]
 
 
-def test_budget_tags_read_as_written_and_attacks_get_pixel_units():
-    assert budgets([2, 8, 16], 255) == [("eps=2", 2 / 255), ("eps=8", 8 / 255), ("eps=16", 16 / 255)]
-    assert budgets([0.3], 1.0) == [("eps=0.3", 0.3)]
-    with pytest.raises(ValueError, match="increasing"):
-        budgets([8, 4], 255, increasing=True)
-
-
 def test_int_repo_protocol_matches_torchattacks_pgd_without_random_start(trained_small, val32):
     x, y = val32
-    results = PGDEval(eps=[0.1, 0.3], steps=[1, 10], protocol="int_repo", batch_size=16).evaluate(trained_small, x, y)
+    results = PGDEval(eps=[0.1, 0.3], steps=[1, 10], name='pgd_linf_int_repo', attack=PGDConfig(random_start=False, step_size=0.01), schedule=EvaluationSchedule(batch_size=16)).evaluate(trained_small, x, y)
     clean = (trained_small(x).argmax(1) == y).float().mean().item()
     assert results["robust/pgd_linf_int_repo/clean_acc"] == pytest.approx(clean)
     for eps in (0.1, 0.3):
@@ -79,16 +77,14 @@ def test_int_repo_protocol_matches_torchattacks_pgd_without_random_start(trained
 
 def test_reference_evaluation_is_never_above_pgd(trained_small, val32):
     x, y = val32
-    callback = PGDEval(eps=[0.05], steps=[3], reference=True, reference_steps=5, batch_size=32)
+    callback = PGDEval(eps=[0.05], steps=[3], reference=True, reference_steps=5, schedule=EvaluationSchedule(batch_size=32))
     results = callback.evaluate(trained_small, x[:16], y[:16])
     assert results["robust/pgd_linf/eps=0.05/reference_acc"] <= results["robust/pgd_linf/eps=0.05/steps=3/acc"]
 
 
 def test_attribution_scores_match_the_functional_metrics_and_auc(trained_small, val32):
     x, y = val32[0][:8], val32[1][:8]
-    callback = AttributionAttackEval(
-        eps=[4, 16], steps=3, k=0.1, metrics=["topk_intersection", "kendall_tau"], transfer=["saliency", "cam"], batch_size=8
-    )
+    callback = AttributionAttackEval(eps=['4/255', '16/255'], metrics=['topk_intersection', 'kendall_tau'], transfer=['saliency', 'cam'], attack=AttributionAttackConfig(steps=3, k=0.1), schedule=EvaluationSchedule(batch_size=8))
     results = callback.evaluate(trained_small, x, y)
     correct = trained_small(x).argmax(1) == y
     xc, label = x[correct], y[correct]
@@ -102,13 +98,13 @@ def test_attribution_scores_match_the_functional_metrics_and_auc(trained_small, 
             "topk_intersection": topk_intersection(clean, adv, k=78).mean(),  # 10% of 784 pixels
             "kendall_tau": kendall_tau(clean, adv).mean(),
         }
-        assert results[f"attr/saliency/topk/eps={eps}/label_kept_rate"] == pytest.approx(kept.float().mean().item())
+        assert results[f"attr/saliency/topk/eps={eps}_255/label_kept_rate"] == pytest.approx(kept.float().mean().item())
         for name, value in expected.items():
-            assert results[f"attr/saliency/topk/eps={eps}/{name}"] == pytest.approx(value.item(), abs=1e-5)
+            assert results[f"attr/saliency/topk/eps={eps}_255/{name}"] == pytest.approx(value.item(), abs=1e-5)
             curves[name].append(value.item())
         # the transfer matrix scores the same attacked images under CAM's maps (the attacked method is not repeated)
         cam_tau = kendall_tau(cam(trained_small, xc[kept], label[kept]).abs(), cam(trained_small, x_adv[kept], label[kept]).abs())
-        assert results[f"attr/saliency/topk/transfer/cam/eps={eps}/kendall_tau"] == pytest.approx(cam_tau.mean().item(), abs=1e-5)
+        assert results[f"attr/saliency/topk/transfer/cam/eps={eps}_255/kendall_tau"] == pytest.approx(cam_tau.mean().item(), abs=1e-5)
     assert not any("transfer/saliency" in tag for tag in results)
     for name, curve in curves.items():
         auc = eps_auc([4 / 255, 16 / 255], torch.tensor(curve)).item()
@@ -120,8 +116,8 @@ def test_evaluation_leaves_random_state_mode_and_gradients_alone(trained_small, 
     net = trained_small.train()
     torch_state, python_state, numpy_state = torch.get_rng_state(), random.getstate(), np.random.get_state()
     try:
-        PGDEval(eps=[0.1], steps=[2], num_samples=8).evaluate(net, *val32)
-        attribution = AttributionAttackEval(eps=[4, 8], steps=1, attack_options={"random_start": True}, batch_size=8)
+        PGDEval(eps=[0.1], steps=[2], schedule=EvaluationSchedule(num_samples=8)).evaluate(net, *val32)
+        attribution = AttributionAttackEval(eps=['4/255', '8/255'], attack=AttributionAttackConfig(steps=1, random_start=True), schedule=EvaluationSchedule(batch_size=8))
         attribution.evaluate(net, val32[0][:8], val32[1][:8])
         assert net.training
         assert all(p.grad is None for p in net.parameters())
@@ -132,7 +128,7 @@ def test_evaluation_leaves_random_state_mode_and_gradients_alone(trained_small, 
 
 
 def test_repeated_evaluations_give_identical_numbers(trained_small, val32):
-    callback = PGDEval(eps=[0.1], steps=[3], batch_size=8)
+    callback = PGDEval(eps=[0.1], steps=[3], schedule=EvaluationSchedule(batch_size=8))
     first = dict(callback.evaluate(trained_small, *val32))
     torch.rand(5)  # the global random state differs between the two evaluations
     assert callback.evaluate(trained_small, *val32) == first
@@ -157,7 +153,8 @@ class QuantizedInput(nn.Module):
 def test_masking_flags_fire_on_a_masked_model_and_not_on_a_normal_one(trained_small, val32):
     # tolerance 3 of the 32 images, as the default 0.03 is 3 of 100: on the normal net 10 steps leave 1-2
     # images fewer correct than 5 (over four training seeds), so one image of sampling noise must not flag
-    check = GradientMaskingCheck(eps=[0.1, 0.3], steps=[5, 10], num_samples=32, batch_size=32, tolerance=0.1, warn=True)
+    check = GradientMaskingCheck(eps=[0.1, 0.3], steps=[5, 10], tolerance=0.1, warn=True,
+                                 schedule=EvaluationSchedule(num_samples=32, batch_size=32))
     normal = check.evaluate(trained_small, *val32)
     assert normal["robust/gradient_masking/any"] == 0.0, {k: v for k, v in normal.items() if "acc" in k}
     with pytest.warns(UserWarning, match="above_chance_at_huge_eps"):
@@ -182,7 +179,7 @@ def test_each_masking_sign_is_flagged_from_its_own_numbers():
 
 
 def test_map_grid_has_four_tiles_per_image_row(trained_small, val32):
-    grids = AttributionMapLogger(methods=["saliency", "cam"], steps=2, num_images=3).grids(trained_small, val32[0][:3])
+    grids = AttributionMapLogger(methods=['saliency', 'cam'], attack=AttributionAttackConfig(steps=2), schedule=EvaluationSchedule(num_samples=3)).grids(trained_small, val32[0][:3])
     tile = 3 * 28 + 2  # 28-pixel images upscaled to at least 64 (x3), plus 2 pixels of padding
     for grid in grids.values():
         assert grid.shape == (3, 3 * tile + 2, 4 * tile + 2)
@@ -190,7 +187,8 @@ def test_map_grid_has_four_tiles_per_image_row(trained_small, val32):
 
 
 def test_aai_kendall_tau_is_one_without_budget_and_falls_with_it(trained_small, val32):
-    results = AAIEval(eps=[0.0, 0.1, 0.3], steps=10, batch_size=32).evaluate(trained_small, *val32)
+    callback = AAIEval(eps=[0.0, 0.1, 0.3], attack=AAIConfig(steps=10), schedule=EvaluationSchedule(batch_size=32))
+    results = callback.evaluate(trained_small, *val32)
     taus = [results[f"attr/cam/aai/eps={eps}/kendall_tau"] for eps in ("0", "0.1", "0.3")]
     assert taus[0] == pytest.approx(1.0) and results["attr/cam/aai/eps=0/label_kept_rate"] == 1.0
     assert taus[0] > taus[1] > taus[2]  # the Int paper's Table 2 trend for a natural net
@@ -198,8 +196,9 @@ def test_aai_kendall_tau_is_one_without_budget_and_falls_with_it(trained_small, 
 
 def test_isa_and_unforeseen_log_the_aggregates_of_their_attacks(trained_small, val32):
     x, y = val32[0][:6], val32[1][:6]
-    isa_eval = ISAEval(steps=2, search_rounds=2, budget_factors=[1.0, 1.6], batch_size=6)
-    unforeseen = UnforeseenEval(attacks=["jpeg_linf"], steps=3, targeted=True, batch_size=6)
+    isa_eval = ISAEval(attack=ISAConfig(steps=2, search_rounds=2, budget_factors=(1.0, 1.6)), schedule=EvaluationSchedule(batch_size=6))
+    unforeseen = UnforeseenEval(attacks=UnforeseenAttacks(jpeg_linf=JPEGConfig(steps=3, targeted=True)),
+                                schedule=EvaluationSchedule(num_samples=200, batch_size=6))
     isa_results, unforeseen_results = isa_eval.evaluate(trained_small, x, y), unforeseen.evaluate(trained_small, x, y)
     correct = trained_small(x).argmax(1) == y
     with isolated_random_state(torch.device("cpu")):  # replay the callbacks' seeding of their only batch
@@ -223,8 +222,5 @@ def test_isa_and_unforeseen_log_the_aggregates_of_their_attacks(trained_small, v
 def test_stochastic_maps_are_compared_under_common_noise(trained_small, val32):
     # SmoothGrad with 4 noise samples: independent draws for the clean and the perturbed image would
     # alone push Spearman to ~0.7; with the same draws a 1/255 random-sign perturbation barely moves it
-    callback = AttributionAttackEval(
-        methods=["smoothgrad"], objectives=["random_sign"], eps=[1, 2], metrics=["spearman"],
-        method_options={"smoothgrad": {"samples": 4}}, batch_size=8,
-    )
-    assert callback.evaluate(trained_small, val32[0][:8], val32[1][:8])["attr/smoothgrad/random_sign/eps=1/spearman"] > 0.95
+    callback = AttributionAttackEval(methods=['smoothgrad'], objectives=['random_sign'], eps=['1/255', '2/255'], metrics=['spearman'], method_options={'smoothgrad': {'samples': 4}}, schedule=EvaluationSchedule(batch_size=8))
+    assert callback.evaluate(trained_small, val32[0][:8], val32[1][:8])["attr/smoothgrad/random_sign/eps=1_255/spearman"] > 0.95

@@ -7,16 +7,24 @@ import torch
 from pytorch_lightning import Trainer
 
 from lightning_robattr.callbacks import AttributionAttackEval, DetectionEval, PGDEval
+from lightning_robattr.attacks import PatchConfig, PGDConfig
+from lightning_robattr.callbacks import DetectionAttacks, EvaluationSchedule
+from lightning_robattr.detection import CausalConfig
 from lightning_robattr.data import MNIST5k
 from lightning_robattr.regimes import NaturalModule
+from lightning_robattr.attacks import AttributionAttackConfig
+from lightning_robattr.callbacks import EvaluationSchedule
 
 
 def evaluation_callbacks() -> list:
     # 12 and 10 images in batches of 4: 3 batches, two on rank 0 and one on rank 1 (uneven shards)
     return [
-        PGDEval(eps=[0.1, 0.3], steps=[3], num_samples=12, batch_size=4),  # random starts: per-batch seeds matter
-        AttributionAttackEval(eps=[4, 16], steps=2, num_samples=10, batch_size=4, metrics=["topk_intersection", "spearman"]),
-        DetectionEval(attacks=["pgd", "patch"], pgd_steps=3, patch_steps=3, ig_steps=4, num_samples=12, batch_size=4),
+        PGDEval(eps=[0.1, 0.3], steps=[3], schedule=EvaluationSchedule(num_samples=12, batch_size=4)),  # random starts: per-batch seeds matter
+        AttributionAttackEval(eps=['4/255', '16/255'], metrics=['topk_intersection', 'spearman'], attack=AttributionAttackConfig(steps=2), schedule=EvaluationSchedule(num_samples=10, batch_size=4)),
+        DetectionEval(
+            attacks=DetectionAttacks(pgd=PGDConfig(steps=3), patch=PatchConfig(size=0.25, steps=3, step_size=0.02)),
+            detector=CausalConfig(ig_steps=4), schedule=EvaluationSchedule(num_samples=12, batch_size=4, every_n_epochs=0),
+        ),
     ]
 
 

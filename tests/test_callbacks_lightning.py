@@ -12,6 +12,8 @@ from lightning_robattr.callbacks import AttributionAttackEval, AttributionMapLog
 from lightning_robattr.data import MNIST5k
 from lightning_robattr.models import Small
 from lightning_robattr.regimes import MadryModule, NaturalModule
+from lightning_robattr.attacks import AttributionAttackConfig
+from lightning_robattr.callbacks import EvaluationSchedule
 
 QUIET = dict(enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
 
@@ -36,9 +38,9 @@ def events(tmp_path) -> EventAccumulator:
 
 def test_validate_and_test_write_hierarchical_scalars_and_map_images_to_tensorboard(tmp_path, trained_small):
     callbacks = [
-        PGDEval(eps=[0.3], steps=[2], num_samples=16),
-        AttributionAttackEval(eps=[4, 16], steps=2, num_samples=8),
-        AttributionMapLogger(methods=["saliency", "cam"], eps=16, steps=2, num_images=2),
+        PGDEval(eps=[0.3], steps=[2], schedule=EvaluationSchedule(num_samples=16)),
+        AttributionAttackEval(eps=['4/255', '16/255'], attack=AttributionAttackConfig(steps=2), schedule=EvaluationSchedule(num_samples=8)),
+        AttributionMapLogger(methods=['saliency', 'cam'], eps='16/255', attack=AttributionAttackConfig(steps=2), schedule=EvaluationSchedule(num_samples=2)),
     ]
     run = trainer(tmp_path, callbacks, limit_val_batches=1, limit_test_batches=1)
     module = NaturalModule(copy.deepcopy(trained_small))
@@ -47,9 +49,9 @@ def test_validate_and_test_write_hierarchical_scalars_and_map_images_to_tensorbo
     expected = {
         "robust/pgd_linf/clean_acc",
         "robust/pgd_linf/eps=0.3/steps=2/acc",
-        "attr/saliency/topk/eps=16/label_kept_rate",
-        "attr/saliency/topk/eps=16/topk_intersection",
-        "attr/saliency/topk/eps=4/kendall_tau",
+        "attr/saliency/topk/eps=16_255/label_kept_rate",
+        "attr/saliency/topk/eps=16_255/topk_intersection",
+        "attr/saliency/topk/eps=4_255/kendall_tau",
         "attr/saliency/topk/topk_intersection_auc",
         "attr/saliency/topk/cosine_distance_auc",
     }
@@ -57,15 +59,15 @@ def test_validate_and_test_write_hierarchical_scalars_and_map_images_to_tensorbo
     assert validated["robust/pgd_linf/eps=0.3/steps=2/acc"] <= validated["robust/pgd_linf/clean_acc"]
     tags = events(tmp_path).Tags()
     assert expected <= set(tags["scalars"])
-    assert {"attr/saliency/topk/eps=16/maps", "attr/cam/topk/eps=16/maps"} <= set(tags["images"])
-    images = events(tmp_path).Images("attr/saliency/topk/eps=16/maps")
+    assert {"attr/saliency/topk/eps=16_255/maps", "attr/cam/topk/eps=16_255/maps"} <= set(tags["images"])
+    images = events(tmp_path).Images("attr/saliency/topk/eps=16_255/maps")
     assert len(images) == 2  # validate and test, each one matplotlib figure of two rows
     assert all(image.encoded_image_string.startswith(b"\x89PNG") and image.width > image.height > 300 for image in images)
 
 
 def test_evaluation_runs_every_n_epochs_of_fit_and_always_in_validate(tmp_path):
     seed_everything(0)
-    run = trainer(tmp_path, [PGDEval(eps=[0.1], steps=[1], num_samples=4, every_n_epochs=2)],
+    run = trainer(tmp_path, [PGDEval(eps=[0.1], steps=[1], schedule=EvaluationSchedule(num_samples=4, every_n_epochs=2))],
                   max_epochs=5, limit_train_batches=1, limit_val_batches=1, num_sanity_val_steps=1)
     module, data = NaturalModule(Small()), MNIST5k(split=(64, 64, 64))
     run.fit(module, data)
@@ -95,9 +97,9 @@ def train_weights(tmp_path, callbacks) -> dict[str, torch.Tensor]:
 
 def test_training_is_identical_with_and_without_the_callbacks(tmp_path):
     callbacks = [
-        PGDEval(eps=[0.1], steps=[2], num_samples=8),
-        AttributionAttackEval(eps=[4, 8], steps=1, num_samples=4, attack_options={"random_start": True}),
-        AttributionMapLogger(objective="random_sign", num_images=2, steps=1),
+        PGDEval(eps=[0.1], steps=[2], schedule=EvaluationSchedule(num_samples=8)),
+        AttributionAttackEval(eps=['4/255', '8/255'], attack=AttributionAttackConfig(steps=1, random_start=True), schedule=EvaluationSchedule(num_samples=4)),
+        AttributionMapLogger(objective='random_sign', attack=AttributionAttackConfig(steps=1), schedule=EvaluationSchedule(num_samples=2)),
     ]
     plain = train_weights(tmp_path / "plain", [])
     evaluated = train_weights(tmp_path / "evaluated", callbacks)
@@ -110,7 +112,7 @@ def test_training_is_identical_with_and_without_the_callbacks(tmp_path):
 
 
 def test_validation_under_inference_mode_fails_naming_the_trainer_setting(tmp_path, trained_small):
-    callbacks = [PGDEval(eps=[0.1], steps=[1], num_samples=4)]
+    callbacks = [PGDEval(eps=[0.1], steps=[1], schedule=EvaluationSchedule(num_samples=4))]
     run = Trainer(inference_mode=True, logger=False, callbacks=callbacks, limit_val_batches=1, **QUIET)
     with pytest.raises(RuntimeError, match=r"PGDEval .*inference_mode=False"):
         run.validate(NaturalModule(copy.deepcopy(trained_small)), MNIST5k())
@@ -119,8 +121,8 @@ def test_validation_under_inference_mode_fails_naming_the_trainer_setting(tmp_pa
 def test_evaluation_runs_in_fp32_under_mixed_precision_training(trained_small):
     def validate(precision: str) -> dict[str, float]:
         callbacks = [
-            PGDEval(eps=[0.1], steps=[3], num_samples=16),
-            AttributionAttackEval(eps=[4, 8], steps=2, num_samples=8, metrics=["spearman"]),
+            PGDEval(eps=[0.1], steps=[3], schedule=EvaluationSchedule(num_samples=16)),
+            AttributionAttackEval(eps=['4/255', '8/255'], metrics=['spearman'], attack=AttributionAttackConfig(steps=2), schedule=EvaluationSchedule(num_samples=8)),
         ]
         run = Trainer(precision=precision, inference_mode=False, logger=False, callbacks=callbacks, limit_val_batches=1, **QUIET)
         results = run.validate(NaturalModule(copy.deepcopy(trained_small)), MNIST5k())[0]

@@ -12,6 +12,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_robattr.callbacks import AttributionAttackEval, PGDEval
 from lightning_robattr.models import CAMAdapter, Small
 from lightning_robattr.regimes import NaturalModule
+from lightning_robattr.attacks import AttributionAttackConfig
+from lightning_robattr.callbacks import EvaluationSchedule
 
 
 class BackboneAndHead(LightningModule):
@@ -40,24 +42,24 @@ def test_a_module_with_a_backbone_in_net_is_evaluated_whole_and_naming_the_backb
     x, y = mnist5k["val"][0][:16], mnist5k["val"][1][:16]
     module = BackboneAndHead(trained_small).eval()
     assert accuracy(module, x, y) == accuracy(trained_small, x, y)  # the module is the trained net, rearranged
-    callback = PGDEval(eps=[0.1], steps=[2], num_samples=None, progress=False)
+    callback = PGDEval(eps=[0.1], steps=[2], schedule=EvaluationSchedule(num_samples=None, progress=False))
     assert callback.network_of(module, x) is module
     results = callback.evaluate(callback.network_of(module, x), x, y)
     assert results["robust/pgd_linf/clean_acc"] == pytest.approx(accuracy(trained_small, x, y))
     with pytest.raises(ValueError, match=r"outputs have shape \(8, 100\), but the module BackboneAndHead returns \(8, 10\).*set the callback's network"):
-        PGDEval(network="net").network_of(module, x)
-    assert PGDEval(network="head").network_of is not None  # a name is resolved only against a module
+        PGDEval(schedule=EvaluationSchedule(network='net')).network_of(module, x)
+    assert PGDEval(schedule=EvaluationSchedule(network='head')).network_of is not None  # a name is resolved only against a module
     with pytest.raises(AttributeError, match=r"network 'backbone' is not a submodule of BackboneAndHead; name one of \['net', 'head'\]"):
-        PGDEval(network="backbone").network_of(module, x)
+        PGDEval(schedule=EvaluationSchedule(network='backbone')).network_of(module, x)
 
 
 def test_a_regime_is_evaluated_through_its_net_and_a_function_can_choose_any_network(trained_small, mnist5k):
     x = mnist5k["val"][0][:8]
     regime = NaturalModule(trained_small)
     assert PGDEval().network_of(regime, x) is trained_small
-    assert PGDEval(network=lambda module: module.net).network_of(regime, x) is trained_small
+    assert PGDEval(schedule=EvaluationSchedule(network=lambda module: module.net)).network_of(regime, x) is trained_small
     with pytest.warns(UserWarning, match=r"predictions differ from the module's forward on \d+ of 8 images"):
-        PGDEval(network=lambda module: nn.Sequential(nn.Flatten(), nn.Linear(784, 10))).network_of(regime, x)
+        PGDEval(schedule=EvaluationSchedule(network=lambda module: nn.Sequential(nn.Flatten(), nn.Linear(784, 10)))).network_of(regime, x)
 
 
 class Spy(PGDEval):
@@ -86,9 +88,9 @@ def test_maps_of_a_single_cell_are_reported_and_give_nan_not_a_perfect_score():
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
         y = net(x).argmax(1)
-    callback = AttributionAttackEval(methods=["cam"], eps=[4, 16], steps=1, num_samples=None, batch_size=4, progress=False)
+    callback = AttributionAttackEval(methods=['cam'], eps=['4/255', '16/255'], attack=AttributionAttackConfig(steps=1), schedule=EvaluationSchedule(num_samples=None, batch_size=4, progress=False))
     with pytest.warns(UserWarning, match=r"maps of a single cell such as a 1x1 CAM grid.*cam/topk/eps=4/topk_intersection: 4 of 4 images left out \(none left: logged as NaN\)"):
         results = callback.evaluate(net, x, y)
     for metric in ("topk_intersection", "spearman", "kendall_tau", "mass_center_dislocation"):
-        assert math.isnan(results[f"attr/cam/topk/eps=4/{metric}"]), metric
+        assert math.isnan(results[f"attr/cam/topk/eps=4_255/{metric}"]), metric
         assert math.isnan(results[f"attr/cam/topk/{metric}_auc"]), metric

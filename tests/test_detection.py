@@ -1,5 +1,6 @@
 """Causal-neighbourhood detection: rho against a hand computation, masking, ROC AUC against scipy, the trained net."""
 
+import dataclasses
 import math
 import warnings
 
@@ -11,6 +12,7 @@ from torch import nn
 
 from lightning_robattr.attacks import pgd
 from lightning_robattr.detection import (
+    CausalConfig,
     CausalDetector,
     causal_robustness,
     mask_top_pixels,
@@ -148,10 +150,13 @@ def test_adversarial_examples_flip_under_less_masking_than_benign_images(trained
 
 
 def test_detection_eval_on_the_trained_net_flags_every_attack_and_finds_the_patch(trained_small, mnist5k):
-    from lightning_robattr.callbacks import DetectionEval
+    from lightning_robattr.callbacks import DetectionEval, EvaluationSchedule
+    from lightning_robattr.callbacks.detection_eval import PAPER_ATTACKS
 
     x, y = mnist5k["test"][0][:80], mnist5k["test"][1][:80]
-    callback = DetectionEval(ig_steps=10, cw_steps=100, patch_steps=150, num_samples=None, batch_size=40, progress=False)
+    attacks = dataclasses.replace(PAPER_ATTACKS, patch=PAPER_ATTACKS.patch.updated(steps=150), lavan=PAPER_ATTACKS.lavan.updated(steps=150))
+    callback = DetectionEval(attacks=attacks, detector=CausalConfig(ig_steps=10),
+                             schedule=EvaluationSchedule(num_samples=None, batch_size=40, progress=False))
     values = callback.evaluate(trained_small, x, y)
     benign_flipped = 1 - values["detect/benign/unchanged@0.2"]
     for attack in ("fgsm", "pgd", "cw", "deepfool", "patch", "lavan"):
@@ -168,12 +173,14 @@ def test_the_unchanged_curve_goes_to_tensorboard_in_test(trained_small, tmp_path
     from pytorch_lightning.loggers import TensorBoardLogger
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from lightning_robattr.callbacks import DetectionEval
+    from lightning_robattr.attacks import FGSMConfig
+    from lightning_robattr.callbacks import DetectionAttacks, DetectionEval, EvaluationSchedule
     from lightning_robattr.data import MNIST5k
     from lightning_robattr.regimes import NaturalModule
 
     logger = TensorBoardLogger(tmp_path, name="run")
-    callback = DetectionEval(attacks=["fgsm"], ig_steps=2, num_samples=8, progress=False)
+    callback = DetectionEval(attacks=DetectionAttacks(fgsm=FGSMConfig()), detector=CausalConfig(ig_steps=2),
+                             schedule=EvaluationSchedule(num_samples=8, every_n_epochs=0, progress=False))
     trainer = Trainer(accelerator="cpu", logger=logger, callbacks=[callback], inference_mode=False, limit_test_batches=1,
                       enable_progress_bar=False, enable_model_summary=False)
     results = trainer.test(NaturalModule(copy.deepcopy(trained_small)), MNIST5k(batch_size=50))[0]

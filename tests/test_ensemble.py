@@ -7,6 +7,7 @@ import torch
 
 from lightning_robattr.callbacks import ADV2Eval
 from lightning_robattr.detection import EnsembleDetector, ensemble_agreement, ensemble_check
+from lightning_robattr.callbacks import EvaluationSchedule
 
 
 def test_identical_interpreters_agree_completely(trained_small, mnist5k):
@@ -25,7 +26,7 @@ def test_the_detector_flags_at_most_the_target_rate_of_its_benign_images(trained
 
 def test_ensemble_check_reports_every_attack(trained_small, mnist5k):
     x, y = mnist5k["test"]
-    result = ensemble_check(trained_small, x[:8], y[:8], interpreters=["grad", "cam"], eps=0.2, step_size=0.02, schedule_scale=0.05,
+    result = ensemble_check(trained_small, x[:8], y[:8], methods=["grad", "cam"], eps=0.2, step_size=0.02, schedule_scale=0.05,
                             target_fpr=0.25, generator=torch.Generator().manual_seed(0))
     assert result.attacks == ["adv2:grad", "adv2:cam", "pgd", "adv2:adaptive"]
     assert result.success_rate.shape == result.tpr.shape == result.auc.shape == (4,)
@@ -34,8 +35,7 @@ def test_ensemble_check_reports_every_attack(trained_small, mnist5k):
 
 def test_adv2_eval_logs_attacks_transfer_and_the_ensemble(trained_small, mnist5k):
     x, y = mnist5k["test"]
-    callback = ADV2Eval(interpreters=["grad", "cam"], eps=[0.2], schedule_scale=0.05, step_size=0.02, transfer=True, ensemble=True,
-                        num_samples=8, batch_size=4, progress=False)
+    callback = ADV2Eval(methods=['grad', 'cam'], eps=[0.2], schedule_scale=0.05, step_size=0.02, transfer=True, ensemble=True, schedule=EvaluationSchedule(num_samples=8, batch_size=4, progress=False))
     values = callback.evaluate(trained_small, x[:8], y[:8])
     for g in ("grad", "cam"):
         for measure in ("success_rate", "iou", "l1", "l2", "confidence", "interpretation_loss"):
@@ -51,7 +51,7 @@ def test_adv2_eval_logs_attacks_transfer_and_the_ensemble(trained_small, mnist5k
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"interpreters": ["cam"], "ensemble": True}, "at least two"), ({"interpreters": ["rts"]}, "saliency_net"), ({"schedule_scale": 0}, "positive")],
+    [({"methods": ["cam"], "ensemble": True}, "at least two"), ({"methods": ["rts"]}, "saliency_net"), ({"schedule_scale": 0}, "positive")],
 )
 def test_adv2_eval_refuses_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):

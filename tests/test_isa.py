@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lightning_robattr.attacks.explanation.isa import isa
+from lightning_robattr.attacks.explanation.isa import ISAConfig, isa
 from lightning_robattr.attributions import cam, class_activation_maps
 
 FAST = dict(steps=5, search_rounds=5, budget_factors=(1.0, 1.6))
@@ -79,7 +79,7 @@ def test_isa_hides_better_than_the_plain_targeted_attack(trained_small, batch, c
 
 @pytest.mark.parametrize(
     "method, options, classes, p",
-    [("gradcampp", {"mode": "int_repo"}, "all", 2), ("ig", {"steps": 3}, "one", 1), ("repr", None, "two", 1)],
+    [("gradcampp_int_repo", None, "all", 2), ("ig", {"steps": 3}, "one", 1), ("repr", None, "two", 1)],
 )
 def test_isa_runs_on_other_interpreters(trained_small, batch, method, options, classes, p):
     x, y = batch[0][:4], batch[1][:4]
@@ -106,3 +106,41 @@ def test_isa_runs_on_other_interpreters(trained_small, batch, method, options, c
 def test_bad_arguments_raise_clear_errors(trained_small, kwargs, message):
     with pytest.raises(ValueError, match=message):
         isa(trained_small, torch.rand(2, 1, 28, 28), torch.tensor([0, 1]), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"classes": "three"}, "classes must be one of"),
+        ({"p": 3}, "p must be 1 or 2"),
+        ({"tau": -0.1}, "tau must be a finite number >= 0"),
+        ({"budget_factors": ()}, "budget_factors must be positive and increasing"),
+        ({"budget_factors": (1.0, 0.9)}, "budget_factors must be positive and increasing"),
+        ({"budget_factors": (0.5, 1.0)}, "with the last > 1"),
+        ({"first_point": "paper"}, "first_point must be one of targeted, isa"),
+        ({"steps": 0}, "steps must be an integer >= 1"),
+        ({"search_rounds": 0}, "search_rounds must be an integer >= 1"),
+        ({"eps_init": 0.0}, r"eps_init must be in \(0, 1\]"),
+        ({"weight_init": 2.0}, r"weight_init must be in \(0, 1\]"),
+        ({"beta": -1.0}, "beta must be a positive softplus sharpness"),
+    ],
+)
+def test_a_bad_config_value_raises_when_the_config_is_built(fields, message):
+    with pytest.raises(ValueError, match=message):
+        ISAConfig(**fields)
+
+
+def test_a_list_of_budget_factors_is_stored_as_a_tuple():
+    assert ISAConfig(budget_factors=[1.0, 1.6]) == ISAConfig(budget_factors=(1.0, 1.6))
+
+
+def test_a_config_runs_the_same_attack_as_its_fields_as_keywords(trained_small, batch):
+    x, y = batch[0][:6], batch[1][:6]
+    fields = {"classes": "all", "p": 2, "steps": 2, "search_rounds": 2, "budget_factors": (1.0, 1.5), "first_point": "isa", "tau": 0.2}
+    by_config = isa(trained_small, x, y, config=ISAConfig(**fields), generator=torch.Generator().manual_seed(4))
+    by_keywords = isa(trained_small, x, y, generator=torch.Generator().manual_seed(4), **fields)
+    assert torch.equal(by_config[0], by_keywords[0])
+    for a, b in zip(by_config[1], by_keywords[1]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True)
+    with pytest.raises(TypeError, match="ISAConfig has no option 'rounds'"):
+        isa(trained_small, x, y, rounds=2)

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from lightning_robattr.reproduce.packaged_protocol import packaged_attribution_eval
+
 from lightning_robattr.attacks import isa
 from lightning_robattr.attacks.explanation import attribution_attack as attack_module
 from lightning_robattr.attacks.explanation.constraint import RescaledLinfBall, constrained_threat
@@ -16,6 +18,8 @@ from lightning_robattr.callbacks import AttributionAttackEval
 from lightning_robattr.losses import ig_norm_loss, int_loss, label_free_discrepancy
 from lightning_robattr.models import Small
 from lightning_robattr.regimes import IntModule
+from lightning_robattr.attacks import AttributionAttackConfig
+from lightning_robattr.callbacks import EvaluationSchedule
 
 CALLBACKS = Path(__file__).parents[1] / "callbacks"
 
@@ -92,7 +96,7 @@ def test_a_batch_with_one_usable_image_is_steered_to_another_images_map(trained_
         return original(model, images, **options)
 
     monkeypatch.setattr("lightning_robattr.callbacks.attribution_attack_eval.attribution_attack", spy)
-    callback = AttributionAttackEval(objectives=["manipulate"], eps=[8], steps=2, batch_size=1, progress=False)
+    callback = AttributionAttackEval(objectives=['manipulate'], eps=['8/255'], attack=AttributionAttackConfig(steps=2), schedule=EvaluationSchedule(batch_size=1, progress=False))
     callback.evaluate(trained_small, x, y)
     assert seen
     for images, target in seen:  # every batch holds one image: its target is never its own map
@@ -110,13 +114,13 @@ def test_redrawn_noise_makes_smoothgrad_differ_from_itself_and_shared_noise_does
 
 
 def test_ssr_protocol_preset_is_the_authors_setting(trained_small, mnist5k):
-    (entry,) = yaml.safe_load((CALLBACKS / "attribution_ssr.yaml").read_text())["trainer"]["callbacks"]
-    callback = AttributionAttackEval(**{**entry["init_args"], "progress": False})
-    assert callback.map_noise == "redrawn" and callback.steps == 50 and callback.objectives == ["topk", "manipulate"]
-    assert callback.step_size == pytest.approx(0.5 / 255) and callback.int_cast
+    callback = packaged_attribution_eval("callbacks/attribution_ssr.yaml", attack={}, schedule={"progress": False})
+    assert callback.scoring.map_noise == "redrawn" and callback.attack.steps == 50 and callback.objectives == ["topk", "manipulate"]
+    assert callback.attack.step_size == pytest.approx(0.5 / 255) and callback.scoring.int_cast
+    assert callback.attack.normalize == "sum_hw" and not callback.schedule.progress
     x = mnist5k["test"][0][:2]
     label = trained_small(x).argmax(1)
-    assert isinstance(constrained_threat("linf", 8 / 255, callback.attack_options["constraint"]), RescaledLinfBall)
+    assert isinstance(constrained_threat("linf", 8 / 255, callback.attack.constraint), RescaledLinfBall)
     # gradient x input for saliency (and SmoothGrad/UniGrad), written out
     z = x.clone().requires_grad_(True)
     grad = torch.autograd.grad(trained_small(z).gather(1, label[:, None]).sum(), z)[0]
@@ -127,7 +131,7 @@ def test_ssr_protocol_preset_is_the_authors_setting(trained_small, mnist5k):
         assert callback.method_options[method].get("samples", callback.method_options[method].get("steps")) == 50
     assert callback.method_options["smoothgrad"]["multiply_by_inputs"] and callback.method_options["unigrad"]["multiply_by_inputs"]
     example = x[:1]
-    assert callback.make_metrics(trained_small, example)["attr/saliency/topk/eps=2/topk_intersection"].k == 16  # 2% of 784
+    assert callback.make_metrics(trained_small, example)["attr/saliency/topk/eps=2_255/topk_intersection"].k == 16  # 2% of 784
 
 
 def test_isa_at_eps_star_as_the_paper_text_defines_it_has_lower_discrepancy(trained_small, mnist5k):

@@ -7,6 +7,7 @@ from lightning_robattr.callbacks import PGDEval, RobustSummary
 from lightning_robattr.data import MNIST5k
 from lightning_robattr.models import Small
 from lightning_robattr.regimes import NaturalModule
+from lightning_robattr.callbacks import EvaluationSchedule
 
 
 def printed_lines(capsys) -> list[str]:
@@ -15,7 +16,7 @@ def printed_lines(capsys) -> list[str]:
 
 def test_one_line_per_validation_epoch_and_test_with_the_numbers_logged_then(tmp_path, capsys):
     summary = RobustSummary()
-    every_second = PGDEval(eps=[0.1], steps=[1], num_samples=4, batch_size=4, every_n_epochs=2)
+    every_second = PGDEval(eps=[0.1], steps=[1], schedule=EvaluationSchedule(num_samples=4, batch_size=4, every_n_epochs=2))
     trainer = Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=1, limit_test_batches=1, num_sanity_val_steps=1,
                       logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                       inference_mode=False, default_root_dir=tmp_path, callbacks=[every_second, summary])

@@ -60,4 +60,4 @@ def test_test_logs_into_the_tested_run_and_every_clean_accuracy_has_its_subset_s
 
 def test_the_attribution_maps_are_figures_in_the_images_tab(madry_run):
     images = set(events(madry_run).Tags()["images"])
-    assert {"attr/saliency/topk/eps=16/maps", "attr/cam/topk/eps=16/maps"} <= images
+    assert {"attr/saliency/topk/eps=16_255/maps", "attr/cam/topk/eps=16_255/maps"} <= images

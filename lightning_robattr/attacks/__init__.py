@@ -8,43 +8,62 @@ then one sub-package per subsystem: ``classification``, ``unforeseen``, ``explan
 """
 
 from .ascent import KeepBest, projected_gradient_ascent
-from .classification.apgd import apgd
+from .classification.apgd import APGDConfig, apgd
 from .classification.autoattack import autoattack, square
-from .classification.cw import cw_l2
-from .classification.deepfool import deepfool
-from .classification.fgsm import fgsm
-from .classification.pgd import pgd
+from .classification.cw import CWConfig, cw_l2
+from .classification.deepfool import DeepFoolConfig, deepfool
+from .classification.fgsm import FGSMConfig, fgsm
+from .attack_config import AttackConfig
+from .budget import Budget, parse_eps
+from .classification.pgd import PGDConfig, pgd
 from .classification_losses import classification_loss, cross_entropy, cw_margin, dlr, succeeded
-from .explanation.aai import AAIRecord, aai
+from .explanation.aai import AAIConfig, AAIRecord, aai
 from .explanation.adv2 import ADV2_SCHEDULES, ADV2Record, ADV2Schedule, adv2, adv2_schedule
-from .explanation.attribution_attack import AttributionAttackRecord, attribution_attack
+from .explanation.attribution_attack import AttributionAttackConfig, AttributionAttackRecord, attribution_attack
 from .explanation.interpreter_transfer import InterpreterTransfer, interpreter_transfer
 from .explanation.influence_attack import InfluenceAttackRecord, influence_attack
-from .explanation.isa import ISAResult, isa
+from .explanation.isa import ISAConfig, ISAResult, isa
 from .explanation.random_sign import random_sign
 from .explanation.transfer import transfer_evaluation
 from .patch.placement import apply_patch, patch_locations, patch_shape
-from .patch.universal import PatchRecord, adversarial_patch, lavan, patch_attack
+from .patch.universal import PatchConfig, PatchRecord, adversarial_patch, lavan, patch_attack
 from .records import SuccessRecord
 from .targets import random_targets
 from .threat_models import L2Ball, LinfBall, ThreatModel, threat_model
-from .unforeseen.gabor import gabor
-from .unforeseen.jpeg import jpeg
-from .unforeseen.snow import snow
+from .unforeseen.config import UnforeseenConfig
+from .unforeseen.gabor import GaborConfig, gabor
+from .unforeseen.jpeg import JPEGConfig, jpeg
+from .unforeseen.snow import SnowConfig, snow
 
 __all__ = [
+    "AAIConfig",
     "AAIRecord",
+    "AttackConfig",
+    "Budget",
+    "PGDConfig",
+    "parse_eps",
     "ADV2Record",
     "ADV2Schedule",
     "ADV2_SCHEDULES",
+    "AttributionAttackConfig",
     "AttributionAttackRecord",
+    "ISAConfig",
     "ISAResult",
     "InfluenceAttackRecord",
     "InterpreterTransfer",
     "KeepBest",
     "L2Ball",
     "LinfBall",
+    "APGDConfig",
+    "CWConfig",
+    "DeepFoolConfig",
+    "FGSMConfig",
+    "GaborConfig",
+    "JPEGConfig",
+    "PatchConfig",
     "PatchRecord",
+    "SnowConfig",
+    "UnforeseenConfig",
     "ThreatModel",
     "aai",
     "adv2",

@@ -1,7 +1,9 @@
 """MASK: the meaningful-perturbation mask of Fong & Vedaldi, as the ADV2 paper's authors run it."""
 
 import math
-from typing import NamedTuple
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -100,6 +102,46 @@ def mask_saliency(m: Tensor, size: tuple[int, int]) -> Tensor:
     return 1 - F.interpolate(m, size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
+def _grid(grid: int | None, x: Tensor) -> int:
+    """The coarse mask's side: ``grid``, by default ``max(7, round(H / 8))`` for images ``x (B, C, H, W)``."""
+    return grid or max(7, round(x.shape[-2] / 8))
+
+
+def tracked_mask(
+    model: nn.Module,
+    target: Tensor,
+    *,
+    step_context: Callable[[], AbstractContextManager],
+    inner_steps: int = 4,
+    restart_every: int = 50,
+    iterations: int = 400,
+    grid: int | None = None,
+    **options: Any,
+) -> Callable[[Tensor], Tensor]:
+    """MASK's map of class ``target (B,)`` as a function of a moving input, ``x (B, C, H, W) -> (B, H, W)``, its optimisation tracked.
+
+    How the ADV2 authors attack MASK: a full run of ``iterations`` steps on the first call and every
+    ``restart_every`` calls, then per call ``inner_steps`` plain Adam steps at the current input and one
+    step written out with a graph inside ``step_context()`` (e.g. a surrogate of ``model``), whose map
+    ``1 - up(m)`` is returned, differentiable w.r.t. the input. ``options``: :func:`mask`'s others (``lr``, ...).
+    """
+    state, calls = None, 0
+
+    def follow(x: Tensor) -> Tensor:
+        nonlocal state, calls
+        detached = x.detach()
+        if calls % restart_every == 0:
+            state = mask_steps(model, detached, target, initial_mask_state(detached, _grid(grid, x)), iterations=iterations, **options)
+        else:
+            state = mask_steps(model, detached, target, state, iterations=inner_steps, **options)
+        calls += 1
+        with step_context():
+            step = mask_steps(model, x, target, state, iterations=1, create_graph=True, **options)
+        return mask_saliency(step.m, x.shape[-2:])
+
+    return follow
+
+
 @attribution_method
 def mask(
     model: nn.Module,
@@ -134,7 +176,7 @@ def mask(
         grid: side of the coarse mask; blur_sigma: the blur's std in pixels (kernel ``2 ceil(2 sigma) + 1``).
         create_graph: unroll the optimisation with a graph (Adam written out), so the map is
             differentiable w.r.t. ``x`` and the parameters; memory grows with ``iterations`` (attacks
-            on MASK unroll a few steps of a tracked state instead, see ``attributions.mask.mask_steps``).
+            on MASK unroll a few steps of a tracked state instead, see ``attributions.mask.tracked_mask``).
 
     Returns:
         ``(B, H, W)``: ``1 - up(m)``, detached unless ``create_graph``.
@@ -149,7 +191,7 @@ def mask(
     x, target = check_batch(model, x, {"target": target})
     check_positive_int(iterations, "iterations")
     target = predicted_or_given(model, x, target)
-    state = initial_mask_state(x, grid or max(7, round(x.shape[-2] / 8)))
+    state = initial_mask_state(x, _grid(grid, x))
     options = {"lr": lr, "l1_coeff": l1_coeff, "tv_coeff": tv_coeff, "tv_beta": tv_beta, "blur_sigma": blur_sigma}
     state = mask_steps(model, x, target, state, iterations=iterations, create_graph=create_graph, **options)
     return mask_saliency(state.m, x.shape[-2:])

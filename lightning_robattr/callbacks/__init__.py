@@ -6,12 +6,13 @@ logs hierarchical tags (``robust/...``, ``attr/...``, ``detect/...``). They need
 
 from .aai_eval import AAIEval
 from .adv2_eval import ADV2Eval
-from .attribution_attack_eval import SIMILARITY_METRICS, AttributionAttackEval, GridAttack, MapScore
+from .attribution_attack_eval import SIMILARITY_METRICS, AttributionAttackEval, GridAttack, MapScore, MapScoring
 from .attribution_map_logger import AttributionMapLogger
-from .detection_eval import DETECTION_ATTACKS, DetectionEval
+from .detection_eval import DETECTION_ATTACKS, DetectionAttacks, DetectionEval
 from .evaluation_callback import EvaluationCallback, ScheduledEvaluation
+from .evaluation_schedule import EvaluationSchedule
 from .figures import log_figure
-from .gradient_masking_check import GradientMaskingCheck, GradientMaskingWarning, masking_flags
+from .gradient_masking_check import GradientMaskingCheck, GradientMaskingWarning, MaskingProbes, masking_flags
 from .isa_eval import ISAEval
 from .last_checkpoint import LastCheckpoint
 from .map_figure import MapPanel, map_figure, map_grid
@@ -19,7 +20,7 @@ from .pgd_eval import PGDEval
 from .rng_state import RNGStateCheckpoint
 from .robust_summary import RobustSummary
 from .run_hyperparameters import RunHyperparameters, describe_run
-from .unforeseen_eval import UNFORESEEN_ATTACKS, UnforeseenEval
+from .unforeseen_eval import UNFORESEEN_ATTACKS, UnforeseenAttacks, UnforeseenEval
 
 __all__ = [
     "DETECTION_ATTACKS",
@@ -29,20 +30,25 @@ __all__ = [
     "ADV2Eval",
     "AttributionAttackEval",
     "AttributionMapLogger",
+    "DetectionAttacks",
     "DetectionEval",
     "EvaluationCallback",
+    "EvaluationSchedule",
     "GradientMaskingCheck",
     "GradientMaskingWarning",
     "GridAttack",
+    "MaskingProbes",
     "ISAEval",
     "LastCheckpoint",
     "MapPanel",
     "MapScore",
+    "MapScoring",
     "PGDEval",
     "RNGStateCheckpoint",
     "RobustSummary",
     "RunHyperparameters",
     "ScheduledEvaluation",
+    "UnforeseenAttacks",
     "UnforeseenEval",
     "describe_run",
     "log_figure",

@@ -1,17 +1,19 @@
 """``AAIEval``: Kendall tau of the true class's map under the attack against interpretability, per budget."""
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
 from .._validation import check_choice
-from ..attacks.explanation.aai import aai, check_aai
-from ..attributions import ATTRIBUTIONS
-from ._tags import budgets
-from .evaluation_callback import EvaluationCallback, NetworkChoice
+from ..attacks.budget import Budget, budgets
+from ..attacks.explanation.aai import AAIConfig, aai
+from ..attacks.threat_models import threat_model
+from ..attributions import ATTRIBUTIONS, get_attribution
+from .evaluation_callback import EvaluationCallback
+from .evaluation_schedule import EvaluationSchedule
 
 
 class AAIEval(EvaluationCallback):
@@ -26,52 +28,37 @@ class AAIEval(EvaluationCallback):
     * ``attr/<method>/aai/eps=<e>/label_kept_rate``: share of attacked images still classified correctly.
 
     Args:
-        eps: budgets in units of ``1 / eps_scale`` (the paper's MNIST budgets 0.05, 0.1, 0.2, 0.3).
-        method: interpreter (``cam``; ``gradcampp`` with ``method_options={"mode": "int_repo"}``; ``ig``).
-        k, steps, step_size, norm, mode, hinge_weight, random_start, beta, method_options: as in
-            ``attacks.aai`` (paper: k 8, 200 steps of 0.01 for every budget, filter mode).
-        eps_scale, num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
+        eps: budgets in pixel units (the paper's MNIST budgets 0.05, 0.1, 0.2, 0.3; ``"8/255"`` strings accepted).
+        method: interpreter (``cam``; ``gradcampp_int_repo``, the Int code's GradCAM++; ``ig``).
+        attack: AAI's hyperparameters (``attacks.AAIConfig``; default the paper's: k 8, 200 steps
+            of 0.01 for every budget, filter mode).
+        method_options: options bound to the interpreter.
+        schedule: subset, batches, seed, network (``EvaluationSchedule``; default 200 images in batches of 100).
 
-    Cost per correctly classified image: ``len(eps) * steps`` forward+backward passes (CAM).
+    Cost per correctly classified image: ``len(eps) * attack.steps`` forward+backward passes (CAM).
     """
+
+    default_schedule = EvaluationSchedule(num_samples=200, batch_size=100)
 
     def __init__(
         self,
         *,
-        eps: Sequence[float] = (0.05, 0.1, 0.2, 0.3),
+        eps: Sequence[Budget] = (0.05, 0.1, 0.2, 0.3),
         method: str = "cam",
-        k: int = 8,
-        steps: int = 200,
-        step_size: float = 0.01,
-        norm: Literal["linf", "l2"] = "linf",
-        mode: Literal["filter", "hinge"] = "filter",
-        hinge_weight: float = 10.0,
-        random_start: bool = True,
-        beta: float | None = 1.0,
+        attack: AAIConfig | None = None,
         method_options: Mapping[str, Any] | None = None,
-        eps_scale: float = 1.0,
-        num_samples: int | None = 200,
-        every_n_epochs: int = 1,
-        batch_size: int = 100,
-        seed: int = 0,
-        progress: bool = True,
-        network: NetworkChoice = None,
+        schedule: EvaluationSchedule | None = None,
     ) -> None:
-        super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
-        )
-        self.budgets = budgets(eps, eps_scale)
+        super().__init__(schedule=schedule)
+        if attack is not None and not isinstance(attack, AAIConfig):
+            raise TypeError(f"attack must be an AAIConfig, got {type(attack).__name__}")
+        self.budgets = budgets(eps)
         check_choice(method, ATTRIBUTIONS, name="method")
+        self.attack = attack or AAIConfig()
         for _, pixel_eps in self.budgets:
-            check_aai(
-                eps=pixel_eps, method=method, k=k, steps=steps, step_size=step_size, norm=norm, mode=mode,
-                hinge_weight=hinge_weight, method_options=method_options,
-            )
-        self.method = method
-        self.options = dict(
-            method=method, k=k, steps=steps, step_size=step_size, norm=norm, mode=mode, hinge_weight=hinge_weight,
-            random_start=random_start, beta=beta, method_options=dict(method_options or {}),
-        )
+            threat_model(self.attack.norm, pixel_eps)
+        get_attribution(method, **(method_options or {}))
+        self.method, self.method_options = method, dict(method_options or {})
 
     @property
     def units_per_batch(self) -> int:
@@ -90,7 +77,7 @@ class AAIEval(EvaluationCallback):
         x, y = x[correct], y[correct]
         for label, eps in self.budgets:
             if len(x):
-                _, record = aai(model, x, y, eps=eps, **self.options)
+                _, record = aai(model, x, y, eps=eps, method=self.method, config=self.attack, method_options=self.method_options)
                 metrics[self.tag(label, "label_kept_rate")].update(record.label_kept.float())
                 tau = record.kendall_tau[record.label_kept]
                 metrics[self.tag(label, "kendall_tau")].update(tau[~tau.isnan()])

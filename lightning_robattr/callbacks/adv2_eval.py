@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torchmetrics import CatMetric, MeanMetric, Metric
 
 from .._lightning import LightningModule, Trainer
+from .._validation import renamed_keywords
 from ..attacks.explanation.adv2 import adv2, adv2_schedule, longest_schedule
 from ..attacks.explanation.interpreter_transfer import PGD_ROW, transfer_ious
 from ..attacks.explanation.interpreters import interpreter_map, options_per_interpreter
@@ -15,8 +16,9 @@ from ..attacks.targets import random_targets
 from ..detection.ensemble import ensemble_agreement
 from ..detection.metrics import roc_auc, tpr_at_fpr
 from ._cat import cat_values
-from ._tags import budgets
-from .evaluation_callback import EvaluationCallback, NetworkChoice
+from ..attacks.budget import Budget, budgets
+from .evaluation_callback import EvaluationCallback
+from .evaluation_schedule import EvaluationSchedule
 from .figures import log_figure
 
 MEASURES = ("success_rate", "iou", "l1", "l2", "confidence", "interpretation_loss")
@@ -66,69 +68,66 @@ class ADV2Eval(EvaluationCallback):
     ``.../tpr@fpr=<f>`` (attacks ``<g>``, ``pgd``, ``adaptive``).
 
     Args:
-        interpreters: names (``grad``, ``cam``, ``mask``, ``rts`` or any ``get_attribution`` name).
-        interpreter_options: options per name; ``rts`` needs ``{"saliency_net": "<RTSModule checkpoint>"}``.
-        eps: budgets in units of ``1 / eps_scale`` (the paper: 0.031 on ImageNet).
+        methods: the interpreters' names (``grad``, ``cam``, ``mask``, ``rts`` or any ``get_attribution`` name;
+            formerly ``interpreters``).
+        method_options: options per name; ``rts`` needs ``{"saliency_net": "<RTSModule checkpoint>"}``
+            (formerly ``interpreter_options``).
+        eps: budgets in pixel units (the paper: 0.031 on ImageNet; ``"8/255"`` accepted).
         schedule_scale: multiplies the step counts of every schedule (``attacks.ADV2_SCHEDULES``).
         step_size: the signed step in pixel units (1/255).
         transfer, ensemble, target_fprs: the options above.
-        eps_scale, num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
+        schedule: subset, batches, seed, network (``EvaluationSchedule``; default 100 images in batches of 50, validate/test only).
 
     Cost per image and budget: twice the schedules' steps per interpreter (ADV2, PGD), plus the
     adaptive attack with ``ensemble``; MASK's maps cost ``iterations`` steps each.
     """
 
+    default_schedule = EvaluationSchedule(every_n_epochs=0)
+
+    @renamed_keywords(interpreters="methods", interpreter_options="method_options")
     def __init__(
         self,
         *,
-        interpreters: Sequence[str] = ("grad", "cam", "mask"),
-        interpreter_options: Mapping[str, Mapping[str, Any]] | None = None,
-        eps: Sequence[float] = (0.3,),
+        methods: Sequence[str] = ("grad", "cam", "mask"),
+        method_options: Mapping[str, Mapping[str, Any]] | None = None,
+        eps: Sequence[Budget] = (0.3,),
         schedule_scale: float = 1.0,
         step_size: float = 1 / 255,
         transfer: bool = False,
         ensemble: bool = False,
         target_fprs: Sequence[float] = (0.05,),
-        eps_scale: float = 1.0,
-        num_samples: int | None = 100,
-        every_n_epochs: int = 0,
-        batch_size: int = 50,
-        seed: int = 0,
-        progress: bool = True,
-        network: NetworkChoice = None,
+        schedule: EvaluationSchedule | None = None,
     ) -> None:
-        super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
-        )
-        self.interpreters = list(interpreters)
-        self.options = options_per_interpreter(self.interpreters, interpreter_options)
-        if ensemble and len(self.interpreters) < 2:
-            raise ValueError(f"the ensemble check compares at least two interpreters, got {self.interpreters}")
+        super().__init__(schedule=schedule)
+        self.methods = list(methods)
+        self.options = options_per_interpreter(self.methods, method_options)
+        if ensemble and len(self.methods) < 2:
+            raise ValueError(f"the ensemble check compares at least two interpreters, got {self.methods}")
         if schedule_scale <= 0:
             raise ValueError(f"schedule_scale must be positive, got {schedule_scale}")
-        self.budgets = budgets(eps, eps_scale)
-        self.schedules = {name: adv2_schedule(name).scaled(schedule_scale) for name in self.interpreters}
-        self.adaptive_schedule = adv2_schedule(self.interpreters).scaled(schedule_scale)
+        self.budgets = budgets(eps, norm="linf")
+        self.schedules = {name: adv2_schedule(name).scaled(schedule_scale) for name in self.methods}
+        self.adaptive_schedule = adv2_schedule(self.methods).scaled(schedule_scale)
         self.pgd_source = longest_schedule(self.schedules)
         self.step_size, self.transfer, self.ensemble, self.target_fprs = step_size, transfer, ensemble, list(target_fprs)
 
     @property
     def units_per_batch(self) -> int:
-        return len(self.budgets) * (len(self.interpreters) + int(self.ensemble))
+        return len(self.budgets) * (len(self.methods) + int(self.ensemble))
 
     @property
     def ensemble_attacks(self) -> list[str]:
-        return [*self.interpreters, PGD_ROW, ADAPTIVE]
+        return [*self.methods, PGD_ROW, ADAPTIVE]
 
     def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
         metrics: dict[str, Metric] = {}
         for label, _ in self.budgets:
-            for name in self.interpreters:
+            for name in self.methods:
                 for prefix in (f"adv2/{name}/{label}", f"adv2/{name}/{label}/pgd"):
                     metrics.update({f"{prefix}/{measure}": MeanMetric() for measure in MEASURES})
             if self.transfer:
-                for row in [*self.interpreters, PGD_ROW]:
-                    metrics.update({f"adv2/{row}/{label}/transfer/{column}/iou": MeanMetric() for column in self.interpreters})
+                for row in [*self.methods, PGD_ROW]:
+                    metrics.update({f"adv2/{row}/{label}/transfer/{column}/iou": MeanMetric() for column in self.methods})
             if self.ensemble:
                 metrics[f"adv2/ensemble/{label}/benign_scores"] = CatMetric()
                 metrics.update({f"adv2/ensemble/{label}/{attack}/scores": CatMetric() for attack in self.ensemble_attacks})
@@ -137,15 +136,15 @@ class ADV2Eval(EvaluationCallback):
     def evaluate_batch(self, model: nn.Module, x: Tensor, y: Tensor, metrics: dict[str, Metric]) -> Iterator[None]:
         with torch.no_grad():
             target = random_targets(y, model(x[:1]).shape[1], generator=None)
-        benign = {name: interpreter_map(model, x, y, name, self.options[name]) for name in self.interpreters}
+        benign = {name: interpreter_map(model, x, y, name, self.options[name]) for name in self.methods}
         benign_scores = self.ensemble_score(model, x) if self.ensemble else None
         for label, eps in self.budgets:
-            common = dict(target=target, interpreter_options=self.options, eps=eps, step_size=self.step_size)
+            common = dict(target=target, method_options=self.options, eps=eps, step_size=self.step_size)
             if benign_scores is not None:
                 metrics[f"adv2/ensemble/{label}/benign_scores"].update(benign_scores)
-            for name in self.interpreters:
+            for name in self.methods:
                 for row, schedule in ((name, self.schedules[name]), (PGD_ROW, self.schedules[name].prediction_only())):
-                    x_adv, record = adv2(model, x, y, interpreter=name, target_map=benign[name], schedule=schedule, **common)
+                    x_adv, record = adv2(model, x, y, method=name, target_map=benign[name], schedule=schedule, **common)
                     done = record.success.bool()
                     prefix = f"adv2/{name}/{label}" + ("/pgd" if row == PGD_ROW else "")
                     metrics[f"{prefix}/success_rate"].update(done.float())
@@ -160,7 +159,7 @@ class ADV2Eval(EvaluationCallback):
                         metrics[f"adv2/ensemble/{label}/{row}/scores"].update(self.ensemble_score(model, x_adv[done]))
                 yield
             if self.ensemble:
-                x_adv, record = adv2(model, x, y, interpreter=self.interpreters, target_map=benign, schedule=self.adaptive_schedule, **common)
+                x_adv, record = adv2(model, x, y, method=self.methods, target_map=benign, schedule=self.adaptive_schedule, **common)
                 done = record.success.bool()
                 if done.any():
                     metrics[f"adv2/ensemble/{label}/{ADAPTIVE}/scores"].update(self.ensemble_score(model, x_adv[done]))
@@ -168,7 +167,7 @@ class ADV2Eval(EvaluationCallback):
 
     def ensemble_score(self, model: nn.Module, x: Tensor) -> Tensor:
         """``(B,)``: ``1 - ensemble_agreement`` of the interpreters (larger: more suspicious)."""
-        return 1 - ensemble_agreement(model, x, self.interpreters, interpreter_options=self.options)
+        return 1 - ensemble_agreement(model, x, self.methods, method_options=self.options)
 
     def summarize(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
         """Turn the ensemble scores into AUC and TPR at each target FPR (successful images only; NaN if none)."""
@@ -186,8 +185,8 @@ class ADV2Eval(EvaluationCallback):
 
     def transfer_matrix(self, label: str) -> Tensor:
         """``(interpreters + 1, interpreters)``: the last ``transfer`` values of budget ``label`` (rows: each interpreter, then ``pgd``)."""
-        rows = [*self.interpreters, PGD_ROW]
-        return torch.tensor([[self.results[f"adv2/{row}/{label}/transfer/{column}/iou"] for column in self.interpreters] for row in rows])
+        rows = [*self.methods, PGD_ROW]
+        return torch.tensor([[self.results[f"adv2/{row}/{label}/transfer/{column}/iou"] for column in self.methods] for row in rows])
 
     def run(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         super().run(trainer, pl_module, stage)
@@ -198,7 +197,7 @@ class ADV2Eval(EvaluationCallback):
         """Each budget's transfer matrix as a figure for every logger."""
         if not (trainer.is_global_zero and trainer.loggers):
             return
-        rows = [f"ADV2 vs {g}" for g in self.interpreters] + ["targeted PGD"]
+        rows = [f"ADV2 vs {g}" for g in self.methods] + ["targeted PGD"]
         for label, _ in self.budgets:
-            figure = transfer_figure(self.transfer_matrix(label), rows, self.interpreters, title=f"transfer across interpreters, {label}")
+            figure = transfer_figure(self.transfer_matrix(label), rows, self.methods, title=f"transfer across interpreters, {label}")
             log_figure(trainer, f"adv2/{label}/transfer", figure)

@@ -1,6 +1,7 @@
 """``AttributionAttackEval``: how far attribution attacks move the explanations, per budget and as an AUC."""
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import product
 from typing import Any, Literal, NamedTuple
 
@@ -8,19 +9,41 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
-from ..attacks.explanation.attribution_attack import attribution_attack
+from .._validation import check_choice
+from ..attacks.budget import Budget, budgets
+from ..attacks.explanation.attribution_attack import AttributionAttackConfig, attribution_attack
+from ..attacks.explanation.maps import MAP_NOISE, evaluated_maps, manipulate_targets
 from ..attacks.explanation.objectives import resolve_k
 from ..metrics import CosineDistance, KendallTau, MassCenterDislocation, SpearmanCorrelation, TopKIntersection
 from ..metrics.functional import eps_auc
 from ..metrics.functional.topk_intersection import TOPK_MODES
-from .._validation import check_choice
-from ..attacks.explanation.maps import MAP_NOISE, evaluated_maps, manipulate_targets
-from ._maps import attack_arguments, map_size
-from ._options import check_attack_settings, check_method_options, check_methods
-from ._tags import budgets
-from .evaluation_callback import EvaluationCallback, NetworkChoice
+from ._maps import checked_method_options, map_size, method_names
+from .evaluation_callback import EvaluationCallback
+from .evaluation_schedule import EvaluationSchedule
 
 SIMILARITY_METRICS = ("topk_intersection", "spearman", "kendall_tau", "mass_center_dislocation", "cosine_distance")
+CALLBACK_OBJECTIVES = ("topk", "mass_center", "manipulate", "random_sign")
+
+
+@dataclass(frozen=True)
+class MapScoring:
+    """How an attribution-attack callback compares clean and attacked maps.
+
+    Attributes:
+        topk_mode: ``"set"`` (Ghorbani et al.) or ``"mass"`` (SSR paper text) top-k intersection.
+        int_cast: truncate mass centres to integers before their distance (the Ghorbani/SSR code).
+        map_noise: the noise of the compared SmoothGrad/UniGrad maps: ``"shared"`` (one fixed draw
+            for the clean and the attacked map) or ``"redrawn"`` (fresh for each map, as the SSR
+            paper's code evaluates); see ``attacks.explanation.maps.evaluated_maps``.
+    """
+
+    topk_mode: Literal["set", "mass"] = "set"
+    int_cast: bool = False
+    map_noise: Literal["shared", "redrawn"] = "shared"
+
+    def __post_init__(self) -> None:
+        check_choice(self.topk_mode, TOPK_MODES, name="topk_mode")
+        check_choice(self.map_noise, MAP_NOISE, name="map_noise")
 
 
 class MapScore(NamedTuple):
@@ -67,40 +90,31 @@ class AttributionAttackEval(EvaluationCallback):
     Args:
         methods: attacked attribution methods (names of ``attributions.get_attribution``).
         objectives: ``topk``, ``mass_center``, ``manipulate`` (target: the clean map of the first
-            subset image of another class, see ``attacks.explanation.maps.manipulate_targets``, unless
-            ``attack_options.target_map`` is given), ``random_sign`` (the baseline), or ``targeted``
-            (needs ``attack_options.region``).
-        eps: increasing positive budgets in units of ``1 / eps_scale`` (default 2, 4, 8, 16 / 255).
-        steps: attack iterations (the SSR paper: 50).
-        step_size: step length in pixel units; default ``2.5 * eps / steps``.
-        norm: ``"linf"`` or ``"l2"``.
-        k: top-k size of the ``topk`` objective and the ``topk_intersection`` metric: an int, or
-            a fraction in (0, 1) of each map's cells (0.1: 78 of MNIST's 784 pixels, 5 of a 7x7 CAM).
+            subset image of another class, see ``attacks.explanation.maps.manipulate_targets``), or
+            ``random_sign`` (the baseline). (``targeted`` needs a region of each image: call
+            ``attacks.attribution_attack`` with ``region=``.)
+        eps: strictly increasing budgets in pixel units (default ``2/255, 4/255, 8/255, 16/255``).
+        attack: the attack's hyperparameters (``attacks.AttributionAttackConfig``: ``steps``,
+            ``step_size``, ``norm``, ``constraint``, ``k``, ``beta``, ``normalize``, ...); its ``k`` is
+            also the top-k size of the ``topk_intersection`` metric.
         metrics: similarity metrics to log, from ``SIMILARITY_METRICS``.
-        topk_mode: ``"set"`` (Ghorbani et al.) or ``"mass"`` (SSR paper text) top-k intersection.
-        int_cast: truncate mass centres to integers before their distance (the Ghorbani/SSR code).
+        scoring: how the maps are compared (:class:`MapScoring`: top-k mode, integer mass centres, SmoothGrad noise).
         transfer: methods whose maps are also compared on the attacked images.
-        map_noise: the noise of the compared SmoothGrad/UniGrad maps: ``"shared"`` (one fixed draw
-            for the clean and the attacked map) or ``"redrawn"`` (fresh for each map, as the SSR
-            paper's code evaluates); see ``attacks.explanation.maps.evaluated_maps``.
         method_options: per-method attribution options, e.g. ``{"ig": {"steps": 20}}``.
-        attack_options: more keyword arguments of ``attribution_attack`` (``constraint``,
-            ``beta``, ``random_start``, ``measure``, ``normalize``, ...).
-        eps_scale: 255 (default) reads ``eps`` on the 0-255 scale; 1 for pixel units.
-        num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
+        schedule: subset, batches, seed, network (``EvaluationSchedule``; default 100 images in batches of 50).
 
     Cost per correctly classified image: ``len(methods) * len(objectives) * len(eps) * steps``
     attack iterations (saliency: about 3 forward and 2 backward passes, one of them double).
 
     Example:
         >>> callback = AttributionAttackEval(
-        ...     methods=["saliency", "ig"], eps=[2, 4, 8, 16], metrics=["topk_intersection", "spearman"], transfer=["smoothgrad"]
+        ...     methods=["saliency", "ig"], eps=["2/255", "4/255"], metrics=["topk_intersection", "spearman"], transfer=["smoothgrad"]
         ... )
         >>> [attack.kept_tag for attack in callback.attacks()][:2]
-        ['attr/saliency/topk/eps=2/label_kept_rate', 'attr/saliency/topk/eps=4/label_kept_rate']
+        ['attr/saliency/topk/eps=2_255/label_kept_rate', 'attr/saliency/topk/eps=4_255/label_kept_rate']
         >>> last = callback.attacks()[0].scores[-1]
         >>> last.tag, last.auc_tag
-        ('attr/saliency/topk/transfer/smoothgrad/eps=2/spearman', 'attr/saliency/topk/transfer/smoothgrad/spearman_auc')
+        ('attr/saliency/topk/transfer/smoothgrad/eps=2_255/spearman', 'attr/saliency/topk/transfer/smoothgrad/spearman_auc')
     """
 
     def __init__(
@@ -108,54 +122,31 @@ class AttributionAttackEval(EvaluationCallback):
         *,
         methods: Sequence[str] = ("saliency",),
         objectives: Sequence[str] = ("topk",),
-        eps: Sequence[float] = (2, 4, 8, 16),
-        steps: int = 50,
-        step_size: float | None = None,
-        norm: Literal["linf", "l2"] = "linf",
-        k: int | float = 0.1,
+        eps: Sequence[Budget] = ("2/255", "4/255", "8/255", "16/255"),
+        attack: AttributionAttackConfig | None = None,
         metrics: Sequence[str] = SIMILARITY_METRICS,
-        topk_mode: Literal["set", "mass"] = "set",
-        int_cast: bool = False,
+        scoring: MapScoring | None = None,
         transfer: Sequence[str] = (),
-        map_noise: Literal["shared", "redrawn"] = "shared",
         method_options: Mapping[str, Mapping[str, Any]] | None = None,
-        attack_options: Mapping[str, Any] | None = None,
-        eps_scale: float = 255.0,
-        num_samples: int | None = 100,
-        every_n_epochs: int = 1,
-        batch_size: int = 50,
-        seed: int = 0,
-        progress: bool = True,
-        network: NetworkChoice = None,
+        schedule: EvaluationSchedule | None = None,
     ) -> None:
-        super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
-        )
+        super().__init__(schedule=schedule)
         unknown = set(metrics) - set(SIMILARITY_METRICS)
         if unknown or not metrics:
             raise ValueError(f"metrics must be a non-empty subset of {SIMILARITY_METRICS}, got {list(metrics)}")
         if not methods or not objectives:
             raise ValueError("methods and objectives must each name at least one entry")
-        self.budgets = budgets(eps, eps_scale, increasing=True)
+        for objective in objectives:
+            check_choice(objective, CALLBACK_OBJECTIVES, name="objective")
+        self.attack, self.scoring = attack or AttributionAttackConfig(), scoring or MapScoring()
+        self.budgets = budgets(eps, norm=self.attack.norm, increasing=True)
         if self.budgets[0][1] <= 0:
             raise ValueError(f"eps must be positive (the AUC runs over log2 eps), got {list(eps)}")
-        self.methods, self.objectives, self.metrics = list(methods), list(objectives), list(metrics)
+        self.methods, self.objectives, self.metrics = method_names(methods, option="methods"), list(objectives), list(metrics)
+        transfer = method_names(transfer, option="transfer")
         self.transfer = {m: [t for t in transfer if t != m] for m in self.methods}
-        self.steps, self.step_size, self.norm, self.k = steps, step_size, norm, k
-        self.topk_mode, self.int_cast = topk_mode, int_cast
-        self.method_options = {m: dict(o) for m, o in (method_options or {}).items()}
-        self.attack_options = dict(attack_options or {})
-        check_methods(self.methods, name="methods")
-        check_methods(transfer, name="transfer")
-        check_method_options(self.method_options, {*self.methods, *transfer})
-        check_choice(topk_mode, TOPK_MODES, name="topk_mode")
-        check_choice(map_noise, MAP_NOISE, name="map_noise")
-        self.map_noise = map_noise
+        self.method_options = checked_method_options(method_options, [*self.methods, *transfer])
         self._pool: tuple[Tensor, Tensor] | None = None
-        check_attack_settings(
-            methods=self.methods, objectives=self.objectives, pixel_eps=[e for _, e in self.budgets], steps=steps,
-            step_size=step_size, norm=norm, method_options=self.method_options, attack_options=self.attack_options,
-        )
 
     @property
     def units_per_batch(self) -> int:
@@ -197,7 +188,7 @@ class AttributionAttackEval(EvaluationCallback):
     def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
         attacks = self.attacks()
         compared = dict.fromkeys(score.compared for attack in attacks for score in attack.scores)
-        ks = {m: resolve_k(self.k, map_size(model, example, m, self.method_options.get(m))) for m in compared}
+        ks = {m: resolve_k(self.attack.k, map_size(model, example, m, self.method_options.get(m))) for m in compared}
         metrics: dict[str, Metric] = {}
         for attack in attacks:
             metrics[attack.kept_tag] = MeanMetric()
@@ -206,9 +197,9 @@ class AttributionAttackEval(EvaluationCallback):
 
     def _similarity(self, name: str, k: int) -> Metric:
         if name == "topk_intersection":
-            return TopKIntersection(k=k, mode=self.topk_mode)
+            return TopKIntersection(k=k, mode=self.scoring.topk_mode)
         if name == "mass_center_dislocation":
-            return MassCenterDislocation(int_cast=self.int_cast)
+            return MassCenterDislocation(int_cast=self.scoring.int_cast)
         return {"spearman": SpearmanCorrelation, "kendall_tau": KendallTau, "cosine_distance": CosineDistance}[name]()
 
     def evaluate(self, model: nn.Module, images: Tensor, labels: Tensor, *, progress: bool = False) -> dict[str, Tensor]:
@@ -240,7 +231,7 @@ class AttributionAttackEval(EvaluationCallback):
         """
 
         def maps_of(name: str, images: Tensor, labels: Tensor) -> Tensor:
-            return evaluated_maps(model, images, labels, name, self.method_options.get(name), noise=self.map_noise)
+            return evaluated_maps(model, images, labels, name, self.method_options.get(name), noise=self.scoring.map_noise)
 
         compared = dict.fromkeys(score.compared for score in attack.scores)
         for name in compared:
@@ -248,13 +239,13 @@ class AttributionAttackEval(EvaluationCallback):
                 clean_maps[name] = maps_of(name, x, label)
         method, objective, eps = attack.method, attack.objective, attack.eps
         pool, pool_labels = self._pool if self._pool is not None else (x, label)
-        options = attack_arguments(
-            objective, self.attack_options,
-            lambda: manipulate_targets(model, label, pool, pool_labels, method, self.method_options.get(method), noise=self.map_noise),
+        options = self.method_options.get(method)
+        target_map = (
+            manipulate_targets(model, label, pool, pool_labels, method, options, noise=self.scoring.map_noise)
+            if objective == "manipulate" else None
         )
         x_adv, record = attribution_attack(
-            model, x, method=method, objective=objective, eps=eps, steps=self.steps, step_size=self.step_size, norm=self.norm,
-            k=self.k, method_options=self.method_options.get(method), **options,
+            model, x, eps=eps, method=method, objective=objective, config=self.attack, target_map=target_map, method_options=options
         )
         kept = record.success
         metrics[attack.kept_tag].update(kept.float())

@@ -8,16 +8,17 @@ from torch import Tensor, nn
 
 from .._lightning import LightningModule, Trainer, rank_zero_only
 from .._random_state import isolated_random_state, seed_batch
-from .._validation import require_autograd
-from ..attacks.explanation.attribution_attack import attribution_attack
+from .._validation import check_choice, require_autograd
+from ..attacks.budget import Budget, budgets
+from ..attacks.explanation.attribution_attack import AttributionAttackConfig, attribution_attack
 from ..attacks.explanation.maps import evaluated_maps, manipulate_targets
 from ..attacks.explanation.objectives import resolve_k
 from ..metrics.functional import topk_intersection
 from ..models import evaluation_mode
-from ._maps import attack_arguments
-from ._options import check_attack_settings, check_method_options, check_methods
-from ._tags import budgets
-from .evaluation_callback import NetworkChoice, ScheduledEvaluation
+from ._maps import checked_method_options, method_names
+from .attribution_attack_eval import CALLBACK_OBJECTIVES
+from .evaluation_callback import ScheduledEvaluation
+from .evaluation_schedule import EvaluationSchedule
 from .figures import log_figure
 from .map_figure import MapPanel, map_figure, map_grid
 
@@ -40,48 +41,36 @@ class AttributionMapLogger(ScheduledEvaluation):
     Args:
         methods: attribution methods to draw (names of ``attributions.get_attribution``).
         objective: attack objective (``topk``, ``mass_center``, ``random_sign``, ...).
-        eps: the attack budget in units of ``1 / eps_scale`` (default 8/255).
-        steps, step_size, norm, k, method_options, attack_options: as in ``AttributionAttackEval``.
-        num_images: rows of each grid (the first images of the seeded subset).
-        every_n_epochs, seed, network: see ``ScheduledEvaluation``.
+        eps: the attack budget in pixel units (default ``"8/255"``).
+        attack, method_options: as in ``AttributionAttackEval``.
+        schedule: ``num_samples`` is the number of rows of each grid (the first images of the
+            seeded subset; default 8); also ``every_n_epochs``, ``seed``, ``network``.
 
     Example:
-        >>> logger = AttributionMapLogger(methods=["saliency", "ig", "cam"], num_images=8)
+        >>> logger = AttributionMapLogger(methods=["saliency", "ig", "cam"], schedule=EvaluationSchedule(num_samples=8))
         >>> # Trainer(inference_mode=False, callbacks=[logger]) logs the grids as TensorBoard images
     """
+
+    default_schedule = EvaluationSchedule(num_samples=8)
 
     def __init__(
         self,
         *,
         methods: Sequence[str] = ("saliency",),
-        objective: str = "topk",
-        eps: float = 8,
-        steps: int = 50,
-        step_size: float | None = None,
-        norm: Literal["linf", "l2"] = "linf",
-        k: int | float = 0.1,
+        objective: Literal["topk", "mass_center", "manipulate", "random_sign"] = "topk",
+        eps: Budget = "8/255",
+        attack: AttributionAttackConfig | None = None,
         method_options: Mapping[str, Mapping[str, Any]] | None = None,
-        attack_options: Mapping[str, Any] | None = None,
-        eps_scale: float = 255.0,
-        num_images: int = 8,
-        every_n_epochs: int = 1,
-        seed: int = 0,
-        network: NetworkChoice = None,
+        schedule: EvaluationSchedule | None = None,
     ) -> None:
-        super().__init__(num_samples=num_images, every_n_epochs=every_n_epochs, seed=seed, network=network)
+        super().__init__(schedule=schedule)
         if not methods:
             raise ValueError("methods must name at least one attribution method")
-        ((self.eps_label, self.eps),) = budgets([eps], eps_scale)
-        self.methods, self.objective, self.k = list(methods), objective, k
-        self.steps, self.step_size, self.norm = steps, step_size, norm
-        self.method_options = {m: dict(o) for m, o in (method_options or {}).items()}
-        self.attack_options = dict(attack_options or {})
-        check_methods(self.methods, name="methods")
-        check_method_options(self.method_options, self.methods)
-        check_attack_settings(
-            methods=self.methods, objectives=[objective], pixel_eps=[self.eps], steps=steps, step_size=step_size, norm=norm,
-            method_options=self.method_options, attack_options=self.attack_options,
-        )
+        check_choice(objective, CALLBACK_OBJECTIVES, name="objective")
+        self.methods, self.objective = method_names(methods, option="methods"), objective
+        self.attack = attack or AttributionAttackConfig()
+        ((self.eps_label, self.eps),) = budgets([eps], norm=self.attack.norm)
+        self.method_options = checked_method_options(method_options, self.methods)
 
     def tag(self, method: str) -> str:
         """``attr/<method>/<objective>/eps=<e>/maps``."""
@@ -111,18 +100,18 @@ class AttributionMapLogger(ScheduledEvaluation):
             with torch.no_grad():
                 label = model(x).argmax(dim=1)
             for index, method in enumerate(self.methods):
-                seed_batch(self.seed, index, device)
+                seed_batch(self.schedule.seed, index, device)
                 options = self.method_options.get(method)
                 clean = evaluated_maps(model, x, label, method, options)
-                attack_options = attack_arguments(
-                    self.objective, self.attack_options, lambda: manipulate_targets(model, label, x, label, method, options, noise="shared")
+                target_map = (
+                    manipulate_targets(model, label, x, label, method, options, noise="shared") if self.objective == "manipulate" else None
                 )
                 x_adv, _ = attribution_attack(
-                    model, x, method=method, objective=self.objective, eps=self.eps, steps=self.steps, step_size=self.step_size,
-                    norm=self.norm, k=self.k, method_options=options, **attack_options,
+                    model, x, eps=self.eps, method=method, objective=self.objective, config=self.attack, target_map=target_map,
+                    method_options=options,
                 )
                 attacked = evaluated_maps(model, x_adv, label, method, options)
-                k = resolve_k(self.k, clean[0].numel())
+                k = resolve_k(self.attack.k, clean[0].numel())
                 scores = topk_intersection(clean, attacked, k=k)
                 panels[method] = MapPanel(*(t.detach().cpu() for t in (x, clean, x_adv, attacked, scores)), k=k)
         return panels

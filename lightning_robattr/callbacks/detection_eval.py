@@ -1,40 +1,109 @@
 """``DetectionEval``: how well causal-neighbourhood masking tells adversarial inputs from benign ones, per attack."""
 
 from collections.abc import Iterator, Sequence
-from typing import Literal
+from dataclasses import dataclass, fields
+from typing import get_args
 
 import torch
 from torch import Tensor, nn
 from torchmetrics import CatMetric, MeanMetric, Metric
 
 from .._lightning import LightningModule, Trainer
-from .._validation import check_eps, check_positive_int
-from ..attacks import adversarial_patch, cw_l2, deepfool, fgsm, lavan, patch_attack, pgd
+from ..attacks import (
+    AttackConfig,
+    CWConfig,
+    DeepFoolConfig,
+    FGSMConfig,
+    PatchConfig,
+    PGDConfig,
+    adversarial_patch,
+    cw_l2,
+    deepfool,
+    fgsm,
+    lavan,
+    patch_attack,
+    pgd,
+)
+from ..attacks.budget import Budget, parse_eps
 from ..attacks.patch.placement import patch_masks
-from ..detection import causal_robustness, masking_levels, roc_auc, tpr_at_fpr, unchanged_fraction
+from ..detection import CausalConfig, causal_robustness, masking_levels, roc_auc, tpr_at_fpr, unchanged_fraction
 from ..detection.causal import ranked_pixels, region_of, robustness_of
 from ..detection.figure import unchanged_curve_figure
 from ..models import evaluation_mode
 from ._cat import cat_values
-from .evaluation_callback import EvaluationCallback, NetworkChoice
+from .evaluation_callback import EvaluationCallback
+from .evaluation_schedule import EvaluationSchedule
 from .figures import log_figure
 
-DETECTION_ATTACKS = ("fgsm", "pgd", "cw", "deepfool", "patch", "lavan")
 PATCH_ATTACKS = ("patch", "lavan")
 SHOWN_LEVELS = (0.1, 0.2)
+PATCH_OPTIMISERS = {"patch": adversarial_patch, "lavan": lavan}
+
+
+@dataclass(frozen=True)
+class DetectionAttacks:
+    """The attacks ``DetectionEval`` runs, each with its hyperparameters; ``None``: not run.
+
+    In YAML a nested mapping that names the attacks to run, ``{}`` for an attack's defaults:
+    ``attacks: {fgsm: {}, pgd: {steps: 20}, patch: {size: 0.25, steps: 200, step_size: 0.02}}``.
+
+    Attributes:
+        fgsm: FGSM at the callback's ``eps`` (``attacks.FGSMConfig``).
+        pgd: PGD at the callback's ``eps`` (``attacks.PGDConfig``).
+        cw: Carlini-Wagner L2, unbounded (``attacks.CWConfig``).
+        deepfool: DeepFool, unbounded (``attacks.DeepFoolConfig``).
+        patch: Brown et al.'s universal patch, optimised once per evaluation on the subset's images
+            towards the callback's ``patch_target`` and pasted where its ``placement`` says (``attacks.PatchConfig``).
+        lavan: LaVAN's universal patch, likewise (``attacks.PatchConfig``; give its ``size``, 2 % by default).
+    """
+
+    fgsm: FGSMConfig | None = None
+    pgd: PGDConfig | None = None
+    cw: CWConfig | None = None
+    deepfool: DeepFoolConfig | None = None
+    patch: PatchConfig | None = None
+    lavan: PatchConfig | None = None
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in fields(self)]
+        for f in fields(self):
+            config, expected = getattr(self, f.name), get_args(f.type)[0]
+            if config is not None and not isinstance(config, expected):
+                raise TypeError(f"attacks.{f.name} must be a {expected.__name__} (or None: not run), got {type(config).__name__}")
+            if getattr(config, "targeted", False):
+                raise ValueError(f"attacks.{f.name}: the detection attacks are untargeted (the patches aim at patch_target); "
+                                 "set targeted: false")
+        if not self.selected():
+            raise ValueError(f"attacks must name at least one of {', '.join(names)}, e.g. {{pgd: {{steps: 20}}}}")
+
+    def selected(self) -> dict[str, AttackConfig]:
+        """The config of every attack run, by name, in the order of the fields."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+DETECTION_ATTACKS = tuple(f.name for f in fields(DetectionAttacks))
+PAPER_ATTACKS = DetectionAttacks(
+    fgsm=FGSMConfig(),
+    pgd=PGDConfig(steps=20),
+    cw=CWConfig(steps=100),
+    deepfool=DeepFoolConfig(steps=50),
+    patch=PatchConfig(size=0.25, steps=200, step_size=0.02),
+    lavan=PatchConfig(size=0.15, steps=200, step_size=0.02),
+)
+"""``DetectionEval``'s default: every attack of the paper (as ``callbacks/detection.yaml`` writes it)."""
 
 
 class DetectionEval(EvaluationCallback):
     """The causal-neighbourhood detector ("Attribution-driven Causal Analysis for Detection of Adversarial Examples") against attacks.
 
-    On the correctly classified images of a fixed seeded subset, every attack in ``attacks`` is
+    On the correctly classified images of a fixed seeded subset, every attack of ``attacks`` is
     run; the causal robustness ``rho`` (``detection.causal_robustness``: the least share of the
     most positively IG-attributed pixels whose masking changes the prediction) is measured on the
     benign images and on the **successful** adversarial ones, and the detector (flag when
     ``rho`` is small) is scored. The benign images of the subset calibrate its thresholds.
-    The universal patches (``patch``: Brown et al.'s loss; ``lavan``: LaVAN's, smaller) are
-    optimised once per evaluation on the subset's images towards ``patch_target`` and pasted at
-    random places. Tags, ``<a>`` an attack:
+    The universal patches (``patch``: Brown et al.'s loss; ``lavan``: LaVAN's) are optimised once
+    per evaluation on the subset's images towards ``patch_target`` and pasted at their
+    ``placement`` (random by default). Tags, ``<a>`` an attack:
 
     * ``detect/<a>/auc``: ROC AUC of ``-rho``, adversarial against benign (ties count half);
     * ``detect/<a>/tpr@fpr=<f>``: the share of adversarial images flagged at the threshold whose
@@ -46,111 +115,99 @@ class DetectionEval(EvaluationCallback):
       ``patch_masked_fraction`` that lie inside the patch (the paper's Figures 5-6).
 
     After an evaluation ``rho`` holds the scored ``rho`` of each kind (``"benign"`` and every attack),
-    ``curves`` the unchanged share at every level, ``patches`` the optimised patches. In validate/test the whole curve (unchanged share against masked fraction, benign and every
-    attack) goes to TensorBoard as an image, ``detect/unchanged_curve``.
+    ``curves`` the unchanged share at every level, ``patches`` the optimised patches. In validate/test
+    the whole curve (unchanged share against masked fraction, benign and every attack) goes to
+    TensorBoard as an image, ``detect/unchanged_curve``.
 
     Args:
-        attacks: from ``fgsm, pgd, cw, deepfool, patch, lavan``.
-        eps: the L-inf budget of FGSM and PGD, in units of ``1 / eps_scale``.
-        pgd_steps, cw_steps, deepfool_steps: iterations of those attacks.
-        patch_size, lavan_size: the patches' share of the image area (on MNIST a natural Small is fooled by
-            about 60 % / 20 % of random-placed 25 % / 15 % patches; smaller ones rarely succeed).
-        patch_steps: optimisation steps of each universal patch; patch_target: their target class.
+        attacks: the attacks and their hyperparameters (:class:`DetectionAttacks`); default
+            ``PAPER_ATTACKS``: FGSM, PGD (20 steps), CW-L2 (100 steps), DeepFool (50 steps), a 25 %
+            patch and a 15 % LaVAN patch (200 steps of 0.02 each; on MNIST a natural Small is fooled
+            by about 60 % / 20 % of them; smaller ones rarely succeed).
+        eps: the budget of FGSM and PGD, pixel units (``"8/255"`` accepted).
+        patch_target: the class the universal patches aim at.
         patch_masked_fraction: the masked fraction whose pixels are located for ``masked_in_patch``.
         target_fprs: benign false-positive rates of the TPR tags.
-        granularity, ig_steps, fraction_of: see ``detection.causal_robustness``.
-        num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
+        detector: how ``rho`` is measured (``detection.CausalConfig``: ``granularity``, ``ig_steps``,
+            ``fraction_of``, ...; default ``CausalConfig()``).
+        schedule: subset, batches, seed, network (``EvaluationSchedule``; default 100 images in
+            batches of 50, only in validate/test).
 
     Cost per image: one IG (``ig_steps`` passes) and ``1 / granularity`` forward passes per scored
-    image, plus the attacks; the patches ``patch_steps`` mini-batch steps each.
+    image, plus the attacks; each patch ``steps`` mini-batch steps.
     """
+
+    default_schedule = EvaluationSchedule(num_samples=100, every_n_epochs=0, batch_size=50)
 
     def __init__(
         self,
         *,
-        attacks: Sequence[str] = DETECTION_ATTACKS,
-        eps: float = 0.1,
-        eps_scale: float = 1.0,
-        pgd_steps: int = 20,
-        cw_steps: int = 100,
-        deepfool_steps: int = 50,
-        patch_size: float = 0.25,
-        lavan_size: float = 0.15,
-        patch_steps: int = 200,
+        attacks: DetectionAttacks | None = None,
+        eps: Budget = 0.1,
         patch_target: int = 0,
         patch_masked_fraction: float = 0.1,
         target_fprs: Sequence[float] = (0.05, 0.1, 0.2),
-        granularity: float = 0.05,
-        ig_steps: int = 50,
-        fraction_of: Literal["positive", "all"] = "positive",
-        num_samples: int | None = 100,
-        every_n_epochs: int = 0,
-        batch_size: int = 50,
-        seed: int = 0,
-        progress: bool = True,
-        network: NetworkChoice = None,
+        detector: CausalConfig | None = None,
+        schedule: EvaluationSchedule | None = None,
     ) -> None:
-        super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
-        )
-        unknown = sorted(set(attacks) - set(DETECTION_ATTACKS))
-        if unknown or not attacks:
-            raise ValueError(f"attacks must be a non-empty subset of {', '.join(DETECTION_ATTACKS)}, got {list(attacks)}")
-        self.eps = eps / eps_scale
-        check_eps(self.eps)
-        for name, value in (("pgd_steps", pgd_steps), ("cw_steps", cw_steps), ("deepfool_steps", deepfool_steps), ("patch_steps", patch_steps)):
-            check_positive_int(value, name)
-        if any(not 0 <= f <= 1 for f in target_fprs):
-            raise ValueError(f"target_fprs must lie in [0, 1], got {list(target_fprs)}")
-        masking_levels(granularity)  # checks it
-        self.attacks, self.target_fprs = list(attacks), [float(f) for f in target_fprs]
-        self.steps = {"pgd": pgd_steps, "cw": cw_steps, "deepfool": deepfool_steps, "patch": patch_steps}
-        self.patch_sizes = {"patch": patch_size, "lavan": lavan_size}
+        super().__init__(schedule=schedule)
+        for value, name, kind in ((attacks, "attacks", DetectionAttacks), (detector, "detector", CausalConfig)):
+            if value is not None and not isinstance(value, kind):
+                raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+        self.attacks = attacks or PAPER_ATTACKS
+        self.eps = parse_eps(eps)
+        if isinstance(patch_target, bool) or not isinstance(patch_target, int) or patch_target < 0:
+            raise ValueError(f"patch_target must be a class index >= 0, got {patch_target!r}")
+        if isinstance(patch_masked_fraction, bool) or not isinstance(patch_masked_fraction, (int, float)) \
+                or not 0 < patch_masked_fraction <= 1:
+            raise ValueError(f"patch_masked_fraction must be a masked share of the image in (0, 1], e.g. 0.1, got {patch_masked_fraction!r}")
+        if not target_fprs or any(not 0 <= f <= 1 for f in target_fprs):
+            raise ValueError(f"target_fprs must be false-positive rates in [0, 1], e.g. [0.05, 0.1], got {list(target_fprs)}")
         self.patch_target, self.patch_masked_fraction = patch_target, patch_masked_fraction
-        self.detector = dict(granularity=granularity, ig_steps=ig_steps, fraction_of=fraction_of)
+        self.target_fprs = [float(f) for f in target_fprs]
+        self.detector = detector or CausalConfig()
         self.patches: dict[str, Tensor] = {}
         self.rho: dict[str, Tensor] = {}
         self.curves: dict[str, Tensor] = {}
 
     @property
     def units_per_batch(self) -> int:
-        return 1 + len(self.attacks)
+        return 1 + len(self.attacks.selected())
 
     def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
         metrics: dict[str, Metric] = {"detect/benign/rho": CatMetric()}
-        for attack in self.attacks:
-            metrics[f"detect/{attack}/rho"] = CatMetric()
-            metrics[f"detect/{attack}/success_rate"] = MeanMetric()
-            if attack in PATCH_ATTACKS:
-                metrics[f"detect/{attack}/masked_in_patch"] = MeanMetric()
+        for name in self.attacks.selected():
+            metrics[f"detect/{name}/rho"] = CatMetric()
+            metrics[f"detect/{name}/success_rate"] = MeanMetric()
+            if name in PATCH_ATTACKS:
+                metrics[f"detect/{name}/masked_in_patch"] = MeanMetric()
         return metrics
 
     def evaluate(self, model: nn.Module, images: Tensor, labels: Tensor, *, progress: bool = False) -> dict[str, Tensor]:
         """As ``EvaluationCallback.evaluate``; first optimises the universal patches on ``images`` (the same on every rank)."""
         device = next(model.parameters()).device
-        generator = torch.Generator().manual_seed(self.seed)
-        optimisers = {"patch": adversarial_patch, "lavan": lavan}
+        generator = torch.Generator().manual_seed(self.schedule.seed)
         with evaluation_mode(model):
             self.patches = {
-                name: optimisers[name](
-                    model, images.to(device).float(), labels.to(device), target=self.patch_target, size=self.patch_sizes[name],
-                    steps=self.steps["patch"], step_size=0.02, placement="random", generator=generator,
+                name: PATCH_OPTIMISERS[name](
+                    model, images.to(device).float(), labels.to(device), target=self.patch_target, config=config, generator=generator
                 )
-                for name in self.attacks if name in PATCH_ATTACKS
+                for name, config in self.attacks.selected().items() if name in PATCH_ATTACKS
             }
         return super().evaluate(model, images, labels, progress=progress)
 
     def attack(self, model: nn.Module, name: str, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """``(x_adv, success (B,), patch windows (B, 1, H, W) or None)`` of attack ``name``."""
+        config = getattr(self.attacks, name)
         if name in PATCH_ATTACKS:
             patch = self.patches[name]
-            x_adv, record = patch_attack(model, x, y, patch=patch, target=self.patch_target, placement="random")
+            x_adv, record = patch_attack(model, x, y, patch=patch, target=self.patch_target, placement=config.placement)
             return x_adv, record.success, patch_masks(x.shape, tuple(patch.shape[-2:]), record.locations)
         runs = {
-            "fgsm": lambda: fgsm(model, x, y, eps=self.eps),
-            "pgd": lambda: pgd(model, x, y, eps=self.eps, steps=self.steps["pgd"]),
-            "cw": lambda: cw_l2(model, x, y, steps=self.steps["cw"]),
-            "deepfool": lambda: deepfool(model, x, y, steps=self.steps["deepfool"]),
+            "fgsm": lambda: fgsm(model, x, y, eps=self.eps, config=config),
+            "pgd": lambda: pgd(model, x, y, eps=self.eps, config=config),
+            "cw": lambda: cw_l2(model, x, y, config=config),
+            "deepfool": lambda: deepfool(model, x, y, config=config),
         }
         x_adv, record = runs[name]()
         return x_adv, record.success, None
@@ -160,16 +217,15 @@ class DetectionEval(EvaluationCallback):
             correct = model(x).argmax(dim=1) == y
         x, y = x[correct], y[correct]
         if len(x):
-            metrics["detect/benign/rho"].update(causal_robustness(model, x, **self.detector)[0])
+            metrics["detect/benign/rho"].update(causal_robustness(model, x, config=self.detector)[0])
         yield
-        for name in self.attacks:
+        for name in self.attacks.selected():
             if len(x):
                 x_adv, success, windows = self.attack(model, name, x, y)
                 metrics[f"detect/{name}/success_rate"].update(success.float())
                 if success.any():  # one IG pass serves the score and the located mask
-                    ranking = ranked_pixels(model, x_adv[success], ig_steps=self.detector["ig_steps"], baseline=0.0,
-                                            fraction_of=self.detector["fraction_of"])
-                    rho, _ = robustness_of(model, ranking, granularity=self.detector["granularity"], batch_size=512)
+                    ranking = ranked_pixels(model, x_adv[success], self.detector)
+                    rho, _ = robustness_of(model, ranking, self.detector)
                     metrics[f"detect/{name}/rho"].update(rho)
                     if windows is not None:
                         masked = region_of(ranking, self.patch_masked_fraction)
@@ -178,9 +234,9 @@ class DetectionEval(EvaluationCallback):
             yield
 
     def summarize(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
-        levels = masking_levels(self.detector["granularity"])
+        levels = masking_levels(self.detector.granularity)
         shown = {level: int(torch.argmin((levels - level).abs())) for level in SHOWN_LEVELS}
-        self.rho = rho = {kind: cat_values(values.pop(f"detect/{kind}/rho")) for kind in ["benign", *self.attacks]}
+        self.rho = rho = {kind: cat_values(values.pop(f"detect/{kind}/rho")) for kind in ["benign", *self.attacks.selected()]}
         self.curves = {kind: unchanged_fraction(r, levels) for kind, r in rho.items() if len(r)}
         out = {tag: value for tag, value in values.items()}
         nan = torch.tensor(float("nan"))
@@ -202,5 +258,6 @@ class DetectionEval(EvaluationCallback):
     def log_curve(self, trainer: Trainer) -> None:
         """The unchanged share against the masked fraction, benign and per attack, as a figure for every logger."""
         if trainer.is_global_zero and trainer.loggers and self.curves:
-            log_figure(trainer, "detect/unchanged_curve", unchanged_curve_figure(self.curves, masking_levels(self.detector["granularity"])))
+            figure = unchanged_curve_figure(self.curves, masking_levels(self.detector.granularity))
+            log_figure(trainer, "detect/unchanged_curve", figure)
 

@@ -3,8 +3,8 @@
 import math
 import operator
 import warnings
-from collections.abc import Callable, Iterator
-from typing import Any, TypeAlias
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
@@ -18,10 +18,7 @@ from .._validation import require_autograd
 from ..metrics.per_example_mean import PerExampleMean
 from ..models import evaluation_mode
 from ._subset import evaluation_subset, rank_batches, stage_dataset
-
-NetworkChoice: TypeAlias = str | Callable[[LightningModule], nn.Module] | None
-"""Which network of a LightningModule an evaluation attacks: ``None`` (the regime's ``net``, else the module),
-the dotted name of a submodule (``"model.classifier"``), or a function of the module."""
+from .evaluation_schedule import EvaluationSchedule
 
 
 class ScheduledEvaluation(Callback):
@@ -31,6 +28,8 @@ class ScheduledEvaluation(Callback):
     during the sanity check), at the end of ``Trainer.validate``, and at the end of
     ``Trainer.test`` (``python -m lightning_robattr test --config ... --ckpt_path ...``).
 
+    ``schedule`` (:class:`EvaluationSchedule`) says how many images, in which batches, with which
+    seed, and on which network; a callback given none uses its class's ``default_schedule``.
     The subset never holds more images than the Trainer itself evaluates in that stage, so
     ``fast_dev_run`` and ``limit_val_batches``/``limit_test_batches`` shorten the evaluation too.
 
@@ -42,25 +41,15 @@ class ScheduledEvaluation(Callback):
     output shapes are refused, other predictions are warned about.
 
     Args:
-        num_samples: size of the evaluation subset (``None``: the whole split): the first
-            examples of a ``seed``-ed permutation of the validation (or test) dataset, the same
-            every epoch, so epochs (and runs) are comparable.
-        every_n_epochs: evaluate after every n-th training epoch's validation (0: only in
-            ``validate`` and ``test``).
-        seed: seed of the subset and of the attacks' random numbers.
-        network: the classifier to attack: ``None`` (the default rule above), the dotted name of a
-            submodule of the LightningModule (``"net"``, ``"model.classifier"``), or, from Python, a
-            function ``pl_module -> nn.Module``. It must take ``[0, 1]`` images and return logits.
+        schedule: the shared options (``None``: the callback's ``default_schedule``).
     """
 
-    def __init__(self, *, num_samples: int | None, every_n_epochs: int, seed: int, network: NetworkChoice = None) -> None:
-        if num_samples is not None and num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1 (or None for the whole split), got {num_samples}")
-        if every_n_epochs < 0:
-            raise ValueError(f"every_n_epochs must be >= 0 (0: only in validate/test), got {every_n_epochs}")
-        if network is not None and not (isinstance(network, str) or callable(network)):
-            raise TypeError(f"network must be None, a submodule name such as 'net', or a function of the module; got {network!r}")
-        self.num_samples, self.every_n_epochs, self.seed, self.network = num_samples, every_n_epochs, seed, network
+    default_schedule: ClassVar[EvaluationSchedule] = EvaluationSchedule()
+
+    def __init__(self, *, schedule: EvaluationSchedule | None = None) -> None:
+        if schedule is not None and not isinstance(schedule, EvaluationSchedule):
+            raise TypeError(f"schedule must be an EvaluationSchedule, got {type(schedule).__name__}")
+        self.schedule = schedule or self.default_schedule
         self._checked: int | None = None
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -75,11 +64,12 @@ class ScheduledEvaluation(Callback):
 
     def due(self, epoch: int) -> bool:
         """Whether the validation after (0-based) training epoch ``epoch`` evaluates."""
-        return self.every_n_epochs > 0 and (epoch + 1) % self.every_n_epochs == 0
+        every = self.schedule.every_n_epochs
+        return every > 0 and (epoch + 1) % every == 0
 
     def select(self, dataset: Any) -> tuple[Tensor, Tensor]:
         """The evaluation subset of ``dataset``: images ``(N, C, H, W)`` and labels ``(N,)``."""
-        return evaluation_subset(dataset, self.num_samples, self.seed)
+        return evaluation_subset(dataset, self.schedule.num_samples, self.schedule.seed)
 
     def stage_subset(self, trainer: Trainer, stage: str) -> tuple[Tensor, Tensor]:
         """The evaluation subset of the Trainer's ``stage`` (``"val"`` or ``"test"``) dataset, at most what the Trainer evaluates."""
@@ -88,25 +78,26 @@ class ScheduledEvaluation(Callback):
         first = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
         size = getattr(first, "batch_size", None)
         seen = int(batches * size) if size and math.isfinite(batches) else None
-        limits = [n for n in (self.num_samples, seen) if n is not None]
-        return evaluation_subset(stage_dataset(loaders, stage), min(limits) if limits else None, self.seed)
+        limits = [n for n in (self.schedule.num_samples, seen) if n is not None]
+        return evaluation_subset(stage_dataset(loaders, stage), min(limits) if limits else None, self.schedule.seed)
 
     def network_of(self, pl_module: LightningModule, images: Tensor | None = None) -> nn.Module:
         """The classifier to attack (see the class docstring), checked once per module on ``images (N, C, H, W)``."""
-        if self.network is None:
+        network = self.schedule.network
+        if network is None:
             declared = getattr(type(pl_module), "regime", None) is not None and isinstance(getattr(pl_module, "net", None), nn.Module)
             net = pl_module.net if declared else pl_module
-        elif isinstance(self.network, str):
+        elif isinstance(network, str):
             try:
-                net = operator.attrgetter(self.network)(pl_module)
+                net = operator.attrgetter(network)(pl_module)
             except AttributeError:
                 children = [name for name, _ in pl_module.named_children()]
                 raise AttributeError(
-                    f"network {self.network!r} is not a submodule of {type(pl_module).__name__}; name one of {children} "
+                    f"network {network!r} is not a submodule of {type(pl_module).__name__}; name one of {children} "
                     "(dotted for deeper ones), or leave network unset to evaluate the module's forward"
                 ) from None
         else:
-            net = self.network(pl_module)
+            net = network(pl_module)
         if not isinstance(net, nn.Module):
             raise TypeError(f"network must give an nn.Module, got {type(net).__name__}")
         if images is not None and net is not pl_module and self._checked != id(pl_module):
@@ -141,22 +132,12 @@ class EvaluationCallback(ScheduledEvaluation):
       of a constant map, maps of a single cell) naming the tag and the count, and when no image is
       left (the value is then NaN, never a number computed from nothing).
 
-    The network evaluated is chosen by ``network`` (``ScheduledEvaluation.network_of``). Attacks
+    The network evaluated is chosen by ``schedule.network`` (``ScheduledEvaluation.network_of``). Attacks
     need autograd: create the Trainer with ``inference_mode=False`` (the ``lightning_robattr`` CLI does).
-
-    Args:
-        num_samples, every_n_epochs, seed, network: see ``ScheduledEvaluation``.
-        batch_size: examples attacked together (also the unit of work shared across ranks).
-        progress: show a progress bar on rank 0 while evaluating (if the Trainer shows one).
     """
 
-    def __init__(
-        self, *, num_samples: int | None, every_n_epochs: int, batch_size: int, seed: int, progress: bool, network: NetworkChoice = None
-    ) -> None:
-        super().__init__(num_samples=num_samples, every_n_epochs=every_n_epochs, seed=seed, network=network)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.batch_size, self.progress = batch_size, progress
+    def __init__(self, *, schedule: EvaluationSchedule | None = None) -> None:
+        super().__init__(schedule=schedule)
         self.results: dict[str, float] = {}
 
     units_per_batch: int = 1
@@ -181,7 +162,7 @@ class EvaluationCallback(ScheduledEvaluation):
         """Evaluate on the ``stage`` subset and log every value through ``pl_module``."""
         require_autograd(type(self).__name__, where=f"{stage} (Lightning's default: inference mode)")
         images, labels = self.stage_subset(trainer, stage)
-        show = self.progress and trainer.is_global_zero and trainer.progress_bar_callback is not None
+        show = self.schedule.progress and trainer.is_global_zero and trainer.progress_bar_callback is not None
         values = self.evaluate(self.network_of(pl_module, images), images, labels, progress=show)
         # every clean accuracy says its subset: <prefix>/num_images beside <prefix>/clean_acc
         size = torch.tensor(float(len(images)))
@@ -199,13 +180,13 @@ class EvaluationCallback(ScheduledEvaluation):
         require_autograd(type(self).__name__, where="this evaluation")
         device = next(model.parameters()).device
         rank, world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-        batches = rank_batches(len(images), self.batch_size, rank, world_size)
+        batches = rank_batches(len(images), self.schedule.batch_size, rank, world_size)
         total = len(batches) * self.units_per_batch
         with isolated_random_state(device), evaluation_mode(model):
             metrics = {tag: metric.to(device) for tag, metric in self.make_metrics(model, images[:1].to(device)).items()}
             with tqdm(total=total, desc=type(self).__name__, disable=not progress, leave=False, dynamic_ncols=True) as bar:
                 for index, part in batches:
-                    seed_batch(self.seed, index, device)
+                    seed_batch(self.schedule.seed, index, device)
                     x, y = images[part].to(device).float(), labels[part].to(device)
                     for _ in self.evaluate_batch(model, x, y, metrics):
                         bar.update()

@@ -1,7 +1,8 @@
 """``GradientMaskingCheck``: flags the signs of gradient masking listed by Athalye et al."""
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -9,11 +10,12 @@ from torchmetrics import MeanMetric, Metric
 
 from .._lightning import rank_zero_warn
 from .._validation import check_nonnegative, check_positive_int
+from ..attacks.budget import Budget, budgets, parse_eps
 from ..attacks.classification.autoattack import load_reference, square
-from ..attacks.classification.pgd import pgd
+from ..attacks.classification.pgd import PGDConfig, pgd
 from ..attacks.threat_models import ThreatModel, threat_model
-from ._tags import budgets
-from .evaluation_callback import EvaluationCallback, NetworkChoice
+from .evaluation_callback import EvaluationCallback
+from .evaluation_schedule import EvaluationSchedule
 from .pgd_eval import still_correct
 
 PREFIX = "robust/gradient_masking"
@@ -93,6 +95,35 @@ def random_sampling(model: nn.Module, x: Tensor, y: Tensor, *, threat: ThreatMod
     return x_adv, fooled
 
 
+@dataclass(frozen=True)
+class MaskingProbes:
+    """The attacks ``GradientMaskingCheck`` holds its PGD grid against, besides the one-step attack
+    (YAML: ``probes: {square_queries: 1000, random_samples: 200}``).
+
+    Attributes:
+        huge_eps: the unbounded budget (pixel units; ``None``: 1.0 for L-inf, the largest L2
+            distance of the image shape for L2), attacked by PGD from the clean image.
+        huge_eps_steps: that attack's steps (``None``: the grid's largest step count).
+        random_samples: random points of the ball of the largest ``eps`` tried per image (>= 1).
+        square_queries: queries of the Square attack at the largest ``eps`` (needs the ``autoattack``
+            extra), e.g. 1000; ``None`` skips it.
+    """
+
+    huge_eps: Budget | None = None
+    huge_eps_steps: int | None = None
+    random_samples: int = 100
+    square_queries: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.huge_eps is not None:
+            parse_eps(self.huge_eps, name="huge_eps")
+        if self.huge_eps_steps is not None:
+            check_positive_int(self.huge_eps_steps, "huge_eps_steps", hint="or None for the grid's largest step count")
+        check_positive_int(self.random_samples, "random_samples")
+        if self.square_queries is not None:
+            check_positive_int(self.square_queries, "square_queries", hint="or None to skip the Square attack")
+
+
 class GradientMaskingCheck(EvaluationCallback):
     """Runs PGD on an eps x steps grid, a one-step attack and an unbounded attack; flags masking signs.
 
@@ -113,67 +144,56 @@ class GradientMaskingCheck(EvaluationCallback):
     ``random_stronger``) and ``any``.
 
     Args:
-        eps: increasing budgets in units of ``1 / eps_scale``.
-        steps: increasing PGD step counts (random start, step ``2.5 * eps / steps``).
-        norm: ``"linf"`` or ``"l2"``; the one-step attack is FGSM for L-inf, one full-length
-            normalised-gradient step for L2.
-        huge_eps: the unbounded budget (pixel units; default 1.0 for L-inf, the largest L2
-            distance of the image shape for L2), attacked from the clean image with
-            ``huge_eps_steps`` (default ``max(steps)``) steps.
-        square_queries: queries of the Square attack (needs the ``autoattack`` extra), e.g. 1000; ``None`` (default) skips it.
-        random_samples: random points of the ball tried per image (>= 1).
+        eps: increasing budgets in pixel units (``"8/255"`` accepted).
+        steps: increasing PGD step counts (each replacing ``attack.steps``).
+        attack: PGD's hyperparameters (``attacks.PGDConfig``; default: random start, step ``2.5 * eps / steps``,
+            L-inf). Its ``norm`` is every probe's; the one-step attack is ``attack`` with one step of
+            length ``eps`` from the clean image (FGSM for L-inf, one full-length normalised-gradient step
+            for L2), the unbounded one ``attack`` from the clean image with the default step rule.
+        probes: the unbounded attack, random sampling and Square (:class:`MaskingProbes`; default ``MaskingProbes()``).
         tolerance: accuracy slack before a flag fires.
         warn: issue a ``GradientMaskingWarning`` when a flag fires.
-        eps_scale, num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
+        schedule: subset, batches, seed, network (``EvaluationSchedule``; default 100 images in batches of 100).
 
     Cost per image: ``len(eps) * (sum(steps) + 1) + huge_eps_steps`` forward+backward passes, plus up to
     ``square_queries + random_samples`` forward passes.
     """
 
+    default_schedule = EvaluationSchedule(num_samples=100, every_n_epochs=1, batch_size=100)
+
     def __init__(
         self,
         *,
-        eps: Sequence[float] = (0.1, 0.2, 0.3),
+        eps: Sequence[Budget] = (0.1, 0.2, 0.3),
         steps: Sequence[int] = (10, 40),
-        norm: Literal["linf", "l2"] = "linf",
-        huge_eps: float | None = None,
-        huge_eps_steps: int | None = None,
-        square_queries: int | None = None,
-        random_samples: int = 100,
+        attack: PGDConfig | None = None,
+        probes: MaskingProbes | None = None,
         tolerance: float = 0.03,
         warn: bool = True,
-        eps_scale: float = 1.0,
-        num_samples: int | None = 100,
-        every_n_epochs: int = 1,
-        batch_size: int = 100,
-        seed: int = 0,
-        progress: bool = True,
-        network: NetworkChoice = None,
+        schedule: EvaluationSchedule | None = None,
     ) -> None:
-        super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
-        )
-        self.budgets = budgets(eps, eps_scale, increasing=True)
+        super().__init__(schedule=schedule)
+        self.attack, self.probes = attack or PGDConfig(), probes or MaskingProbes()
+        if self.attack.targeted:
+            raise ValueError("GradientMaskingCheck measures untargeted accuracy; set attack.targeted: false")
+        self.budgets = budgets(eps, increasing=True)
         self.steps = [int(s) for s in steps]
         if not self.steps or self.steps[0] < 1 or any(b <= a for a, b in zip(self.steps, self.steps[1:])):
             raise ValueError(f"steps must be increasing step counts >= 1, got {list(steps)}")
-        self.norm, self.huge_eps, self.tolerance, self.warn = norm, huge_eps, tolerance, warn
-        self.huge_eps_steps = huge_eps_steps or self.steps[-1]
-        for pixel_eps in [e for _, e in self.budgets] + ([huge_eps] if huge_eps is not None else []):
-            threat_model(norm, pixel_eps)
-        check_positive_int(self.huge_eps_steps, "huge_eps_steps")
-        check_positive_int(random_samples, "random_samples")
-        if square_queries is not None:
-            check_positive_int(square_queries, "square_queries")
+        self.norm, self.tolerance, self.warn = self.attack.norm, tolerance, warn
+        self.huge_eps = None if self.probes.huge_eps is None else parse_eps(self.probes.huge_eps, name="huge_eps")
+        self.huge_eps_steps = self.probes.huge_eps_steps or self.steps[-1]
+        for pixel_eps in [e for _, e in self.budgets] + ([self.huge_eps] if self.huge_eps is not None else []):
+            threat_model(self.norm, pixel_eps)
+        if self.probes.square_queries is not None:
             load_reference()
-        self.square_queries, self.random_samples = square_queries, random_samples
         check_nonnegative(tolerance, "tolerance", unit=" (in accuracy units)")
         self.flag_counts = {flag: 0 for flag in FLAGS}
         self.chance = float("nan")
 
     @property
     def units_per_batch(self) -> int:
-        return len(self.budgets) * (len(self.steps) + 1) + 2 + (self.square_queries is not None)
+        return len(self.budgets) * (len(self.steps) + 1) + 2 + (self.probes.square_queries is not None)
 
     @property
     def state_key(self) -> str:
@@ -194,7 +214,7 @@ class GradientMaskingCheck(EvaluationCallback):
             self.chance = 1.0 / model(example).shape[1]
         tags = [self.grid_tag(label, s) for label, _ in self.budgets for s in self.steps]
         tags += [self.one_step_tag(label) for label, _ in self.budgets] + [f"{PREFIX}/huge_eps/acc", self.largest_tag("random")]
-        tags += [self.largest_tag("square")] if self.square_queries is not None else []
+        tags += [self.largest_tag("square")] if self.probes.square_queries is not None else []
         return {tag: MeanMetric() for tag in tags}
 
     def _huge_eps(self, x: Tensor) -> float:
@@ -204,29 +224,34 @@ class GradientMaskingCheck(EvaluationCallback):
         with torch.no_grad():
             correct = model(x).argmax(dim=1) == y
 
-        def accuracy(**attack) -> Tensor:
-            return still_correct(model, x, y, correct, lambda xs, ys: pgd(model, xs, ys, norm=self.norm, **attack)).float()
+        def accuracy(eps: float, **options: Any) -> Tensor:
+            """Accuracy under PGD at ``eps`` with ``options`` replacing fields of ``attack``."""
+            config = self.attack.updated(**options)
+            return still_correct(model, x, y, correct, lambda xs, ys: pgd(model, xs, ys, eps=eps, config=config)).float()
 
+        from_clean = {"random_start": False, "restarts": 1}
         for label, eps in self.budgets:
             for steps in self.steps:
-                metrics[self.grid_tag(label, steps)].update(accuracy(eps=eps, steps=steps))
+                metrics[self.grid_tag(label, steps)].update(accuracy(eps, steps=steps))
                 yield
-            metrics[self.one_step_tag(label)].update(accuracy(eps=eps, steps=1, step_size=eps, random_start=False))
+            metrics[self.one_step_tag(label)].update(accuracy(eps, steps=1, step_size=eps, **from_clean))
             yield
-        huge = accuracy(eps=self._huge_eps(x), steps=self.huge_eps_steps, random_start=False)
+        huge = accuracy(self._huge_eps(x), steps=self.huge_eps_steps, step_size=None, **from_clean)
         metrics[f"{PREFIX}/huge_eps/acc"].update(huge)
         yield
         eps = self.budgets[-1][1]
         threat = threat_model(self.norm, eps)
         sampled = still_correct(
-            model, x, y, correct, lambda xs, ys: random_sampling(model, xs, ys, threat=threat, samples=self.random_samples)
+            model, x, y, correct, lambda xs, ys: random_sampling(model, xs, ys, threat=threat, samples=self.probes.random_samples)
         )
         metrics[self.largest_tag("random")].update(sampled.float())
         yield
-        if self.square_queries is not None:
+        if self.probes.square_queries is not None:
             black_box = still_correct(
                 model, x, y, correct,
-                lambda xs, ys: square(model, xs, ys, eps=eps, norm=self.norm, queries=self.square_queries, seed=self.seed),
+                lambda xs, ys: square(
+                    model, xs, ys, eps=eps, norm=self.norm, queries=self.probes.square_queries, seed=self.schedule.seed
+                ),
             )
             metrics[self.largest_tag("square")].update(black_box.float())
             yield

@@ -8,10 +8,11 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
 from .._validation import check_choice
-from ..attacks.explanation.isa import CLASS_SETS, check_isa, isa
+from ..attacks.explanation.isa import CLASS_SETS, ISAConfig, isa
 from ..attacks.targets import random_targets
-from ..attributions import ATTRIBUTIONS
-from .evaluation_callback import EvaluationCallback, NetworkChoice
+from ..attributions import ATTRIBUTIONS, get_attribution
+from .evaluation_callback import EvaluationCallback
+from .evaluation_schedule import EvaluationSchedule
 
 NSL_SCALES = ("point", "image")
 
@@ -36,17 +37,23 @@ class ISAEval(EvaluationCallback):
     * ``attr/<method>/isa/<c>/l<p>/success_rate``: share of attacked images whose every point succeeded.
 
     ISA is expensive: about ``(1 + len(budget_factors)) * (search_rounds + 1) * steps``
-    gradient steps per image and variant (550 by default), hence ``every_n_epochs=0`` (only in
-    ``validate`` and ``test``) and a small subset by default.
+    gradient steps per image and variant (550 by default), hence a default schedule that runs only
+    in ``validate`` and ``test`` (``every_n_epochs: 0``) on a small subset.
 
     Args:
         method: interpreter (``cam``, ``gradcampp``, ``ig``, ``repr``; see ``attacks.isa``).
-        class_sets: class sets of the discrepancy, from ``"one"``, ``"two"``, ``"all"``.
-        norms: ``1`` and/or ``2``.
+        class_sets: class sets of the discrepancy, from ``"one"``, ``"two"``, ``"all"`` (each replaces ``attack.classes``).
+        norms: ``1`` and/or ``2`` (each replaces ``attack.p``).
         nsl_per: ``"point"`` (Table 1's scale, above) or ``"image"`` (the mean slope per image).
-        budget_factors, first_point, steps, search_rounds, tau, beta, method_options: as in ``attacks.isa``.
-        num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
+        attack: ISA's hyperparameters (``attacks.ISAConfig``: ``budget_factors``, ``first_point``,
+            ``steps``, ``search_rounds``, ``tau``, ``eps_init``, ``weight_init``, ``beta``); its
+            ``classes`` and ``p`` are replaced by the grid.
+        method_options: options bound to the interpreter (e.g. ``{"steps": 10}`` for ``ig``).
+        schedule: subset, batches, seed, network (``EvaluationSchedule``; default 20 images in one
+            batch, ``every_n_epochs: 0``).
     """
+
+    default_schedule = EvaluationSchedule(num_samples=20, every_n_epochs=0, batch_size=20)
 
     def __init__(
         self,
@@ -55,23 +62,13 @@ class ISAEval(EvaluationCallback):
         class_sets: Sequence[Literal["one", "two", "all"]] = ("two",),
         norms: Sequence[Literal[1, 2]] = (1,),
         nsl_per: Literal["point", "image"] = "point",
-        budget_factors: Sequence[float] = (1.0, 1.2, 1.4, 1.6),
-        first_point: Literal["targeted", "isa"] = "targeted",
-        steps: int = 10,
-        search_rounds: int = 10,
-        tau: float = 0.1,
-        beta: float | None = 1.0,
+        attack: ISAConfig | None = None,
         method_options: Mapping[str, Any] | None = None,
-        num_samples: int | None = 20,
-        every_n_epochs: int = 0,
-        batch_size: int = 20,
-        seed: int = 0,
-        progress: bool = True,
-        network: NetworkChoice = None,
+        schedule: EvaluationSchedule | None = None,
     ) -> None:
-        super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
-        )
+        super().__init__(schedule=schedule)
+        if attack is not None and not isinstance(attack, ISAConfig):
+            raise TypeError(f"attack must be an ISAConfig, got {type(attack).__name__}")
         if not class_sets or set(class_sets) - set(CLASS_SETS):
             raise ValueError(f"class_sets must be a non-empty subset of {CLASS_SETS}, got {list(class_sets)}")
         if not norms or set(norms) - {1, 2}:
@@ -79,16 +76,8 @@ class ISAEval(EvaluationCallback):
         self.method, self.variants = method, [(c, int(p)) for c in class_sets for p in norms]
         check_choice(method, ATTRIBUTIONS, name="method")
         check_choice(nsl_per, NSL_SCALES, name="nsl_per")
-        self.nsl_per = nsl_per
-        for classes, p in self.variants:
-            check_isa(
-                method=method, classes=classes, p=p, tau=tau, budget_factors=budget_factors, steps=steps,
-                search_rounds=search_rounds, method_options=method_options, first_point=first_point,
-            )
-        self.options = dict(
-            budget_factors=list(budget_factors), first_point=first_point, steps=steps, search_rounds=search_rounds, tau=tau, beta=beta,
-            method_options=dict(method_options or {}),
-        )
+        get_attribution(method, **(method_options or {}))
+        self.nsl_per, self.attack, self.method_options = nsl_per, attack or ISAConfig(), dict(method_options or {})
 
     @property
     def units_per_batch(self) -> int:
@@ -110,7 +99,10 @@ class ISAEval(EvaluationCallback):
         target = random_targets(y, logits.shape[1])
         for classes, p in self.variants:
             if len(x):
-                _, result = isa(model, x, y, method=self.method, classes=classes, p=p, target=target, **self.options)
+                _, result = isa(
+                    model, x, y, method=self.method, target=target, config=self.attack, classes=classes, p=p,
+                    method_options=self.method_options,
+                )
                 metrics[self.tag(classes, p, "nds")].update(result.nds[result.success])
                 slopes = result.nsl[~result.nsl.isnan()]
                 if self.nsl_per == "point":  # the summed slopes over the number of successful points

@@ -12,16 +12,15 @@ from torchmetrics import MeanMetric, Metric
 
 from .._lightning import LightningModule, Trainer, rank_zero_warn
 from .._validation import check_choice, check_positive_int
+from ..attacks.budget import Budget, budgets
 from ..attacks.classification.apgd import apgd
 from ..attacks.classification.autoattack import INSTALL, autoattack, load_reference
-from ..attacks.classification.pgd import check_pgd, pgd
-from ._tags import budgets
-from .evaluation_callback import EvaluationCallback, NetworkChoice
+from ..attacks.classification.pgd import PGDConfig, pgd
+from .evaluation_callback import EvaluationCallback
+from .evaluation_schedule import EvaluationSchedule
 
-PROTOCOLS = ("madry", "int_repo")
 AUTOATTACK_VERSIONS = {"autoattack": "standard", "autoattack_rand": "rand"}
 REFERENCES = ("apgd", *AUTOATTACK_VERSIONS)
-INT_REPO_STEP_SIZE = 0.01
 # the same text for every callback, so Python shows it once however many callbacks lack the reference (rank 0 only)
 MISSING_REFERENCE = (
     "AutoAttack is not installed (PyPI pyautoattack): its robust accuracies (robust/autoattack_*) are skipped, every other "
@@ -47,13 +46,12 @@ class PGDEval(EvaluationCallback):
     """Accuracy under untargeted PGD for every ``(eps, steps)`` pair, in the L-inf or L2 ball.
 
     Accuracy is the fraction of the subset with ``argmax f(x') == y``: clean errors count as
-    errors (they are not attacked). Protocols:
-
-    * ``"madry"``: random start, step ``2.5 * eps / steps`` (Madry et al.).
-    * ``"int_repo"``: no random start and step 0.01 for every budget, the evaluation code of
-      "Proper Network Interpretability Helps Adversarial Robustness" (its Tables 3-4, A1-A3).
-      A k-step attack then moves at most ``0.01 k``, hence e.g. 0.99 accuracy of a natural MNIST
-      net after 1 step at eps 0.3: it measures that protocol, not worst-case robustness.
+    errors (they are not attacked). The default ``attack`` is Madry et al.'s protocol: random start,
+    step ``2.5 * eps / steps``. The evaluation code of "Proper Network Interpretability Helps
+    Adversarial Robustness" (its Tables 3-4, A1-A3) is ``attack: {random_start: false, step_size: 0.01}``
+    with ``name: pgd_linf_int_repo`` (the packaged sets ``callbacks/pgd.yaml`` and ``callbacks/paper.yaml``
+    write it). A k-step attack then moves at most ``0.01 k``, hence e.g. 0.99 accuracy of a natural
+    MNIST net after 1 step at eps 0.3: it measures that protocol, not worst-case robustness.
 
     PGD accuracies are upper bounds on the robust accuracy (a stronger attack can only lower them):
     cheap enough to monitor every epoch, not numbers to publish. A ``reference`` evaluation
@@ -69,20 +67,17 @@ class PGDEval(EvaluationCallback):
 
     A large gap between it and the PGD accuracy means PGD was too weak (see also ``GradientMaskingCheck``).
 
-    Tags (``<name>`` defaults to ``pgd_<norm>``, or ``<reference>_<norm>`` without PGD steps, with
-    ``_int_repo`` appended for that protocol):
+    Tags (``<name>`` defaults to ``pgd_<norm>``, or ``<reference>_<norm>`` without PGD steps):
     ``robust/<name>/clean_acc``, ``robust/<name>/eps=<e>/steps=<s>/acc`` (upper bounds),
     ``robust/<name>/eps=<e>/reference_acc`` (``"apgd"``), ``robust/<reference>_<norm>/eps=<e>/acc`` (the AutoAttack versions).
 
     Args:
-        eps: budgets, in units of ``1 / eps_scale`` of the [0, 1] pixel range (MNIST 0.1, 0.3).
-        steps: PGD step counts; each ``(eps, steps)`` pair is a separate attack. Empty with a
-            ``reference``: the reference alone (its name then defaults to ``<reference>_<norm>``).
-        norm: ``"linf"`` or ``"l2"``.
-        protocol: ``"madry"`` or ``"int_repo"`` (above).
-        step_size: overrides the protocol's step length (pixel units).
-        restarts: random restarts per attack (``"madry"`` only).
-        loss: PGD's loss, ``"ce"`` or ``"cw"``.
+        eps: budgets in pixel units (MNIST 0.1, 0.3; ``"8/255"`` strings accepted).
+        steps: PGD step counts; each ``(eps, steps)`` pair is a separate attack (replacing
+            ``attack.steps``). Empty with a ``reference``: the reference alone (its name then
+            defaults to ``<reference>_<norm>``).
+        attack: PGD's hyperparameters (``attacks.PGDConfig``: ``norm``, ``step_size``,
+            ``random_start``, ``restarts``, ``loss``); its ``norm`` is also the reference's.
         reference: ``False``, ``"apgd"`` (``True``: the same), ``"autoattack"`` or ``"autoattack_rand"``
             (above). The AutoAttack versions need the ``autoattack`` extra, checked when a Trainer
             stage in which this callback runs starts (``fit`` only with ``every_n_epochs > 0``):
@@ -90,8 +85,7 @@ class PGDEval(EvaluationCallback):
             the rest is reported (a callback with no PGD ``steps`` then logs nothing).
         reference_steps: iterations of each APGD run of ``"apgd"``.
         name: the attack's segment of the tags.
-        eps_scale: 1 for budgets in pixel units; 255 to write 0-255 budgets (``[2, 8]``).
-        num_samples, every_n_epochs, batch_size, seed, progress, network: see ``EvaluationCallback``.
+        schedule: subset, batches, seed, network (``EvaluationSchedule``; default 200 images in batches of 100).
 
     Cost per evaluated image: ``len(eps) * sum(steps)`` forward+backward passes (plus
     ``2 * reference_steps`` per budget on the surviving points with ``"apgd"``; see ``attacks.autoattack``
@@ -102,32 +96,23 @@ class PGDEval(EvaluationCallback):
         >>> trainer = Trainer(inference_mode=False, callbacks=[PGDEval(eps=[0.1, 0.3], steps=[10, 40])], logger=False)
     """
 
+    default_schedule = EvaluationSchedule(num_samples=200, batch_size=100)
+
     def __init__(
         self,
         *,
-        eps: Sequence[float] = (0.1, 0.3),
+        eps: Sequence[Budget] = (0.1, 0.3),
         steps: Sequence[int] = (40,),
-        norm: Literal["linf", "l2"] = "linf",
-        protocol: Literal["madry", "int_repo"] = "madry",
-        step_size: float | None = None,
-        restarts: int = 1,
-        loss: Literal["ce", "cw"] = "ce",
+        attack: PGDConfig | None = None,
         reference: bool | Literal["apgd", "autoattack", "autoattack_rand"] = False,
         reference_steps: int = 100,
         name: str | None = None,
-        eps_scale: float = 1.0,
-        num_samples: int | None = 200,
-        every_n_epochs: int = 1,
-        batch_size: int = 100,
-        seed: int = 0,
-        progress: bool = True,
-        network: NetworkChoice = None,
+        schedule: EvaluationSchedule | None = None,
     ) -> None:
-        super().__init__(
-            num_samples=num_samples, every_n_epochs=every_n_epochs, batch_size=batch_size, seed=seed, progress=progress, network=network
-        )
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        super().__init__(schedule=schedule)
+        self.attack = attack or PGDConfig()
+        if self.attack.targeted:
+            raise ValueError("PGDEval measures untargeted robust accuracy; set attack.targeted: false")
         self.reference = "apgd" if reference is True else reference or None
         if self.reference is not None:
             check_choice(self.reference, REFERENCES, name="reference")
@@ -135,20 +120,10 @@ class PGDEval(EvaluationCallback):
             raise ValueError(
                 f"steps must be a list of step counts >= 1, non-empty unless a reference is set, got {list(steps)}"
             )
-        self.budgets = budgets(eps, eps_scale)
+        self.budgets = budgets(eps, norm=self.attack.norm)
         self.steps = [int(s) for s in steps]
-        self.norm, self.protocol, self.restarts, self.loss = norm, protocol, restarts, loss
-        self.step_size = INT_REPO_STEP_SIZE if step_size is None and protocol == "int_repo" else step_size
-        self.random_start = protocol == "madry"
         self.reference_steps = reference_steps
-        attack = "pgd" if self.steps else self.reference
-        self.name = name or f"{attack}_{norm}" + ("_int_repo" if protocol == "int_repo" else "")
-        for _, pixel_eps in self.budgets:
-            for count in self.steps:
-                check_pgd(
-                    eps=pixel_eps, steps=count, step_size=self.step_size, norm=norm, random_start=self.random_start,
-                    restarts=restarts, loss=loss,
-                )
+        self.name = name or f"{'pgd' if self.steps else self.reference}_{self.attack.norm}"
         check_positive_int(reference_steps, "reference_steps")
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -156,7 +131,7 @@ class PGDEval(EvaluationCallback):
 
         The PGD grid is still evaluated; a callback that measured only the reference is then skipped.
         """
-        if self.reference in AUTOATTACK_VERSIONS and (stage != "fit" or self.every_n_epochs > 0):
+        if self.reference in AUTOATTACK_VERSIONS and (stage != "fit" or self.schedule.every_n_epochs > 0):
             try:
                 load_reference()
             except ImportError:
@@ -178,7 +153,7 @@ class PGDEval(EvaluationCallback):
         if steps is not None:
             return f"robust/{self.name}/{label}/steps={steps}/acc"
         if self.reference in AUTOATTACK_VERSIONS:
-            return f"robust/{self.reference}_{self.norm}/{label}/acc"
+            return f"robust/{self.reference}_{self.attack.norm}/{label}/acc"
         return f"robust/{self.name}/{label}/reference_acc"
 
     def make_metrics(self, model: nn.Module, example: Tensor) -> dict[str, Metric]:
@@ -202,7 +177,7 @@ class PGDEval(EvaluationCallback):
                 for loss in ("ce", "dlr"):
                     survivors = still_correct(
                         model, x, y, survivors,
-                        lambda xs, ys: apgd(model, xs, ys, eps=eps, steps=self.reference_steps, norm=self.norm, loss=loss),
+                        lambda xs, ys: apgd(model, xs, ys, eps=eps, steps=self.reference_steps, norm=self.attack.norm, loss=loss),
                     )
                     yield
             elif self.reference in AUTOATTACK_VERSIONS:
@@ -210,7 +185,8 @@ class PGDEval(EvaluationCallback):
                 survivors = still_correct(
                     model, x, y, survivors,
                     lambda xs, ys: autoattack(
-                        model, xs, ys, eps=eps, norm=self.norm, version=version, seed=self.seed, batch_size=self.batch_size
+                        model, xs, ys, eps=eps, norm=self.attack.norm, version=version, seed=self.schedule.seed,
+                        batch_size=self.schedule.batch_size,
                     ),
                 )
                 yield
@@ -218,7 +194,4 @@ class PGDEval(EvaluationCallback):
                 metrics[self.tag(label)].update(survivors.float())
 
     def _pgd(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int) -> Tensor:
-        return pgd(
-            model, x, y, eps=eps, steps=steps, step_size=self.step_size, norm=self.norm,
-            random_start=self.random_start, restarts=self.restarts, loss=self.loss,
-        )
+        return pgd(model, x, y, eps=eps, config=self.attack, steps=steps)

@@ -3,7 +3,15 @@ Causal Analysis for Detection of Adversarial Examples") and by the agreement of 
 (the ensemble check of "Interpretable Deep Learning under Fire"): detection scores, detectors
 thresholded at a false-positive rate, and the ROC metrics that score them."""
 
-from .causal import causal_robustness, mask_top_pixels, masked_counts, masked_region, masking_levels, unchanged_fraction
+from .causal import (
+    CausalConfig,
+    causal_robustness,
+    mask_top_pixels,
+    masked_counts,
+    masked_region,
+    masking_levels,
+    unchanged_fraction,
+)
 from .detector import CausalDetector
 from .ensemble import EnsembleCheck, EnsembleDetector, ensemble_agreement, ensemble_check
 from .figure import unchanged_curve_figure
@@ -11,6 +19,7 @@ from .metrics import roc_auc, roc_curve, threshold_at_fpr, tpr_at_fpr
 from .threshold import ThresholdDetector
 
 __all__ = [
+    "CausalConfig",
     "CausalDetector",
     "EnsembleCheck",
     "EnsembleDetector",

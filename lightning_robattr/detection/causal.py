@@ -7,22 +7,55 @@ inputs keep their label under much more masking than adversarial ones.
 
 import math
 import warnings
-from typing import Literal, NamedTuple
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_batch, check_choice, require_autograd
+from .._validation import check_batch, check_choice, check_positive_int, require_autograd
+from ..attacks.attack_config import AttackConfig, resolve_config
 from ..attributions import integrated_gradients
 from ..models import evaluation_mode
 
 FRACTIONS_OF = ("positive", "all")
 
 
+def check_granularity(granularity: float) -> None:
+    """Raise unless the step between masking levels lies in (0, 1]."""
+    if isinstance(granularity, bool) or not isinstance(granularity, (int, float)) or not 0 < granularity <= 1:
+        raise ValueError(f"granularity must lie in (0, 1], got {granularity}; e.g. 0.05 masks 5%, 10%, ... of the pixels")
+
+
+@dataclass(frozen=True)
+class CausalConfig(AttackConfig):
+    """How :func:`causal_robustness` masks and attributes (also ``CausalDetector``'s and ``DetectionEval``'s ``detector``).
+
+    Attributes:
+        granularity: the step between masking levels, in (0, 1] (0.05: 5 %, 10 %, ..., 100 %).
+        ig_steps: integrated-gradients points (right Riemann rule, >= 1).
+        baseline: the masked value and IG's baseline: a float, or (from Python) a tensor broadcastable to the images.
+        fraction_of: ``"positive"`` (a level is a share of the positively attributed pixels, the
+            paper's Algorithm 1) or ``"all"`` (of all pixels, its definition).
+        batch_size: masked images per forward pass (>= 1; all levels of an image go together).
+    """
+
+    granularity: float = 0.05
+    ig_steps: int = 50
+    baseline: float | Tensor = 0.0
+    fraction_of: Literal["positive", "all"] = "positive"
+    batch_size: int = 512
+
+    def check(self) -> None:
+        check_granularity(self.granularity)
+        check_positive_int(self.ig_steps, "ig_steps")
+        check_choice(self.fraction_of, FRACTIONS_OF, name="fraction_of")
+        check_positive_int(self.batch_size, "batch_size")
+
+
 def masking_levels(granularity: float) -> Tensor:
     """``(J,)`` the masked fractions ``granularity, 2 granularity, ..., <= 1`` (float64)."""
-    if not 0 < granularity <= 1:
-        raise ValueError(f"granularity must lie in (0, 1], got {granularity}; e.g. 0.05 masks 5%, 10%, ... of the pixels")
+    check_granularity(granularity)
     count = math.floor(1 / granularity + 1e-9)
     return torch.arange(1, count + 1, dtype=torch.float64) * granularity
 
@@ -55,23 +88,16 @@ def mask_top_pixels(x: Tensor, order: Tensor, counts: Tensor, baseline: Tensor) 
 
 
 def causal_robustness(
-    model: nn.Module,
-    x: Tensor,
-    *,
-    granularity: float = 0.05,
-    ig_steps: int = 50,
-    baseline: float | Tensor = 0.0,
-    fraction_of: Literal["positive", "all"] = "positive",
-    batch_size: int = 512,
+    model: nn.Module, x: Tensor, *, config: CausalConfig | None = None, **options: Any
 ) -> tuple[Tensor, Tensor]:
     """The smallest masked fraction ``rho`` that changes each image's prediction, and the flip at every level.
 
-    For each image: the predicted class ``c``; its IG map (from ``baseline``, ``ig_steps`` points)
-    summed over channels; the pixels ordered by attribution (stable, largest first); at each level
-    ``delta`` of ``masking_levels(granularity)`` the top ``ceil(delta * m)`` pixels are set to the
-    baseline in every channel, with ``m`` the number of positively attributed pixels
-    (``fraction_of="positive"``, the paper's Algorithm 1) or of all pixels (``"all"``, its
-    definition). ``rho`` is the first level whose masked image is not classified ``c``
+    For each image (settings of :class:`CausalConfig`): the predicted class ``c``; its IG map
+    (from ``baseline``, ``ig_steps`` points) summed over channels; the pixels ordered by
+    attribution (stable, largest first); at each level ``delta`` of ``masking_levels(granularity)``
+    the top ``ceil(delta * m)`` pixels are set to the baseline in every channel, with ``m`` the
+    number of positively attributed pixels (``fraction_of="positive"``, the paper's Algorithm 1)
+    or of all pixels (``"all"``, its definition). ``rho`` is the first level whose masked image is not classified ``c``
     (``1 + granularity`` when none is: the image is robust at every level). An image without a
     positively attributed pixel (``fraction_of="positive"``) has nothing to mask: it gets
     ``1 + granularity`` too, which is no measurement, and a ``UserWarning`` counts such images
@@ -80,11 +106,8 @@ def causal_robustness(
     Args:
         model: classifier on pixel-space images (eval mode and fp32 inside, restored afterwards).
         x: images ``(B, C, H, W)`` in [0, 1].
-        granularity: the step between levels (0.05: 5 %, 10 %, ..., 100 %).
-        ig_steps: IG points (right Riemann rule).
-        baseline: the masked value and IG's baseline: a float or a tensor broadcastable to ``x``.
-        fraction_of: ``"positive"`` or ``"all"`` (above).
-        batch_size: masked images per forward pass (all levels of an image go together).
+        config: the settings (:class:`CausalConfig`, default ``CausalConfig()``).
+        **options: fields of :class:`CausalConfig` replaced for this call (``ig_steps=20``).
 
     Returns:
         ``(rho (B,), flips (B, J))``: ``flips[b, j]`` whether masking level ``j`` changed the prediction.
@@ -97,8 +120,8 @@ def causal_robustness(
         >>> rho.shape, flips.shape
         (torch.Size([2]), torch.Size([2, 20]))
     """
-    return robustness_of(model, ranked_pixels(model, x, ig_steps=ig_steps, baseline=baseline, fraction_of=fraction_of),
-                         granularity=granularity, batch_size=batch_size)
+    config = resolve_config(CausalConfig, config, options)
+    return robustness_of(model, ranked_pixels(model, x, config), config)
 
 
 class PixelRanking(NamedTuple):
@@ -113,27 +136,26 @@ class PixelRanking(NamedTuple):
     baseline: Tensor
 
 
-def ranked_pixels(model: nn.Module, x: Tensor, *, ig_steps: int, baseline: float | Tensor, fraction_of: str) -> PixelRanking:
-    """The ``PixelRanking`` of images ``x``: one IG pass (``ig_steps`` points) of the predicted class."""
+def ranked_pixels(model: nn.Module, x: Tensor, config: CausalConfig) -> PixelRanking:
+    """The ``PixelRanking`` of images ``x``: one IG pass (``config.ig_steps`` points) of the predicted class."""
     require_autograd("causal_robustness")
     (x,) = check_batch(model, x)
-    check_choice(fraction_of, FRACTIONS_OF, name="fraction_of")
-    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    base = torch.as_tensor(config.baseline, dtype=x.dtype, device=x.device)
     with evaluation_mode(model):
         with torch.no_grad():
             label = model(x).argmax(dim=1)
-        attribution = integrated_gradients(model, x, label, baseline=base.expand_as(x), steps=ig_steps).sum(dim=1).flatten(1)
+        attribution = integrated_gradients(model, x, label, baseline=base.expand_as(x), steps=config.ig_steps).sum(dim=1).flatten(1)
     order = torch.sort(attribution, dim=1, descending=True, stable=True).indices
-    available = (attribution > 0).sum(dim=1) if fraction_of == "positive" else torch.full_like(label, attribution.shape[1])
+    available = (attribution > 0).sum(dim=1) if config.fraction_of == "positive" else torch.full_like(label, attribution.shape[1])
     return PixelRanking(x, label, order, available, base)
 
 
-def robustness_of(model: nn.Module, ranking: PixelRanking, *, granularity: float, batch_size: int) -> tuple[Tensor, Tensor]:
-    """``(rho (B,), flips (B, J))`` of a ranked batch: every masking level of an image in one forward pass.
+def robustness_of(model: nn.Module, ranking: PixelRanking, config: CausalConfig) -> tuple[Tensor, Tensor]:
+    """``(rho (B,), flips (B, J))`` of a ranked batch at ``config.granularity``, every level of an image in one forward pass.
 
     Warns (``UserWarning``) when some images have nothing to mask (no positively attributed pixel).
     """
-    x, label = ranking.x, ranking.label
+    x, label, granularity = ranking.x, ranking.label, config.granularity
     levels = masking_levels(granularity).to(x.device)
     unmasked = int((ranking.available == 0).sum())
     if unmasked:
@@ -145,7 +167,7 @@ def robustness_of(model: nn.Module, ranking: PixelRanking, *, granularity: float
             stacklevel=3,
         )
     counts = masked_counts(levels, ranking.available)
-    per_pass = max(1, batch_size // len(levels))
+    per_pass = max(1, config.batch_size // len(levels))
     flips = []
     with evaluation_mode(model), torch.no_grad():
         for part in torch.arange(len(x), device=x.device).split(per_pass):
@@ -165,12 +187,10 @@ def region_of(ranking: PixelRanking, fraction: float) -> Tensor:
     return (pixel_ranks(ranking.order) < counts).view(len(x), *x.shape[-2:])
 
 
-def masked_region(
-    model: nn.Module, x: Tensor, fraction: float, *, ig_steps: int = 50, baseline: float | Tensor = 0.0,
-    fraction_of: Literal["positive", "all"] = "positive",
-) -> Tensor:
-    """``(B, H, W)`` bool: the pixels ``causal_robustness`` masks at level ``fraction`` (e.g. to see how many lie in a patch)."""
-    return region_of(ranked_pixels(model, x, ig_steps=ig_steps, baseline=baseline, fraction_of=fraction_of), fraction)
+def masked_region(model: nn.Module, x: Tensor, fraction: float, *, config: CausalConfig | None = None, **options: Any) -> Tensor:
+    """``(B, H, W)`` bool: the pixels ``causal_robustness`` masks at level ``fraction`` (e.g. to see how many lie in a patch);
+    ``config`` and ``options`` as there (its ``ig_steps``, ``baseline`` and ``fraction_of`` matter here)."""
+    return region_of(ranked_pixels(model, x, resolve_config(CausalConfig, config, options)), fraction)
 
 
 def unchanged_fraction(rho: Tensor, levels: Tensor) -> Tensor:

@@ -1,11 +1,11 @@
 """``CausalDetector``: flag inputs whose prediction falls to little masking of their most attributed pixels."""
 
-from typing import Literal
+from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from .causal import causal_robustness
+from ..attacks.attack_config import resolve_config
+from .causal import CausalConfig, causal_robustness
 from .threshold import ThresholdDetector
 
 
@@ -18,7 +18,9 @@ class CausalDetector(ThresholdDetector):
     Args:
         model: the classifier whose inputs are screened.
         target_fpr: the benign false-positive rate to allow (the paper reports 0.05, 0.1, 0.2).
-        granularity, ig_steps, baseline, fraction_of, batch_size: see ``causal_robustness``.
+        config: how ``rho`` is measured (:class:`CausalConfig`: ``granularity``, ``ig_steps``, ``baseline``,
+            ``fraction_of``, ``batch_size``).
+        **options: fields of :class:`CausalConfig` replaced (``ig_steps=4``).
 
     Example:
         >>> from lightning_robattr.models import Small
@@ -28,23 +30,15 @@ class CausalDetector(ThresholdDetector):
     """
 
     def __init__(
-        self,
-        model: nn.Module,
-        *,
-        target_fpr: float = 0.05,
-        granularity: float = 0.05,
-        ig_steps: int = 50,
-        baseline: float | Tensor = 0.0,
-        fraction_of: Literal["positive", "all"] = "positive",
-        batch_size: int = 512,
+        self, model: nn.Module, *, target_fpr: float = 0.05, config: CausalConfig | None = None, **options: Any
     ) -> None:
         super().__init__(target_fpr)
         self.model = model
-        self.options = dict(granularity=granularity, ig_steps=ig_steps, baseline=baseline, fraction_of=fraction_of, batch_size=batch_size)
+        self.config = resolve_config(CausalConfig, config, options)
 
     def score(self, x: Tensor) -> Tensor:
         """``(B,)`` ``-rho`` of images ``x (B, C, H, W)``: larger means more suspicious."""
-        rho, _ = causal_robustness(self.model, x, **self.options)
+        rho, _ = causal_robustness(self.model, x, config=self.config)
         return -rho
 
     def top_score_meaning(self, top: float) -> str:
@@ -53,5 +47,5 @@ class CausalDetector(ThresholdDetector):
 
     def finer_score_advice(self) -> str:
         """A finer ``granularity`` spreads the images that flip at the same level over several levels."""
-        granularity = self.options["granularity"]
+        granularity = self.config.granularity
         return f", or mask in finer steps (granularity={granularity:g} now, e.g. {granularity / 5:g}) to separate these images"

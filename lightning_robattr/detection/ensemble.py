@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._validation import renamed_keywords
 from ..attacks.explanation.adv2 import adv2, adv2_schedule, longest_schedule
 from ..attacks.explanation.interpreters import interpreter_map, options_per_interpreter
 from ..attacks.targets import random_targets
@@ -18,12 +19,13 @@ from .metrics import roc_auc, threshold_at_fpr, tpr_at_fpr
 from .threshold import ThresholdDetector
 
 
+@renamed_keywords(interpreters="methods", interpreter_options="method_options")
 def ensemble_agreement(
     model: nn.Module,
     x: Tensor,
-    interpreters: Sequence[str],
+    methods: Sequence[str],
     *,
-    interpreter_options: Mapping[str, Mapping[str, Any]] | None = None,
+    method_options: Mapping[str, Mapping[str, Any]] | None = None,
     label: Tensor | None = None,
     k: Sequence[float] = IOU_GRID,
 ) -> Tensor:
@@ -35,18 +37,19 @@ def ensemble_agreement(
 
     Args:
         model: classifier on pixel-space images; x: ``(B, C, H, W)`` in [0, 1].
-        interpreters: at least two names (``grad``, ``cam``, ``mask``, ``rts`` or any ``get_attribution`` name).
-        interpreter_options: options per name, as for ``attacks.adv2``.
+        methods: the interpreters, at least two names (``grad``, ``cam``, ``mask``, ``rts`` or any
+            ``get_attribution`` name; formerly ``interpreters``).
+        method_options: options per name, as for ``attacks.adv2`` (formerly ``interpreter_options``).
     """
-    if len(interpreters) < 2:
-        raise ValueError(f"the ensemble check compares at least two interpreters, got {list(interpreters)}")
-    options = options_per_interpreter(interpreters, interpreter_options)
+    if len(methods) < 2:
+        raise ValueError(f"the ensemble check compares at least two interpreters, got {list(methods)}")
+    options = options_per_interpreter(methods, method_options)
     with evaluation_mode(model):
         if label is None:
             with torch.no_grad():
                 label = model(x).argmax(dim=1)
         maps = []
-        for name in interpreters:
+        for name in methods:
             grid = interpreter_map(model, x, label, name, options[name])
             maps.append(F.interpolate(grid[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0])
     pairs = [iou(a, b, k=k, channel_rule=None) for a, b in itertools.combinations(maps, 2)]
@@ -63,20 +66,21 @@ class EnsembleDetector(ThresholdDetector):
         torch.Size([3])
     """
 
+    @renamed_keywords(interpreters="methods", interpreter_options="method_options")
     def __init__(
         self,
         model: nn.Module,
-        interpreters: Sequence[str],
+        methods: Sequence[str],
         *,
-        interpreter_options: Mapping[str, Mapping[str, Any]] | None = None,
+        method_options: Mapping[str, Mapping[str, Any]] | None = None,
         target_fpr: float = 0.05,
     ) -> None:
         super().__init__(target_fpr)
-        self.model, self.interpreters, self.interpreter_options = model, list(interpreters), interpreter_options
+        self.model, self.methods, self.method_options = model, list(methods), method_options
 
     def score(self, x: Tensor) -> Tensor:
         """``(B,)``: ``1 - ensemble_agreement``: larger means more suspicious."""
-        return 1 - ensemble_agreement(self.model, x, self.interpreters, interpreter_options=self.interpreter_options)
+        return 1 - ensemble_agreement(self.model, x, self.methods, method_options=self.method_options)
 
 
 class EnsembleCheck(NamedTuple):
@@ -97,13 +101,14 @@ class EnsembleCheck(NamedTuple):
     threshold: float
 
 
+@renamed_keywords(interpreters="methods", interpreter_options="method_options")
 def ensemble_check(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
     *,
-    interpreters: Sequence[str] = ("grad", "cam", "mask", "rts"),
-    interpreter_options: Mapping[str, Mapping[str, Any]] | None = None,
+    methods: Sequence[str] = ("grad", "cam", "mask", "rts"),
+    method_options: Mapping[str, Mapping[str, Any]] | None = None,
     benign: Tensor | None = None,
     target_fpr: float = 0.05,
     eps: float = 0.031,
@@ -115,23 +120,24 @@ def ensemble_check(
 
     The threshold is fitted on ``benign`` (default ``x`` itself) at ``target_fpr``; TPR and AUC are
     computed on each attack's successful images. ``schedule_scale`` multiplies every schedule's step counts.
+    ``methods`` and ``method_options`` (formerly ``interpreters`` and ``interpreter_options``): as for ``ensemble_agreement``.
 
     Cost: the attacks (see ``attacks.adv2``) plus one ensemble map per image and attack.
     """
-    detector = EnsembleDetector(model, interpreters, interpreter_options=interpreter_options, target_fpr=target_fpr)
+    detector = EnsembleDetector(model, methods, method_options=method_options, target_fpr=target_fpr)
     benign_scores = detector.score(x if benign is None else benign)
     threshold = threshold_at_fpr(benign_scores, target_fpr)
     with evaluation_mode(model), torch.no_grad():
         target = random_targets(y, model(x[:1]).shape[1], generator=generator)
-    schedules = {name: adv2_schedule(name).scaled(schedule_scale) for name in interpreters}
+    schedules = {name: adv2_schedule(name).scaled(schedule_scale) for name in methods}
     runs = {f"adv2:{name}": (name, schedule) for name, schedule in schedules.items()}
     source = longest_schedule(schedules)
     runs["pgd"] = (source, schedules[source].prediction_only())
-    runs["adv2:adaptive"] = (list(interpreters), adv2_schedule(list(interpreters)).scaled(schedule_scale))
+    runs["adv2:adaptive"] = (list(methods), adv2_schedule(list(methods)).scaled(schedule_scale))
     rates, tprs, aucs = [], [], []
     for name, schedule in runs.values():
         x_adv, record = adv2(
-            model, x, y, target=target, interpreter=name, interpreter_options=interpreter_options,
+            model, x, y, target=target, method=name, method_options=method_options,
             eps=eps, schedule=schedule, step_size=step_size,
         )
         done = record.success.bool()

@@ -10,7 +10,9 @@ from .._lightning import LRSchedulerCallable, OptimizerCallable
 from ..attacks.threat_models import threat_model
 from ..losses import RegimeObjective, ramp_steps, ramped_eps
 from ..losses.eps_ramp import RampUnit
-from .robust_classifier import RobustClassifier
+from .robust_classifier import RobustClassifier, SchedulerInterval
+
+Norm = Literal["linf", "l2"]  # the norm of the eps ball the inner maximisation searches
 
 
 class AdversarialRegime(RobustClassifier):
@@ -37,12 +39,12 @@ class AdversarialRegime(RobustClassifier):
         net: nn.Module,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: Literal["step", "epoch"] = "step",
+        scheduler_interval: SchedulerInterval = "step",
         *,
         eps: float = 0.3,
         steps: int = 40,
         step_size: float = 0.01,
-        norm: Literal["linf", "l2"] = "linf",
+        norm: Norm = "linf",
         ramp_start: float = 0.0,
         ramp_end: float = 0.0,
         ramp_unit: RampUnit = "fraction",

@@ -1,18 +1,25 @@
 """``IGNormModule``: IG-NORM and IG-SUM-NORM (Chen et al., "Robust Attribution Regularization")."""
 
-from typing import Any, Literal
+from typing import Literal
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
-from ..losses import RegimeObjective, ig_norm_loss
+from .._lightning import LRSchedulerCallable, OptimizerCallable
 from .._validation import check_choice
+from ..losses import RegimeObjective, ig_norm_loss
+from ..losses.eps_ramp import RampUnit
 from ..losses.ig_norm import IG_LOSSES, check_ig_resolution
-from .adversarial import AdversarialRegime
+from .adversarial import AdversarialRegime, Norm
+from .robust_classifier import SchedulerInterval
 
 
 class IGNormModule(AdversarialRegime):
     """IG-NORM ``CE(x) + gamma max ||IG(x, x')||_1`` or, with ``sum_variant``, IG-SUM-NORM
     ``max CE(x') + gamma ||IG(x, x')||_1`` (``losses.ig_norm_loss``).
+
+    Takes every option of ``AdversarialRegime`` (``net``, the optimiser, the eps/inner-loop/ramp
+    options), documented there, and:
 
     Args:
         gamma: weight of the IG norm (Chen et al. MNIST: 1.0 for IG-NORM, 0.1 for IG-SUM-NORM).
@@ -21,7 +28,6 @@ class IGNormModule(AdversarialRegime):
         sum_variant: IG-SUM-NORM (regime name ``ig_sum_norm``) instead of IG-NORM (``ig_norm``).
         ig_of: ``"example_loss"`` (Chen et al.) or ``"batch_mean_loss"`` (the Int paper's code:
             the IG of the batch-mean loss, an effective weight ``gamma / B``); see ``losses.ig_norm_loss``.
-        **kwargs: ``net``, the optimiser and the eps/inner-loop/ramp options of ``AdversarialRegime``.
 
     Logs ``train/ce`` (``train/ce_adv`` for IG-SUM-NORM), ``train/penalty`` (the IG norm), ``train/eps``.
     Double backward in the inner loop and the outer loss: ``torch.compile`` cannot compile the net.
@@ -31,15 +37,29 @@ class IGNormModule(AdversarialRegime):
 
     def __init__(
         self,
-        *args: Any,
+        net: nn.Module,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: SchedulerInterval = "step",
+        *,
+        eps: float = 0.3,
+        steps: int = 40,
+        step_size: float = 0.01,
+        norm: Norm = "linf",
+        ramp_start: float = 0.0,
+        ramp_end: float = 0.0,
+        ramp_unit: RampUnit = "fraction",
+        attack_eval_mode: bool = True,
         gamma: float = 1.0,
         ig_steps: int = 50,
         approx_factor: int = 5,
         sum_variant: bool = False,
         ig_of: Literal["example_loss", "batch_mean_loss"] = "example_loss",
-        **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(
+            net, optimizer, lr_scheduler, scheduler_interval, eps=eps, steps=steps, step_size=step_size, norm=norm,
+            ramp_start=ramp_start, ramp_end=ramp_end, ramp_unit=ramp_unit, attack_eval_mode=attack_eval_mode,
+        )
         check_ig_resolution(ig_steps, approx_factor)
         check_choice(ig_of, IG_LOSSES, name="ig_of")
         self.gamma, self.ig_steps, self.approx_factor, self.sum_variant = gamma, ig_steps, approx_factor, sum_variant

@@ -1,17 +1,24 @@
 """``IntModule``: interpretability-aware robust training ("Proper Network Interpretability Helps Adversarial Robustness")."""
 
-from typing import Any, Literal
+from typing import Literal
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
+from .._lightning import LRSchedulerCallable, OptimizerCallable
 from .._validation import check_choice
 from ..losses import RegimeObjective, int_loss
+from ..losses.eps_ramp import RampUnit
 from ..metrics.functional.discrepancy import WEIGHTINGS
-from .adversarial import AdversarialRegime
+from .adversarial import AdversarialRegime, Norm
+from .robust_classifier import SchedulerInterval
 
 
 class IntModule(AdversarialRegime):
     """Int, Int-Adv and Int-1-class: cross-entropy plus ``gamma`` times the worst-case CAM discrepancy (``losses.int_loss``).
+
+    Takes every option of ``AdversarialRegime`` (``net``, a CAM net: ``features`` -> GAP -> linear
+    ``classifier``; the optimiser, the eps/inner-loop/ramp options), documented there, and:
 
     Args:
         gamma: discrepancy weight (0.01 in the paper).
@@ -19,8 +26,6 @@ class IntModule(AdversarialRegime):
         one_class: Int-1-class, only the true class's CAM (regime ``int_1class``).
         weighting: the other classes' weights in the discrepancy: ``"int_repo"`` (the authors'
             code, renormalised, the paper's tables) or ``"paper"`` (eq. 8 with its 1/2 factors).
-        **kwargs: ``net`` (a CAM net: ``features`` -> GAP -> linear ``classifier``), the optimiser
-            and the eps/inner-loop/ramp options of ``AdversarialRegime``.
 
     Logs ``train/ce`` (``train/ce_adv`` for Int-Adv), ``train/penalty`` (the mean discrepancy), ``train/eps``.
     First-order only: ``torch.compile`` can compile the net.
@@ -30,14 +35,28 @@ class IntModule(AdversarialRegime):
 
     def __init__(
         self,
-        *args: Any,
+        net: nn.Module,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: SchedulerInterval = "step",
+        *,
+        eps: float = 0.3,
+        steps: int = 40,
+        step_size: float = 0.01,
+        norm: Norm = "linf",
+        ramp_start: float = 0.0,
+        ramp_end: float = 0.0,
+        ramp_unit: RampUnit = "fraction",
+        attack_eval_mode: bool = True,
         gamma: float = 0.01,
         adversarial_loss: bool = False,
         one_class: bool = False,
         weighting: Literal["int_repo", "paper"] = "int_repo",
-        **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(
+            net, optimizer, lr_scheduler, scheduler_interval, eps=eps, steps=steps, step_size=step_size, norm=norm,
+            ramp_start=ramp_start, ramp_end=ramp_end, ramp_unit=ramp_unit, attack_eval_mode=attack_eval_mode,
+        )
         for name in ("features", "classifier"):
             if not hasattr(self.net, name):
                 raise TypeError(

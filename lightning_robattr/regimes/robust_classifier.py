@@ -14,6 +14,8 @@ from ..data import ImageDataModule
 from ..losses import RegimeObjective, natural_loss
 from .checkpoint import check_regime
 
+SchedulerInterval = Literal["step", "epoch"]  # how often the LR scheduler steps: every optimiser step or every epoch
+
 
 class RobustClassifier(LightningModule):
     """Trains ``net`` on the objective of :meth:`regime_loss` and reports accuracy.
@@ -37,7 +39,7 @@ class RobustClassifier(LightningModule):
         net: nn.Module,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: Literal["step", "epoch"] = "step",
+        scheduler_interval: SchedulerInterval = "step",
     ) -> None:
         super().__init__()
         # hyperparameters are plain data so that checkpoints load with torch.load(weights_only=True): the
@@ -143,7 +145,9 @@ class RobustClassifier(LightningModule):
     def on_train_start(self) -> None:
         # Lightning hands a resumed run's loader states (data.ResumableLoader) to the train loaders only when it
         # builds them while restarting mid-epoch, and _scheduler_horizon's estimated_stepping_batches builds them
-        # before the checkpoint is even restored: apply the states here, before the first batch is drawn
+        # before the checkpoint is even restored: apply the states here, before the first batch is drawn. Lightning has
+        # no public API for the states to load nor for applying them (trainer.train_dataloader holds the loaders, not the
+        # CombinedLoader that pairs them with their states): tests/test_lightning_internals.py pins the three names used
         loop = self.trainer.fit_loop
         if loop._combined_loader_states_to_load and loop._combined_loader is not None:
             loop._combined_loader._load_state_dicts(loop._combined_loader_states_to_load)

@@ -1,7 +1,5 @@
 """``RTSModule``: trains a real-time saliency masking network on a fixed, trained classifier."""
 
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
@@ -9,7 +7,7 @@ from .._lightning import LRSchedulerCallable, OptimizerCallable, rank_zero_warn
 from ..losses import RegimeObjective, rts_loss
 from ..models.rts_net import RTSNet
 from .checkpoint import read_checkpoint
-from .robust_classifier import RobustClassifier
+from .robust_classifier import RobustClassifier, SchedulerInterval
 
 
 class RTSModule(RobustClassifier):
@@ -40,7 +38,7 @@ class RTSModule(RobustClassifier):
         loss_options: dict | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: Literal["step", "epoch"] = "step",
+        scheduler_interval: SchedulerInterval = "step",
     ) -> None:
         super().__init__(net, optimizer, lr_scheduler, scheduler_interval)
         if classifier_checkpoint is None:

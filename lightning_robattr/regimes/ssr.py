@@ -1,16 +1,20 @@
 """``SSRModule``: Smooth Surface Regularisation ("Smoothed Geometry for Robust Attribution")."""
 
-from typing import Any, Literal
+from typing import Literal
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
+from .._lightning import LRSchedulerCallable, OptimizerCallable
 from ..losses import RegimeObjective, ssr_loss
 from ..losses.hessian import ChannelReduce, HessianRoute
-from .robust_classifier import RobustClassifier
+from .robust_classifier import RobustClassifier, SchedulerInterval
 
 
 class SSRModule(RobustClassifier):
     """SSR: cross-entropy plus ``beta * s * lambda_max`` of the cross-entropy's input Hessian (``losses.ssr_loss``).
+
+    Takes the options of ``RobustClassifier`` (``net``, the optimiser and scheduler), documented there, and:
 
     Args:
         beta: penalty weight (paper 0.3); with ``form="code"`` the convex weight ``alpha``.
@@ -24,7 +28,6 @@ class SSRModule(RobustClassifier):
             colour channels, as in the authors' code).
         hessian_eval_mode: take the Hessian with BatchNorm in eval mode (a second forward pass
             for nets with BatchNorm or dropout; then each image's Hessian is its own).
-        **kwargs: ``net`` and the optimiser options of ``RobustClassifier``.
 
     Logs ``train/ce``, ``train/penalty`` (``s * mean lambda``) and ``train/eig_max`` (``mean lambda``).
     Double backward: ``torch.compile`` cannot compile the net.
@@ -34,7 +37,11 @@ class SSRModule(RobustClassifier):
 
     def __init__(
         self,
-        *args: Any,
+        net: nn.Module,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: SchedulerInterval = "step",
+        *,
         beta: float = 0.3,
         scale: float = 1.0,
         form: Literal["paper", "code"] = "paper",
@@ -42,9 +49,8 @@ class SSRModule(RobustClassifier):
         iterations: int | None = None,
         channel_reduce: ChannelReduce = "none",
         hessian_eval_mode: bool = True,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(net, optimizer, lr_scheduler, scheduler_interval)
         self.ssr_options = {
             "beta": beta,
             "scale": scale,

@@ -7,7 +7,7 @@ import torch
 
 from ..attacks import adv2
 from ..attacks.explanation.interpreters import interpreter_map
-from ..callbacks import ADV2Eval
+from ..callbacks import ADV2Eval, EvaluationSchedule
 from ..callbacks.adv2_eval import transfer_figure
 from ..models import RTSNet
 from .claims import Check, Claim, mean_std
@@ -24,11 +24,12 @@ EPS = 0.3  # MNIST's usual L-inf budget (the paper: 0.031 on ImageNet)
 def protocol(ctx: Context, seed: int, rts_checkpoint: Path) -> ADV2Eval:
     """``callbacks/adv2.yaml`` with RTS added, at this budget's images and schedule length."""
     return ADV2Eval(
-        interpreters=INTERPRETERS, interpreter_options={"mask": {"iterations": ctx.pick(smoke=5, quick=50, full=100, paper=400)},
-                                                        "rts": {"saliency_net": str(rts_checkpoint)}},
+        methods=INTERPRETERS, method_options={"mask": {"iterations": ctx.pick(smoke=5, quick=50, full=100, paper=400)},
+                                              "rts": {"saliency_net": str(rts_checkpoint)}},
         eps=[EPS], schedule_scale=ctx.pick(smoke=0.005, quick=0.05, full=0.2, paper=1.0), step_size=ctx.pick(quick=0.02, full=0.01, paper=1 / 255),
-        transfer=True, ensemble=True, target_fprs=[0.05, 0.1], num_samples=ctx.pick(smoke=4, quick=20, full=60, paper=200),
-        batch_size=ctx.pick(smoke=4, quick=20, full=30, paper=50), seed=seed, progress=False,
+        transfer=True, ensemble=True, target_fprs=[0.05, 0.1],
+        schedule=EvaluationSchedule(num_samples=ctx.pick(smoke=4, quick=20, full=60, paper=200), batch_size=ctx.pick(smoke=4, quick=20, full=30, paper=50),
+                                    every_n_epochs=0, seed=seed, progress=False),
     )
 
 
@@ -116,11 +117,11 @@ def maps_figure(path: Path, net, x: torch.Tensor, y: torch.Tensor, callback: ADV
     import matplotlib.pyplot as plt
 
     target = (y + 1) % 10
-    options = dict(target=target, interpreter_options=callback.options, eps=callback.budgets[0][1], step_size=callback.step_size)
+    options = dict(target=target, method_options=callback.options, eps=callback.budgets[0][1], step_size=callback.step_size)
     figure, axes = plt.subplots(len(INTERPRETERS), 4 * len(x), figsize=(1.25 * 4 * len(x), 1.45 * len(INTERPRETERS)), squeeze=False)
     for r, name in enumerate(INTERPRETERS):
-        x_adv, adv = adv2(net, x, y, interpreter=name, schedule=callback.schedules[name], **options)
-        x_pgd, pgd = adv2(net, x, y, interpreter=name, schedule=callback.schedules[name].prediction_only(), **options)
+        x_adv, adv = adv2(net, x, y, method=name, schedule=callback.schedules[name], **options)
+        x_pgd, pgd = adv2(net, x, y, method=name, schedule=callback.schedules[name].prediction_only(), **options)
         benign = interpreter_map(net, x, y, name, callback.options[name])
         panels = []
         for i in range(len(x)):

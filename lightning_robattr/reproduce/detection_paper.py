@@ -4,8 +4,9 @@ from pathlib import Path
 
 import torch
 
-from ..callbacks import DetectionEval
-from ..detection import masked_region, masking_levels, roc_curve, unchanged_curve_figure
+from ..attacks import CWConfig, DeepFoolConfig, FGSMConfig, PatchConfig, PGDConfig
+from ..callbacks import DetectionAttacks, DetectionEval, EvaluationSchedule
+from ..detection import CausalConfig, masked_region, masking_levels, roc_curve, unchanged_curve_figure
 from ..attributions import integrated_gradients
 from .claims import Check, Claim, mean_std
 from .context import Context
@@ -21,13 +22,21 @@ PAPER_BENIGN_UNCHANGED = {0.1: 0.94, 0.2: 0.81}
 def protocol(ctx: Context, seed: int) -> DetectionEval:
     """``callbacks/detection.yaml``'s evaluation at this budget's images, IG points and attack steps, in 1 % masking
     steps (the paper's MNIST plots)."""
-    return DetectionEval(
-        attacks=ATTACKS, eps=ctx.pick_data(mnist5k=0.1, cifar10=8 / 255), granularity=0.01, ig_steps=ctx.pick(smoke=2, quick=20, full=50, paper=50),
-        pgd_steps=ctx.pick(smoke=2, quick=20), cw_steps=ctx.pick(smoke=2, quick=100, full=100, paper=1000),
-        deepfool_steps=ctx.pick(smoke=2, quick=50), patch_steps=ctx.pick(smoke=2, quick=150, full=300, paper=500),
-        num_samples=ctx.pick(smoke=8, quick=60, full=150, paper=500), batch_size=ctx.pick(smoke=8, quick=60, full=75, paper=100),
-        seed=seed, progress=False,
+    patch_steps = ctx.pick(smoke=2, quick=150, full=300, paper=500)
+    attacks = DetectionAttacks(
+        fgsm=FGSMConfig(),
+        pgd=PGDConfig(steps=ctx.pick(smoke=2, quick=20)),
+        cw=CWConfig(steps=ctx.pick(smoke=2, quick=100, paper=1000)),
+        deepfool=DeepFoolConfig(steps=ctx.pick(smoke=2, quick=50)),
+        patch=PatchConfig(size=0.25, steps=patch_steps, step_size=0.02),
+        lavan=PatchConfig(size=0.15, steps=patch_steps, step_size=0.02),
     )
+    schedule = EvaluationSchedule(
+        num_samples=ctx.pick(smoke=8, quick=60, full=150, paper=500), every_n_epochs=0,
+        batch_size=ctx.pick(smoke=8, quick=60, full=75, paper=100), seed=seed, progress=False,
+    )
+    detector = CausalConfig(granularity=0.01, ig_steps=ctx.pick(smoke=2, quick=20, full=50, paper=50))
+    return DetectionEval(attacks=attacks, eps=ctx.pick_data(mnist5k=0.1, cifar10="8/255"), detector=detector, schedule=schedule)
 
 
 def reproduce(ctx: Context, command: str) -> Path:
@@ -41,7 +50,7 @@ def reproduce(ctx: Context, command: str) -> Path:
         callback = protocol(ctx, seed)
         x, y = ctx.test_images(run, callback.select)
         results.record("Natural", seed, "detection", callback.evaluate(model.net, x, y))
-        levels = masking_levels(callback.detector["granularity"])
+        levels = masking_levels(callback.detector.granularity)
         for kind, curve in callback.curves.items():
             for level, value in zip(levels.tolist(), curve.tolist()):
                 results.add("Natural", seed, "unchanged_curve", kind, f"{level:.2f}", value)
@@ -89,8 +98,8 @@ def maps_figure(path: Path, net, x: torch.Tensor, y: torch.Tensor, callback: Det
     for r, (name, images) in enumerate(rows):
         with torch.no_grad():
             label = net(images).argmax(1)
-        ig = integrated_gradients(net, images, label, baseline=torch.zeros_like(images), steps=callback.detector["ig_steps"]).sum(1).clamp_min(0)
-        masked = masked_region(net, images, callback.patch_masked_fraction, ig_steps=callback.detector["ig_steps"])
+        ig = integrated_gradients(net, images, label, baseline=torch.zeros_like(images), steps=callback.detector.ig_steps).sum(1).clamp_min(0)
+        masked = masked_region(net, images, callback.patch_masked_fraction, config=callback.detector)
         for i in range(len(images)):
             panels = (images[i, 0], ig[i], torch.where(masked[i], torch.ones_like(images[i, 0]), images[i, 0] * 0.5))
             for c, panel in enumerate(panels):

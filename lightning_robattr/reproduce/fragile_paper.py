@@ -2,16 +2,15 @@
 
 from pathlib import Path
 
-import yaml
-
 import torch
 
 from ..attacks import influence_attack
 from ..attributions import LastLayerInfluence
-from ..callbacks import AttributionAttackEval, AttributionMapLogger
-from ..configs import resolve_config
+from ..attacks.explanation.attribution_attack import AttributionAttackConfig
+from ..callbacks import AttributionAttackEval, AttributionMapLogger, EvaluationSchedule
 from .claims import Check, Claim
 from .context import Context
+from .packaged_protocol import packaged_attribution_eval
 from .training import train_split
 from .report import Results, markdown_table, plot_map_grids, plot_panels, write_report
 
@@ -29,14 +28,16 @@ INFLUENCE_METRICS = {"rank_correlation": "Spearman rank correlation of the influ
 
 def protocol(ctx: Context, seed: int) -> AttributionAttackEval:
     """``callbacks/attribution_fragile.yaml`` at this budget's images, steps and IG resolution."""
-    (entry,) = yaml.safe_load(Path(resolve_config("callbacks/attribution_fragile.yaml")).read_text())["trainer"]["callbacks"]
-    args = dict(entry["init_args"])
-    args.update(eps=list(EPS if ctx.data == "mnist5k" else args["eps"]), num_samples=ctx.pick(smoke=4, quick=8, full=30, paper=100),
-                steps=ctx.pick(smoke=2, quick=20, full=100, paper=300), method_options={"ig": {"steps": ctx.pick(smoke=2, quick=5, full=8, paper=50)}},
-                batch_size=ctx.pick(quick=8, full=30, paper=50), seed=seed, progress=False)
+    attack = {"steps": ctx.pick(smoke=2, quick=20, full=100, paper=300)}
     if ctx.budget in ("smoke", "quick"):  # too few steps of 0.5/255 to reach the largest budget: 2.5 eps / steps
-        args["step_size"] = None
-    return AttributionAttackEval(**args)
+        attack["step_size"] = None
+    return packaged_attribution_eval(
+        "callbacks/attribution_fragile.yaml", attack=attack,
+        schedule=dict(num_samples=ctx.pick(smoke=4, quick=8, full=30, paper=100), batch_size=ctx.pick(quick=8, full=30, paper=50), seed=seed,
+                      progress=False),
+        **({"eps": [f"{e}/255" for e in EPS]} if ctx.data == "mnist5k" else {}),
+        method_options={"ig": {"steps": ctx.pick(smoke=2, quick=5, full=8, paper=50)}},
+    )
 
 
 def reproduce(ctx: Context, command: str) -> Path:
@@ -59,12 +60,11 @@ def reproduce(ctx: Context, command: str) -> Path:
                            for attack in ATTACKS} for method in METHODS}
         plot_panels(ctx.out / f"{metric}.png", panels, xlabel="eps (/255)", ylabel=name, logx=True,
                     title=f"{name} between clean and attacked maps, natural Small (Fig. 3 analogue)")
-    logger = AttributionMapLogger(methods=list(METHODS), objective="mass_center", eps=EPS[-1] if ctx.data == "mnist5k" else 8,
-                                  steps=ctx.pick(smoke=2, quick=100),
-                                  num_images=4)
+    logger = AttributionMapLogger(methods=list(METHODS), objective="mass_center", eps=f"{EPS[-1] if ctx.data == 'mnist5k' else 8}/255",
+                                  attack=AttributionAttackConfig(steps=ctx.pick(smoke=2, quick=100)), schedule=EvaluationSchedule(num_samples=4))
     x, _ = ctx.test_images(run, logger.select)
     grids = logger.grids(models["Natural"][0][1].net, x)
-    plot_map_grids(ctx.out / "maps.png", grids, title=f"maps before and after the mass-centre attack at {logger.eps_label}/255")
+    plot_map_grids(ctx.out / "maps.png", grids, title=f"maps before and after the mass-centre attack at {logger.eps_label.replace('_', '/')}")
     influence_eps = [float(e) for e in INFLUENCE_EPS]
     panels = {name: {kind: (influence_eps, *results.curve("Natural", "influence", f"{kind}/{metric}", [f"eps={e:g}" for e in INFLUENCE_EPS]))
                      for kind in ("attack", "random_sign")} for metric, name in INFLUENCE_METRICS.items()}

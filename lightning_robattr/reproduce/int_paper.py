@@ -4,9 +4,11 @@ from pathlib import Path
 
 import torch
 
-from ..attacks import isa
+from ..attacks import AAIConfig, ISAConfig, PGDConfig, isa
+from ..attacks.budget import budgets
 from ..attacks.classification.autoattack import load_reference
-from ..callbacks import AAIEval, AttributionMapLogger, ISAEval, PGDEval
+from ..attacks.explanation.attribution_attack import AttributionAttackConfig
+from ..callbacks import AAIEval, AttributionMapLogger, EvaluationSchedule, ISAEval, PGDEval
 from .claims import Check, Claim, mean_std
 from .context import Context
 from .report import Results, markdown_table, plot_map_grids, plot_panels, write_report
@@ -78,7 +80,8 @@ def reproduce(ctx: Context, command: str) -> Path:
     aa_eps = ctx.pick(quick=eps[-1:], full=(eps[1], eps[-1]), paper=eps)
     isa_images = ctx.pick(smoke=3, quick=6, full=20, paper=50)
     isa_methods = ctx.pick(quick=("cam",), full=("cam", "gradcampp"), paper=("cam", "gradcampp", "ig"))
-    labels = [label for label, _ in PGDEval(eps=eps, eps_scale=scale).budgets]
+    spelt = [e if scale == 1 else f"{e:g}/255" for e in eps]  # the budgets as the callbacks read them (pixel units)
+    labels = [label for label, _ in budgets(spelt)]
     all_runs = runs(ctx)
     ctx.progress.total = 2 * ctx.tasks(all_runs) + len(isa_methods) + 3
     models = ctx.train_all(all_runs)
@@ -88,23 +91,25 @@ def reproduce(ctx: Context, command: str) -> Path:
         for seed, model in trained:
             ctx.progress.begin(f"evaluating {label} seed {seed}: PGD-{max(PGD_STEPS)} (authors' protocol), AutoAttack, AAI")
             results.add(label, seed, "cost", "seconds_per_step", "", model.seconds_per_step)
-            pgd = PGDEval(eps=eps, eps_scale=scale, steps=ctx.pick(smoke=SMOKE_PGD_STEPS, quick=PGD_STEPS), protocol="int_repo",
-                          num_samples=images, seed=seed, progress=False)
-            aa = PGDEval(eps=aa_eps, eps_scale=scale, steps=[], reference="autoattack", num_samples=images, seed=seed, progress=False)
-            aai = AAIEval(method="cam", eps=eps, eps_scale=scale, steps=ctx.pick(smoke=2, quick=200), num_samples=images, seed=seed,
-                          progress=False)
+            schedule = EvaluationSchedule(num_samples=images, batch_size=100, seed=seed, progress=False)
+            pgd = PGDEval(eps=spelt, steps=ctx.pick(smoke=SMOKE_PGD_STEPS, quick=PGD_STEPS), name="pgd_linf_int_repo",
+                          attack=PGDConfig(random_start=False, step_size=0.01), schedule=schedule)  # the authors' evaluation code
+            aa = PGDEval(eps=[spelt[eps.index(e)] for e in aa_eps], steps=[], reference="autoattack", schedule=schedule)
+            aai = AAIEval(method="cam", eps=spelt, attack=AAIConfig(steps=ctx.pick(smoke=2, quick=200)), schedule=schedule)
             for callback, protocol in ((pgd, "pgd_int_repo"), (aa, "autoattack"), (aai, "aai_cam")):
                 x, y = ctx.test_images(by_label[label], callback.select)
                 values = callback.evaluate(model.net, x, y)
                 results.record(label, seed, protocol, values)
     normal_seed, normal = models["Normal"][0]
-    x, y = ctx.test_images(by_label["Normal"], ISAEval(num_samples=isa_images, seed=normal_seed).select)
+    isa_schedule = EvaluationSchedule(num_samples=isa_images, batch_size=isa_images, seed=normal_seed, progress=False)
+    x, y = ctx.test_images(by_label["Normal"], ISAEval(schedule=isa_schedule).select)
     for method in isa_methods:
         ctx.progress.begin(f"ISA on Normal with {method}: every class set and norm (Table 1)")
-        options = {"mode": "int_repo"} if method == "gradcampp" else {"steps": 10} if method == "ig" else None
-        callback = ISAEval(method=method, class_sets=("one", "two", "all"), norms=(1, 2), method_options=options,
-                           num_samples=isa_images, batch_size=isa_images, seed=normal_seed, progress=False,
-                           steps=ctx.pick(smoke=1, quick=5, full=10, paper=10), search_rounds=ctx.pick(smoke=1, quick=5, full=10, paper=10))
+        options = {"steps": 10} if method == "ig" else None
+        attack = ISAConfig(steps=ctx.pick(smoke=1, quick=5, full=10, paper=10), search_rounds=ctx.pick(smoke=1, quick=5, full=10, paper=10))
+        attributed = "gradcampp_int_repo" if method == "gradcampp" else method  # the Int code's GradCAM++, kept as "gradcampp"
+        callback = ISAEval(method=attributed, class_sets=("one", "two", "all"), norms=(1, 2), attack=attack, method_options=options,
+                           schedule=isa_schedule)
         for tag, value in callback.evaluate(normal.net, x, y).items():
             _, _, _, classes, norm, name = tag.split("/")
             results.add("Normal", normal_seed, f"isa_{method}", f"{classes}_{norm}_{name}", "", value)
@@ -159,8 +164,8 @@ def write_figures(ctx: Context, results: Results, models, by_label, eps, scale, 
     }}
     plot_panels(ctx.out / "aai_kendall_tau.png", aai, xlabel=unit, ylabel="Kendall tau (clean vs attacked CAM)")
     shown = [m for m in ("Normal", "Adv", "Int", "Int-Adv") if m in models]
-    logger = AttributionMapLogger(methods=["cam"], objective="topk", eps=eps[-1], eps_scale=scale, steps=ctx.pick(smoke=2, quick=50), k=8,
-                                  num_images=4)
+    logger = AttributionMapLogger(methods=["cam"], objective="topk", eps=eps[-1] if scale == 1 else f"{eps[-1]:g}/255",
+                                  attack=AttributionAttackConfig(steps=ctx.pick(smoke=2, quick=50), k=8), schedule=EvaluationSchedule(num_samples=4))
     x, _ = ctx.test_images(by_label["Normal"], logger.select)
     grids = {m: logger.grids(models[m][0][1].net, x)["cam"] for m in shown}
     plot_map_grids(ctx.out / "maps.png", grids, title=f"CAM before and after the top-k AAI at {labels[-1]} (50 steps)")

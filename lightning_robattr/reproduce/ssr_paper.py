@@ -5,11 +5,13 @@ from pathlib import Path
 import torch
 import yaml
 
-from ..callbacks import AttributionAttackEval, AttributionMapLogger
+from ..attacks.explanation.attribution_attack import AttributionAttackConfig
+from ..callbacks import AttributionAttackEval, AttributionMapLogger, EvaluationSchedule
 from ..configs import resolve_config
 from ..losses import top_hessian_eigenvalue
 from .claims import Check, Claim, mean_std
 from .context import Context
+from .packaged_protocol import packaged_attribution_eval
 from .report import Results, markdown_table, plot_map_grids, plot_panels, write_report
 
 TITLE = 'Reproduction of "Smoothed Geometry for Robust Attribution"'
@@ -32,18 +34,21 @@ TABLE1_NATURAL_TOPK = {"saliency": (0.51, 1.85, 2.93, 0.70), "ig": (0.84, 1.96, 
 def protocol(ctx: Context, seed: int, *, methods=METHODS, objectives=OBJECTIVES) -> AttributionAttackEval:
     """``callbacks/attribution_ssr.yaml`` (the SSR protocol) at this budget's images, samples and steps."""
     (entry,) = yaml.safe_load(Path(resolve_config("callbacks/attribution_ssr.yaml")).read_text())["trainer"]["callbacks"]
-    args = dict(entry["init_args"])
     samples = ctx.pick(smoke=2, quick=4, full=8, paper=50)
-    args["method_options"] = {
+    method_options = {
         m: {**o, **({"steps": samples} if m == "ig" else {"samples": samples} if "samples" in o else {})}
-        for m, o in args["method_options"].items() if m in methods
+        for m, o in entry["init_args"]["method_options"].items() if m in methods
     }
-    args.update(methods=list(methods), objectives=list(objectives), transfer=ctx.pick(quick=[], full=[], paper=list(methods)),
-                num_samples=ctx.pick(smoke=4, quick=8, full=20, paper=500), steps=ctx.pick(smoke=2, quick=10, full=50, paper=50), seed=seed,
-                batch_size=ctx.pick(quick=8, full=20, paper=50), progress=False)
+    attack = {"steps": ctx.pick(smoke=2, quick=10, full=50, paper=50)}
     if ctx.budget in ("smoke", "quick"):  # too few steps of 0.5/255 to reach 16/255: 2.5 eps / steps
-        args["step_size"] = None
-    return AttributionAttackEval(**args)
+        attack["step_size"] = None
+    return packaged_attribution_eval(
+        "callbacks/attribution_ssr.yaml", attack=attack,
+        schedule=dict(num_samples=ctx.pick(smoke=4, quick=8, full=20, paper=500), batch_size=ctx.pick(quick=8, full=20, paper=50), seed=seed,
+                      progress=False),
+        methods=list(methods), objectives=list(objectives), transfer=ctx.pick(quick=[], full=[], paper=list(methods)),
+        method_options=method_options,
+    )
 
 
 def runs(ctx: Context) -> tuple[list, list, list]:
@@ -85,7 +90,7 @@ def reproduce(ctx: Context, command: str) -> Path:
             callback = protocol(ctx, seed, methods=("saliency",), objectives=("topk",)) if sm_only else protocol(ctx, seed)
             x, y = ctx.test_images(run, callback.select)
             results.record(run.label, seed, "ssr_protocol", callback.evaluate(model.net, x, y))
-            hx, hy = ctx.test_images(run, AttributionAttackEval(num_samples=hessian_images, seed=seed).select)
+            hx, hy = ctx.test_images(run, AttributionAttackEval(schedule=EvaluationSchedule(num_samples=hessian_images, seed=seed)).select)
             with torch.no_grad():
                 results.add(run.label, seed, "accuracy", "test_acc", "", (model.net(hx).argmax(1) == hy).float().mean())
             results.add(run.label, seed, "accuracy", "train_acc", "", float("nan") if model.train_acc is None else model.train_acc)
@@ -151,8 +156,9 @@ def figures(ctx: Context, results: Results, models, by_label, labels, eps) -> li
                for name in series}
     plot_panels(ctx.out / "beta_sweep.png", series, xlabel=xlabels, ylabel=ylabels, title="SSR beta and s sweep (Table 4)")
     out += ["![beta sweep](beta_sweep.png)", ""]
-    logger = AttributionMapLogger(methods=["saliency"], objective="topk", eps=16, steps=ctx.pick(smoke=2, quick=50), k=0.02, num_images=4,
-                                  method_options={"saliency": {"multiply_by_inputs": True}}, attack_options={"constraint": "rescale"})
+    logger = AttributionMapLogger(methods=["saliency"], objective="topk", eps="16/255",
+                                  attack=AttributionAttackConfig(steps=ctx.pick(smoke=2, quick=50), k=0.02, constraint="rescale"),
+                                  method_options={"saliency": {"multiply_by_inputs": True}}, schedule=EvaluationSchedule(num_samples=4))
     x, _ = ctx.test_images(by_label["Natural"], logger.select)
     grids = {r: logger.grids(models[r][0][1].net, x)["saliency"] for r in REGIMES if r in models}
     plot_map_grids(ctx.out / "maps.png", grids, title="gradient x input before and after the top-k attack at eps 16/255")

@@ -2,15 +2,54 @@
 diverse parameter-free attacks): PGD with momentum and a step size that halves at checkpoints."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from ...models import evaluation_mode
-from ..._validation import check_batch, check_positive_int
+from ..._validation import check_batch, check_choice, check_positive_int
+from ..attack_config import AttackConfig, resolve_config
+from ..budget import Budget, parse_eps
 from ..classification_losses import cross_entropy, dlr, succeeded
 from ..records import SuccessRecord
-from ..threat_models import threat_model
+from ..threat_models import THREAT_MODELS, threat_model
+
+APGD_LOSSES = ("ce", "dlr")
+
+
+@dataclass(frozen=True)
+class APGDConfig(AttackConfig):
+    """The hyperparameters of :func:`apgd` (the budget ``eps`` and ``true_labels`` are arguments of the call).
+
+    Attributes:
+        steps: iterations per restart (>= 1; the paper uses 100).
+        norm: ``"linf"`` or ``"l2"``.
+        loss: ``"ce"`` (cross-entropy) or ``"dlr"`` (difference of logits ratio; needs >= 3 classes,
+            targeted >= 4).
+        targeted: pull towards ``y``; targeted DLR also needs the true classes (``true_labels``).
+        restarts: runs from fresh random starts (>= 1); each restart attacks only the examples not yet fooled.
+        momentum: weight ``alpha`` of the new step against the previous displacement, in [0, 1] (paper: 0.75).
+        rho: fraction of increasing steps below which the step halves, in [0, 1] (paper: 0.75).
+    """
+
+    steps: int = 100
+    norm: Literal["linf", "l2"] = "linf"
+    loss: Literal["ce", "dlr"] = "ce"
+    targeted: bool = False
+    restarts: int = 1
+    momentum: float = 0.75
+    rho: float = 0.75
+
+    def check(self) -> None:
+        check_positive_int(self.steps, "steps")
+        check_positive_int(self.restarts, "restarts")
+        check_choice(self.norm, THREAT_MODELS, name="norm")
+        check_choice(self.loss, APGD_LOSSES, name="loss")
+        for value, name in ((self.momentum, "momentum"), (self.rho, "rho")):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a number in [0, 1] (the paper: 0.75), got {value!r}")
 
 
 def apgd(
@@ -18,16 +57,11 @@ def apgd(
     x: Tensor,
     y: Tensor,
     *,
-    eps: float,
-    steps: int = 100,
-    norm: str = "linf",
-    loss: str = "ce",
-    targeted: bool = False,
+    eps: Budget,
     true_labels: Tensor | None = None,
-    restarts: int = 1,
-    momentum: float = 0.75,
-    rho: float = 0.75,
+    config: APGDConfig | None = None,
     generator: torch.Generator | None = None,
+    **options: Any,
 ) -> tuple[Tensor, SuccessRecord]:
     """APGD-CE / APGD-DLR in the L-inf or L2 ball, untargeted or targeted; no step size to tune.
 
@@ -51,18 +85,11 @@ def apgd(
         model: classifier on ``(B, C, H, W)`` images in [0, 1].
         x: clean images ``(B, C, H, W)`` in [0, 1].
         y: true labels ``(B,)``, or target labels when ``targeted``.
-        eps: ball radius in pixel units.
-        steps: iterations per restart (>= 1; the paper uses 100).
-        norm: ``"linf"`` or ``"l2"``.
-        loss: ``"ce"`` (cross-entropy) or ``"dlr"`` (difference of logits ratio; needs >= 3 classes,
-            targeted >= 4).
-        targeted: pull towards ``y``; targeted DLR also needs the true classes, ``true_labels``
-            (default: the model's clean predictions).
-        true_labels: see ``targeted``.
-        restarts: runs from fresh random starts; each restart attacks only the examples not yet fooled.
-        momentum: weight ``alpha`` of the new step against the previous displacement (paper: 0.75).
-        rho: fraction of increasing steps below which the step halves (paper: 0.75).
+        eps: ball radius in pixel units (``"8/255"`` accepted).
+        true_labels: the true classes ``(B,)`` for targeted DLR (default: the model's clean predictions).
+        config: the hyperparameters (:class:`APGDConfig`, default ``APGDConfig()``).
         generator: random source for the starts.
+        **options: fields of :class:`APGDConfig` replaced for this call (``steps=10, loss="dlr"``).
 
     Returns:
         ``(x_adv, record)``: a successful iterate where one was found, else the highest-loss
@@ -77,9 +104,9 @@ def apgd(
         (True, torch.Size([4]))
     """
     x, y, true_labels = check_batch(model, x, {"y": y, "true_labels": true_labels}, required=("y",))
-    check_positive_int(steps, "steps")
-    check_positive_int(restarts, "restarts")
-    threat = threat_model(norm, eps)
+    config = resolve_config(APGDConfig, config, options)
+    threat = threat_model(config.norm, parse_eps(eps))
+    targeted, loss = config.targeted, config.loss
     x = x.detach()
     with evaluation_mode(model):
         loss_fn = _objective(loss, targeted)
@@ -92,13 +119,13 @@ def apgd(
             true_labels = logits.argmax(1) if targeted else y
         x_adv, done = x.clone(), succeeded(logits, y, targeted=targeted)
         best_loss = loss_fn(logits, y, true_labels)
-        for _ in range(restarts):
+        for _ in range(config.restarts):
             todo = (~done).nonzero().squeeze(1)
             if len(todo) == 0:
                 break
             run_x, run_done, run_loss = _single_run(
-                model, x[todo], y[todo], true_labels[todo], threat, steps=steps, loss_fn=loss_fn,
-                targeted=targeted, momentum=momentum, rho=rho, generator=generator,
+                model, x[todo], y[todo], true_labels[todo], threat, steps=config.steps, loss_fn=loss_fn,
+                targeted=targeted, momentum=config.momentum, rho=config.rho, generator=generator,
             )
             take = run_done | (run_loss > best_loss[todo])
             x_adv[todo[take]] = run_x[take]
@@ -108,14 +135,13 @@ def apgd(
 
 
 def _objective(name: str, targeted: bool) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
-    """APGD's loss as ``(logits, y, true_labels) -> (B,)`` to maximise; ``y`` is the target if ``targeted``."""
+    """APGD's loss ``name`` (``"ce"`` or ``"dlr"``, checked by ``APGDConfig``) as ``(logits, y, true_labels) -> (B,)``
+    to maximise; ``y`` is the target if ``targeted``."""
     if name == "ce":
         return lambda logits, y, true_labels: cross_entropy(logits, y, targeted=targeted)
-    if name == "dlr":
-        if targeted:
-            return lambda logits, y, true_labels: dlr(logits, true_labels, target=y)
-        return lambda logits, y, true_labels: dlr(logits, y)
-    raise ValueError(f"unknown loss {name!r}; choose one of ['ce', 'dlr']")
+    if targeted:
+        return lambda logits, y, true_labels: dlr(logits, true_labels, target=y)
+    return lambda logits, y, true_labels: dlr(logits, y)
 
 
 def checkpoints(steps: int) -> list[int]:

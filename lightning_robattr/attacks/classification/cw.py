@@ -1,28 +1,51 @@
 """Carlini & Wagner's L2 attack (Towards Evaluating the Robustness of Neural Networks)."""
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ...models import evaluation_mode
 from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ..attack_config import AttackConfig, resolve_config
 from ..classification_losses import cw_margin, succeeded
 from ..records import SuccessRecord
 
 
+@dataclass(frozen=True)
+class CWConfig(AttackConfig):
+    """The hyperparameters of :func:`cw_l2` (cleverhans' defaults).
+
+    Attributes:
+        c: initial trade-off constant (>= 0).
+        kappa: confidence: success needs ``margin >= kappa`` (>= 0).
+        steps: Adam steps per binary-search step (>= 1).
+        lr: Adam learning rate on ``w`` (>= 0).
+        binary_search_steps: optimisations with updated ``c`` (>= 1).
+        targeted: reach ``y`` instead of leaving it.
+        abort_early: stop an optimisation when the loss has not fallen by 0.01 % over
+            ``ceil(steps / 10)`` steps.
+    """
+
+    c: float = 1e-2
+    kappa: float = 0.0
+    steps: int = 1000
+    lr: float = 5e-3
+    binary_search_steps: int = 5
+    targeted: bool = False
+    abort_early: bool = True
+
+    def check(self) -> None:
+        check_positive_int(self.steps, "steps")
+        check_positive_int(self.binary_search_steps, "binary_search_steps")
+        for value, name in ((self.c, "c"), (self.kappa, "kappa"), (self.lr, "lr")):
+            check_nonnegative(value, name)
+
+
 def cw_l2(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    c: float = 1e-2,
-    kappa: float = 0.0,
-    steps: int = 1000,
-    lr: float = 5e-3,
-    binary_search_steps: int = 5,
-    targeted: bool = False,
-    abort_early: bool = True,
+    model: nn.Module, x: Tensor, y: Tensor, *, config: CWConfig | None = None, **options: Any
 ) -> tuple[Tensor, SuccessRecord]:
     """Smallest-L2 adversarial images by Adam on ``||x' - x||_2^2 + c * max(-margin(x'), -kappa)``.
 
@@ -36,14 +59,8 @@ def cw_l2(
         model: classifier on ``(B, C, H, W)`` images in [0, 1].
         x: clean images ``(B, C, H, W)`` in [0, 1].
         y: true labels ``(B,)``, or target labels when ``targeted``.
-        c: initial trade-off constant.
-        kappa: confidence: success needs ``margin >= kappa``.
-        steps: Adam steps per binary-search step.
-        lr: Adam learning rate on ``w``.
-        binary_search_steps: optimisations with updated ``c``.
-        targeted: reach ``y`` instead of leaving it.
-        abort_early: stop an optimisation when the loss has not fallen by 0.01 % over
-            ``ceil(steps / 10)`` steps.
+        config: the hyperparameters (:class:`CWConfig`, default ``CWConfig()``).
+        **options: fields of :class:`CWConfig` replaced for this call (``steps=100``).
 
     Returns:
         ``(x_adv, record)``: the smallest-L2 successful image found per example (``x`` itself
@@ -58,20 +75,18 @@ def cw_l2(
         (torch.Size([4, 1, 28, 28]), torch.bool)
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
-    check_positive_int(steps, "steps")
-    check_positive_int(binary_search_steps, "binary_search_steps")
-    for value, name in ((c, "c"), (kappa, "kappa"), (lr, "lr")):
-        check_nonnegative(value, name)
+    config = resolve_config(CWConfig, config, options)
+    steps, kappa, targeted = config.steps, config.kappa, config.targeted
     x = x.detach()
     w0 = torch.atanh((2 * x - 1) * (1 - 1e-6))
-    const = torch.full((len(x),), float(c), device=x.device, dtype=x.dtype)
+    const = torch.full((len(x),), float(config.c), device=x.device, dtype=x.dtype)
     lower, upper = torch.zeros_like(const), torch.full_like(const, 1e10)
     best_adv, best_l2 = x.clone(), torch.full_like(const, float("inf"))
     check_every = math.ceil(steps / 10)
     with evaluation_mode(model):
-        for _ in range(binary_search_steps):
+        for _ in range(config.binary_search_steps):
             w = w0.clone().requires_grad_(True)
-            optimizer = torch.optim.Adam([w], lr=lr)
+            optimizer = torch.optim.Adam([w], lr=config.lr)
             found = torch.zeros(len(x), dtype=torch.bool, device=x.device)
             previous = float("inf")
             for step in range(steps):
@@ -88,7 +103,7 @@ def cw_l2(
                     best_l2 = torch.where(better, l2, best_l2)
                     best_adv[better] = x_adv[better]
                     found |= ok
-                if abort_early and step % check_every == 0:
+                if config.abort_early and step % check_every == 0:
                     if loss.item() > 0.9999 * previous:
                         break
                     previous = loss.item()

@@ -1,21 +1,40 @@
 """DeepFool (Moosavi-Dezfooli et al., DeepFool: a simple and accurate method to fool deep neural networks)."""
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from ...models import evaluation_mode
 from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ..attack_config import AttackConfig, resolve_config
 from ..records import SuccessRecord
 
 
+@dataclass(frozen=True)
+class DeepFoolConfig(AttackConfig):
+    """The hyperparameters of :func:`deepfool` (cleverhans' defaults).
+
+    Attributes:
+        steps: maximal number of iterations (>= 1).
+        overshoot: relative overshoot of the accumulated step (>= 0).
+        candidates: number of classes considered, the original one included (>= 2).
+    """
+
+    steps: int = 50
+    overshoot: float = 0.02
+    candidates: int = 10
+
+    def check(self) -> None:
+        check_positive_int(self.steps, "steps")
+        check_nonnegative(self.overshoot, "overshoot")
+        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or self.candidates < 2:
+            raise ValueError(f"candidates must be an integer >= 2 (the original class and another), got {self.candidates!r}")
+
+
 def deepfool(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor | None = None,
-    *,
-    steps: int = 50,
-    overshoot: float = 0.02,
-    candidates: int = 10,
+    model: nn.Module, x: Tensor, y: Tensor | None = None, *, config: DeepFoolConfig | None = None, **options: Any
 ) -> tuple[Tensor, SuccessRecord]:
     """Untargeted minimal-L2 attack by linearising the decision boundaries.
 
@@ -30,9 +49,8 @@ def deepfool(
         model: classifier on ``(B, C, H, W)`` images in [0, 1].
         x: clean images ``(B, C, H, W)`` in [0, 1].
         y: original classes ``k0 (B,)``; default the model's predictions on ``x``.
-        steps: maximal number of iterations.
-        overshoot: relative overshoot of the accumulated step.
-        candidates: number of classes considered, the original one included.
+        config: the hyperparameters (:class:`DeepFoolConfig`, default ``DeepFoolConfig()``).
+        **options: fields of :class:`DeepFoolConfig` replaced for this call (``steps=5``).
 
     Returns:
         ``(x_adv, record)``: ``x_adv (B, C, H, W)`` and a ``SuccessRecord`` (label differs from ``y``).
@@ -46,19 +64,16 @@ def deepfool(
         torch.Size([4])
     """
     x, y = check_batch(model, x, {"y": y})
-    check_positive_int(steps, "steps")
-    check_nonnegative(overshoot, "overshoot")
-    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 2:
-        raise ValueError(f"candidates must be an integer >= 2, got {candidates!r}")
+    config = resolve_config(DeepFoolConfig, config, options)
     x = x.detach()
     with evaluation_mode(model):
         with torch.no_grad():
             logits = model(x)
         k0 = logits.argmax(1) if y is None else y
-        others = logits.scatter(1, k0[:, None], float("-inf")).topk(min(candidates, logits.shape[1]) - 1, dim=1).indices
+        others = logits.scatter(1, k0[:, None], float("-inf")).topk(min(config.candidates, logits.shape[1]) - 1, dim=1).indices
         r_total = torch.zeros_like(x)
         x_adv = x.clone()
-        for _ in range(steps):
+        for _ in range(config.steps):
             x_i = x_adv.requires_grad_(True)
             logits = model(x_i)
             active = logits.argmax(1) == k0
@@ -75,7 +90,7 @@ def deepfool(
             gap, norm = gaps.detach().gather(1, nearest[:, None]).squeeze(1), norms.gather(1, nearest[:, None]).squeeze(1)
             r = ((gap.abs() + 1e-4) / (norm**2 + 1e-12)).view(-1, 1, 1, 1) * w
             r_total = r_total + r * active.view(-1, 1, 1, 1)
-            x_adv = (x + (1 + overshoot) * r_total).clamp(0, 1).detach()
+            x_adv = (x + (1 + config.overshoot) * r_total).clamp(0, 1).detach()
         with torch.no_grad():
             success = model(x_adv).argmax(1) != k0
     x_adv = x_adv.detach()

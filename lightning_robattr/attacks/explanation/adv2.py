@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..._validation import check_batch, check_nonnegative
+from ..._validation import check_batch, check_nonnegative, renamed_keywords
+from ...attributions import attribution_record
 from ...metrics.functional import iou
 from ...models import evaluation_mode
 from ..ascent import KeepBest, projected_gradient_ascent
@@ -74,15 +75,20 @@ ADV2_SCHEDULES: dict[str, ADV2Schedule] = {
 }
 """The ADV2 authors' schedule per interpreter, for steps of 1/255 at eps 0.031 ("Interpretable Deep Learning under Fire").
 
+Each attribution method names the one it is attacked with (``AttributionMethod.adv2_schedule``: CAM's
+for the methods the authors did not attack).
+
 GRAD's weights 0.001, 0.004, 0.01 and 0.05 multiply a squared error summed over a 56 x 56 grid in
 their code; restated for the mean squared error used here (times 3136) they keep the authors'
 balance on any grid. MASK's weighted joint stage is this package's choice (the authors search the
 step size instead)."""
 
 
-def adv2_schedule(interpreter: str | Sequence[str]) -> ADV2Schedule:
-    """The authors' schedule of ``interpreter``; CAM's (400 + 1200 steps, ``c`` from 5 to 10) for other methods and ensembles."""
-    return ADV2_SCHEDULES.get(interpreter, ADV2_SCHEDULES["cam"]) if isinstance(interpreter, str) else ADV2_SCHEDULES["cam"]
+@renamed_keywords(interpreter="method")
+def adv2_schedule(method: str | Sequence[str]) -> ADV2Schedule:
+    """The authors' schedule of ``method`` (its ``AttributionMethod.adv2_schedule``); CAM's (400 + 1200 steps,
+    ``c`` from 5 to 10) for ensembles."""
+    return ADV2_SCHEDULES[attribution_record(method).adv2_schedule if isinstance(method, str) else "cam"]
 
 
 def longest_schedule(schedules: Mapping[str, ADV2Schedule]) -> str:
@@ -123,10 +129,10 @@ class ADV2Record(NamedTuple):
         return {"success_rate": done.float().mean().item(), **means}
 
 
-def _names(interpreter: str | Sequence[str]) -> list[str]:
-    names = [interpreter] if isinstance(interpreter, str) else list(interpreter)
+def _names(method: str | Sequence[str]) -> list[str]:
+    names = [method] if isinstance(method, str) else list(method)
     if not names:
-        raise ValueError("interpreter must name at least one interpreter, e.g. 'cam' or ['grad', 'cam']")
+        raise ValueError("method must name at least one attribution method, e.g. 'cam' or ['grad', 'cam']")
     return names
 
 
@@ -151,14 +157,15 @@ def score_maps(
     return ADV2Record(target, success, probability, **means)
 
 
+@renamed_keywords(interpreter="method", interpreter_options="method_options")
 def adv2(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
     *,
     target: Tensor | None = None,
-    interpreter: str | Sequence[str] = "cam",
-    interpreter_options: Mapping[str, Mapping[str, Any]] | None = None,
+    method: str | Sequence[str] = "cam",
+    method_options: Mapping[str, Mapping[str, Any]] | None = None,
     target_map: Tensor | Mapping[str, Tensor] | None = None,
     eps: float = 0.031,
     schedule: ADV2Schedule | None = None,
@@ -183,13 +190,14 @@ def adv2(
         model: classifier on pixel-space images; run in eval mode and fp32, restored afterwards.
         x: benign images ``(B, C, H, W)`` in [0, 1]; y: their labels ``(B,)``.
         target: target labels ``t'`` ``(B,)``; default a uniform other class drawn with ``generator``.
-        interpreter: ``"grad"``, ``"cam"``, ``"mask"``, ``"rts"``, any ``get_attribution`` name, or a list of them.
-        interpreter_options: options per interpreter name, e.g. ``{"rts": {"saliency_net": net}}``.
+        method: the interpreter, ``"grad"``, ``"cam"``, ``"mask"``, ``"rts"``, any ``get_attribution`` name, or a
+            list of them (formerly ``interpreter``, still accepted with a ``FutureWarning``).
+        method_options: options per method name, e.g. ``{"rts": {"saliency_net": net}}`` (formerly ``interpreter_options``).
         target_map: the map to imitate, ``(B, h, w)`` in [0, 1] on the interpreter's grid (a dict
             per name for several); default the benign map of ``y`` at ``x``. Any map works, e.g.
             another image's or a shape.
         eps: L-inf (or L2) budget in pixel units (0.031 in the paper, ImageNet).
-        schedule: default ``adv2_schedule(interpreter)``; ``.prediction_only()`` gives the PGD baseline.
+        schedule: default ``adv2_schedule(method)``; ``.prediction_only()`` gives the PGD baseline.
         step_size: step length in the ball's norm (1/255).
         norm: ``"linf"`` or ``"l2"``.
         surrogate, beta: the stand-in for ReLU and its sharpness, see ``attacks.explanation.maps.surrogate``.
@@ -206,15 +214,15 @@ def adv2(
         >>> import torch
         >>> from lightning_robattr.models import Small
         >>> net, x, y = Small().eval(), torch.rand(4, 1, 28, 28), torch.arange(4)
-        >>> x_adv, record = adv2(net, x, y, eps=0.2, interpreter="cam", schedule=ADV2Schedule(2, ((5.0, 10.0, 2),)), step_size=0.01)
+        >>> x_adv, record = adv2(net, x, y, eps=0.2, method="cam", schedule=ADV2Schedule(2, ((5.0, 10.0, 2),)), step_size=0.01)
         >>> record.success.shape, record.iou.shape  # per image
         (torch.Size([4]), torch.Size([4]))
     """
     x, y, target = check_batch(model, x, {"y": y, "target": target}, required=("y",))
-    names = _names(interpreter)
-    options = options_per_interpreter(names, interpreter_options)
+    names = _names(method)
+    options = options_per_interpreter(names, method_options)
     check_nonnegative(step_size, "step_size")
-    schedule = adv2_schedule(interpreter) if schedule is None else schedule
+    schedule = adv2_schedule(method) if schedule is None else schedule
     threat = threat_model(norm, eps)
     x = x.detach()
     with evaluation_mode(model):
@@ -226,7 +234,7 @@ def adv2(
             wanted = {name: interpreter_map(model, x, y, name, options[name]) for name in names}
         elif isinstance(target_map, Tensor):
             if len(names) > 1:
-                raise ValueError("with several interpreters, give target_map as a dict {interpreter name: (B, h, w) map}")
+                raise ValueError("with several methods, give target_map as a dict {method name: (B, h, w) map}")
             wanted = {names[0]: target_map.to(x.device, x.dtype)}
         else:
             wanted = {name: target_map[name].to(x.device, x.dtype) for name in names}

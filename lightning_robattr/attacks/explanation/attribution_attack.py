@@ -1,48 +1,69 @@
 """Attacks that move an explanation while keeping the prediction (Ghorbani et al., Alg. 1)."""
 
+import math
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from ..._validation import check_batch, check_choice, check_nonnegative, check_positive_int
+from ..._validation import check_batch, check_choice, check_nonnegative
 from ...attributions import get_attribution
 from ...models import evaluation_mode
 from ..ascent import KeepBest, projected_gradient_ascent
-from ..threat_models import ThreatModel
-from .constraint import constrained_threat
+from ..attack_config import AttackConfig, check_step_options, default_step_size, resolve_config
+from ..budget import Budget, parse_eps
+from .constraint import CONSTRAINTS, constrained_threat
 from .maps import NORMALIZATIONS, normalized_map, surrogate
-from .objectives import OBJECTIVES, Dissimilarity, dissimilarity
+from .objectives import OBJECTIVES, Dissimilarity, check_k, dissimilarity
 from .random_sign import random_sign
 
 
-def check_attribution_attack(
-    *,
-    method: str,
-    objective: str,
-    eps: float,
-    steps: int,
-    step_size: float | None,
-    norm: str,
-    constraint: str,
-    measure: str | None,
-    normalize: str,
-    method_options: Mapping[str, Any] | None,
-) -> tuple[ThreatModel, float, Callable[..., Tensor]]:
-    """Raise for a bad hyperparameter of :func:`attribution_attack` (no tensors needed, so configs are checked early).
+@dataclass(frozen=True)
+class AttributionAttackConfig(AttackConfig):
+    """The hyperparameters of :func:`attribution_attack` (the method, objective and budget are arguments of the call).
 
-    Returns the attack's threat model, its step size (default ``2.5 * eps / steps``) and the bound attribution.
+    Attributes:
+        steps: iterations (Ghorbani et al. 300; the SSR paper 50).
+        step_size: step length in the ball's norm, pixel units; ``None``: ``2.5 * eps / steps``.
+        norm: ``"linf"`` or ``"l2"``.
+        constraint: ``"clip"`` (Euclidean projection, Ghorbani et al.) or ``"rescale"`` (shrink the
+            whole perturbation back into the L-inf ball, the SSR paper).
+        k: top-k size of the ``topk`` objective (and of the callbacks' top-k intersection): an int,
+            or a fraction in (0, 1) of the map's cells.
+        map_weight, output_weight: ``manipulate``'s two weights (Dombrowski et al.: 1e11, 1e6).
+        measure: the objective whose ``D`` (on the original model) selects the returned iterate and
+            fills the record; ``None``: the attack's objective (``topk`` for ``random_sign``).
+        normalize: ``"sum1"`` (maps sum to 1) or ``"sum_hw"`` (sum to ``h*w``, the Ghorbani/SSR code).
+        beta: softplus sharpness of the surrogate; ``None`` differentiates the model itself. CAM,
+            GradCAM(++) and Repr are always differentiated on the model (first-order maps).
+        random_start: start from a uniform point of the ball instead of ``x`` (the papers do not).
     """
-    check_choice(objective, OBJECTIVES, name="objective")
-    check_positive_int(steps, "steps")
-    threat = constrained_threat(norm, eps, constraint)
-    step_size = 2.5 * threat.eps / steps if step_size is None else step_size
-    check_nonnegative(step_size, "step_size")
-    check_choice(normalize, NORMALIZATIONS, name="normalize")
-    if measure is not None:
-        check_choice(measure, OBJECTIVES[1:], name="dissimilarity measure")
-    return threat, step_size, get_attribution(method, **(method_options or {}))
+
+    steps: int = 50
+    step_size: float | None = None
+    norm: Literal["linf", "l2"] = "linf"
+    constraint: Literal["clip", "rescale"] = "clip"
+    k: int | float = 0.1
+    map_weight: float = 1e11
+    output_weight: float = 1e6
+    measure: Literal["topk", "mass_center", "targeted", "manipulate"] | None = None
+    normalize: Literal["sum1", "sum_hw"] = "sum1"
+    beta: float | None = 1.0
+    random_start: bool = False
+
+    def check(self) -> None:
+        check_step_options(self.steps, self.step_size, self.norm)
+        check_choice(self.constraint, CONSTRAINTS, name="constraint")
+        check_k(self.k)
+        check_nonnegative(self.map_weight, "map_weight")
+        check_nonnegative(self.output_weight, "output_weight")
+        if self.measure is not None:
+            check_choice(self.measure, OBJECTIVES[1:], name="dissimilarity measure")
+        check_choice(self.normalize, NORMALIZATIONS, name="normalize")
+        if self.beta is not None and not (isinstance(self.beta, (int, float)) and 0 < self.beta < math.inf):
+            raise ValueError(f"beta must be a positive softplus sharpness, or None to differentiate the model itself; got {self.beta!r}")
 
 
 class AttributionAttackRecord(NamedTuple):
@@ -69,24 +90,15 @@ def attribution_attack(
     model: nn.Module,
     x: Tensor,
     *,
+    eps: Budget,
     method: str = "saliency",
     objective: str = "topk",
-    eps: float,
-    steps: int = 50,
-    step_size: float | None = None,
-    norm: str = "linf",
-    constraint: str = "clip",
-    k: int | float = 0.1,
+    config: AttributionAttackConfig | None = None,
     region: Tensor | None = None,
     target_map: Tensor | None = None,
-    map_weight: float = 1e11,
-    output_weight: float = 1e6,
-    measure: str | None = None,
-    normalize: str = "sum1",
-    beta: float | None = 1.0,
-    random_start: bool = False,
     method_options: Mapping[str, Any] | None = None,
     generator: torch.Generator | None = None,
+    **options: Any,
 ) -> tuple[Tensor, AttributionAttackRecord]:
     """Perturb ``x`` within ``eps`` so that its attribution map changes but its predicted label does not.
 
@@ -112,27 +124,16 @@ def attribution_attack(
     Args:
         model: classifier on pixel-space images; run in eval mode and fp32, restored afterwards.
         x: clean images ``(B, C, H, W)`` in [0, 1].
+        eps: budget in pixel units (MNIST 0.1-0.3; CIFAR ``"8/255"``).
         method: an attribution name of ``attributions.get_attribution`` (``saliency``, ``ig``, ``cam``, ...).
         objective: one of the table above.
-        eps: budget in pixel units (MNIST 0.1-0.3; CIFAR 8/255).
-        steps: iterations (Ghorbani et al. 300; the SSR paper 50).
-        step_size: step length in the ball's norm; default ``2.5 * eps / steps``.
-        norm: ``"linf"`` or ``"l2"``.
-        constraint: ``"clip"`` (Euclidean projection, Ghorbani et al.) or ``"rescale"`` (shrink the
-            whole perturbation back into the L-inf ball, the SSR paper).
-        k: top-k size, an int or a fraction in (0, 1) of the map's cells.
+        config: the hyperparameters (:class:`AttributionAttackConfig`, default ``AttributionAttackConfig()``).
         region: ``targeted`` objective's mask ``(h, w)`` or ``(B, h, w)``.
         target_map: ``manipulate`` objective's target attribution (any shape ``normalized_map`` reads).
-        map_weight, output_weight: ``manipulate``'s two weights.
-        measure: the objective whose ``D`` (on the original model) selects the returned iterate and
-            fills the record; default ``objective`` itself (``topk`` for ``random_sign``).
-        normalize: ``"sum1"`` (maps sum to 1) or ``"sum_hw"`` (sum to ``h*w``, the Ghorbani/SSR code).
-        beta: softplus sharpness of the surrogate; ``None`` differentiates the model itself. CAM,
-            GradCAM(++) and Repr are always differentiated on the model (first-order maps).
-        random_start: start from a uniform point of the ball instead of ``x`` (the papers do not).
         method_options: options bound to the attribution (e.g. ``{"steps": 20}`` for IG,
             ``{"generator": g}`` to seed SmoothGrad's noise).
         generator: random source for ``random_sign`` and the random start.
+        **options: fields of :class:`AttributionAttackConfig` replaced for this call (``steps=100, beta=10``).
 
     Returns:
         ``(x_adv, record)``: ``x_adv (B, C, H, W)`` detached, and an ``AttributionAttackRecord``.
@@ -149,10 +150,13 @@ def attribution_attack(
         (True, torch.Size([4]))
     """
     (x,) = check_batch(model, x)
-    threat, step_size, explain = check_attribution_attack(
-        method=method, objective=objective, eps=eps, steps=steps, step_size=step_size, norm=norm, constraint=constraint,
-        measure=measure, normalize=normalize, method_options=method_options,
-    )
+    config = resolve_config(AttributionAttackConfig, config, options)
+    check_choice(objective, OBJECTIVES, name="objective")
+    eps = parse_eps(eps)
+    threat = constrained_threat(config.norm, eps, config.constraint)
+    step_size = default_step_size(threat.eps, config.steps, config.step_size)
+    explain = get_attribution(method, **(method_options or {}))
+    normalize = config.normalize
     x = x.detach()
     with evaluation_mode(model):
         with torch.no_grad():
@@ -160,18 +164,19 @@ def attribution_attack(
         maps = LabelMaps(model, explain, clean_logits.argmax(dim=1), normalize)
         clean_maps = maps(x)
         settings = dict(
-            k=k, region=region, target_map=target_map, normalize=normalize, map_weight=map_weight, output_weight=output_weight
+            k=config.k, region=region, target_map=target_map, normalize=normalize, map_weight=config.map_weight,
+            output_weight=config.output_weight,
         )
         attack_d = None if objective == "random_sign" else dissimilarity(objective, clean_maps, clean_logits, **settings)
-        measure = measure or ("topk" if objective == "random_sign" else objective)
+        measure = config.measure or ("topk" if objective == "random_sign" else objective)
         judge = IterateJudge(x, maps, dissimilarity(measure, clean_maps, clean_logits, **settings))
         if attack_d is None:
-            judge(random_sign(x, eps=eps, norm=norm, generator=generator), 1)
+            judge(random_sign(x, eps=eps, norm=config.norm, generator=generator), 1)
         else:
-            ascent = MapObjective(maps, attack_d, method=method, beta=beta, reads_logits=objective == "manipulate")
+            ascent = MapObjective(maps, attack_d, method=method, beta=config.beta, reads_logits=objective == "manipulate")
             projected_gradient_ascent(
-                ascent, x, threat, steps=steps, step_size=step_size, random_start=random_start, generator=generator,
-                on_iterate=judge,
+                ascent, x, threat, steps=config.steps, step_size=step_size, random_start=config.random_start,
+                generator=generator, on_iterate=judge,
             )
     return judge.best.x, judge.record()
 

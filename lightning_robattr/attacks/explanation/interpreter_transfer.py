@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from ..._validation import renamed_keywords
 from ...metrics.functional import iou
 from ...models import evaluation_mode
 from ..targets import random_targets
@@ -33,13 +34,14 @@ class InterpreterTransfer(NamedTuple):
     success_rate: Tensor
 
 
+@renamed_keywords(interpreters="methods", interpreter_options="method_options")
 def interpreter_transfer(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
     *,
-    interpreters: Sequence[str] = ("grad", "cam", "mask", "rts"),
-    interpreter_options: Mapping[str, Mapping[str, Any]] | None = None,
+    methods: Sequence[str] = ("grad", "cam", "mask", "rts"),
+    method_options: Mapping[str, Mapping[str, Any]] | None = None,
     target: Tensor | None = None,
     eps: float = 0.031,
     schedule_scale: float = 1.0,
@@ -47,7 +49,7 @@ def interpreter_transfer(
     pgd: bool = True,
     generator: torch.Generator | None = None,
 ) -> InterpreterTransfer:
-    """ADV2 against each of ``interpreters`` (its own schedule, times ``schedule_scale``), then targeted PGD with the
+    """ADV2 against each of ``methods`` (its own schedule, times ``schedule_scale``), then targeted PGD with the
     longest of those budgets, all to the same targets; each attack's images scored on every interpreter.
 
     High IoU on the diagonal and low off it means an attack tailored to one interpreter does not
@@ -56,7 +58,8 @@ def interpreter_transfer(
 
     Args:
         model: classifier on pixel-space images; x, y: benign images ``(B, C, H, W)`` in [0, 1] and labels ``(B,)``.
-        interpreters, interpreter_options: as for ``adv2`` (``{"rts": {"saliency_net": ...}}``).
+        methods, method_options: the interpreters and their options, as ``method`` and ``method_options`` of ``adv2``
+            (``{"rts": {"saliency_net": ...}}``; formerly ``interpreters`` and ``interpreter_options``).
         target: target labels ``(B,)``; default a uniform other class drawn with ``generator``.
         eps, step_size: the budget and step in pixel units (0.031 and 1/255).
         schedule_scale: multiplies every schedule's step counts (``ADV2Schedule.scaled``).
@@ -64,28 +67,28 @@ def interpreter_transfer(
 
     Cost: the sum of the attacks' costs, plus ``rows x columns`` maps.
     """
-    options = options_per_interpreter(interpreters, interpreter_options)
+    options = options_per_interpreter(methods, method_options)
     with evaluation_mode(model):
         if target is None:
             with torch.no_grad():
                 target = random_targets(y, model(x[:1]).shape[1], generator=generator)
-        benign = {name: interpreter_map(model, x, y, name, options[name]) for name in interpreters}
-        schedules: dict[str, ADV2Schedule] = {name: adv2_schedule(name).scaled(schedule_scale) for name in interpreters}
-        attacks = {f"adv2:{name}": (name, schedules[name]) for name in interpreters}
+        benign = {name: interpreter_map(model, x, y, name, options[name]) for name in methods}
+        schedules: dict[str, ADV2Schedule] = {name: adv2_schedule(name).scaled(schedule_scale) for name in methods}
+        attacks = {f"adv2:{name}": (name, schedules[name]) for name in methods}
         if pgd:
             source = longest_schedule(schedules)
             attacks[PGD_ROW] = (source, schedules[source].prediction_only())
         ious, rates = [], []
         for name, schedule in attacks.values():
             x_adv, record = adv2(
-                model, x, y, target=target, interpreter=name, interpreter_options=options, target_map=benign[name],
+                model, x, y, target=target, method=name, method_options=options, target_map=benign[name],
                 eps=eps, schedule=schedule, step_size=step_size,
             )
             done = record.success.bool()
             scored = transfer_ious(model, x_adv, target, benign, options)
             ious.append([values[done].mean().item() if done.any() else math.nan for values in scored.values()])
             rates.append(done.float().mean().item())
-    return InterpreterTransfer(list(attacks), list(interpreters), torch.tensor(ious), torch.tensor(rates))
+    return InterpreterTransfer(list(attacks), list(methods), torch.tensor(ious), torch.tensor(rates))
 
 
 def transfer_ious(

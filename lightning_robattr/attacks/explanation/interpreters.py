@@ -5,8 +5,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ...attributions import REQUIRED_OPTIONS, get_attribution
-from ...attributions.mask import initial_mask_state, mask_saliency, mask_steps
+from ...attributions import attribution_record, get_attribution
 from ...metrics.functional import reduce_channels
 from .maps import surrogate
 
@@ -48,16 +47,17 @@ def differentiable_map(
 ) -> DifferentiableMap:
     """The map of class ``label`` as a function of the attacked input, differentiated as ADV2 needs.
 
-    For every interpreter but ``mask``: the normalised map computed with ``create_graph`` inside
-    ``maps.surrogate(model, method, beta, kind=surrogate_kind)``. For ``mask``, whose map is an
-    optimisation, the function keeps the optimiser's state across calls, as the ADV2 authors track
-    it: a full MASK run on the first call and every ``mask_restart_every`` calls, then per call
-    ``mask_inner_steps`` plain Adam steps at the current input and one step written out with a graph,
+    For a map differentiated whole: the normalised map computed with ``create_graph`` inside
+    ``maps.surrogate(model, method, beta, kind=surrogate_kind)``. For a map that is an optimisation
+    (``AttributionMethod.tracker``: MASK), the function keeps the optimiser's state across calls, as
+    the ADV2 authors track it: a full run on the first call and every ``mask_restart_every`` calls, then
+    per call ``mask_inner_steps`` plain steps at the current input and one step written out with a graph,
     whose map is returned. Under ``"auto"`` that step runs on the model itself, as the authors run it:
-    its input gradient flows through ``x - blur(x)`` and needs no stand-in for ReLU.
+    MASK's input gradient flows through ``x - blur(x)`` and needs no stand-in for ReLU.
     """
     options = dict(options or {})
-    if method != "mask":
+    tracker = attribution_record(method).tracker
+    if tracker is None:
         explain = get_attribution(method, **options)
 
         def attacked(x_adv: Tensor) -> Tensor:
@@ -65,40 +65,26 @@ def differentiable_map(
                 return min_max_normalized(_as_maps(explain(model, x_adv, label, create_graph=True)))
 
         return attacked
-    grid = options.pop("grid", None)
-    full_iterations = options.pop("iterations", 400)
-    state, calls = None, 0
-
-    def attacked_mask(x_adv: Tensor) -> Tensor:
-        nonlocal state, calls
-        detached = x_adv.detach()
-        if calls % mask_restart_every == 0:
-            state = initial_mask_state(detached, grid or max(7, round(x_adv.shape[-2] / 8)))
-            state = mask_steps(model, detached, label, state, iterations=full_iterations, **options)
-        else:
-            state = mask_steps(model, detached, label, state, iterations=mask_inner_steps, **options)
-        calls += 1
-        with surrogate(model, method, beta, kind="none" if surrogate_kind == "auto" else surrogate_kind):
-            step = mask_steps(model, x_adv, label, state, iterations=1, create_graph=True, **options)
-        return min_max_normalized(mask_saliency(step.m, x_adv.shape[-2:]))
-
-    return attacked_mask
+    kind = "none" if surrogate_kind == "auto" else surrogate_kind
+    follow = tracker(
+        model, label, step_context=lambda: surrogate(model, method, beta, kind=kind),
+        inner_steps=mask_inner_steps, restart_every=mask_restart_every, **options,
+    )
+    return lambda x_adv: min_max_normalized(follow(x_adv))
 
 
 def options_per_interpreter(names: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    """``{name: its options}`` for every interpreter of ``names`` (``{}`` where ``options`` has none), checked before any work.
+    """``{name: its options}`` for every method of ``names`` (``{}`` where ``options`` has none), checked before any work.
 
-    Raises ``ValueError`` for an unknown interpreter, an option it does not take, or a missing
-    required one (``rts`` without ``saliency_net``).
+    Raises ``ValueError`` for an unknown method, an option it does not take, or a missing
+    required one (``AttributionMethod.required``: ``rts`` without ``saliency_net``).
     """
     chosen = {name: dict((options or {}).get(name, {})) for name in names}
     for name, bound in chosen.items():
         get_attribution(name, **bound)
-        if any(option not in bound for option in REQUIRED_OPTIONS.get(name, ())):
-            raise ValueError(
-                f"the {name} interpreter needs its masking network: give options {{'saliency_net': <RTSNet or RTSModule checkpoint path>}} "
-                "(train one with configs/rts.yaml)"
-            )
+        for option, what in attribution_record(name).required.items():
+            if option not in bound:
+                raise ValueError(f"the {name} method needs {what}: give its options {{{option!r}: ...}}")
     return chosen
 
 

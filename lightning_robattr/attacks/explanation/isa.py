@@ -1,20 +1,22 @@
 """Interpretability sneaking attack, ISA ("Proper Network Interpretability Helps Adversarial Robustness", problem 6)."""
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from ..._validation import check_batch, check_choice, check_nonnegative, check_positive_int
-from ...attributions import get_attribution
+from ...attributions import attribution_record, get_attribution
 from ...metrics.functional import interpretation_discrepancy, normalized_discrepancy
 from ...models import evaluation_mode
 from ..classification_losses import cw_margin
 from ..ascent import projected_gradient_ascent
+from ..attack_config import AttackConfig, resolve_config
 from ..targets import random_targets
 from ..threat_models import LinfBall, Radius, per_example
-from .maps import surrogate
+from .maps import check_beta, surrogate
 
 CLASS_SETS = ("one", "two", "all")
 FIRST_POINTS = ("targeted", "isa")
@@ -45,31 +47,61 @@ class ISAResult(NamedTuple):
     nsl: Tensor
 
 
-def check_isa(
-    *,
-    method: str,
-    classes: str,
-    p: int,
-    tau: float,
-    budget_factors: Sequence[float],
-    steps: int,
-    search_rounds: int,
-    method_options: Mapping[str, Any] | None,
-    first_point: str = "targeted",
-) -> tuple[list[float], Callable[..., Tensor]]:
-    """Raise for a bad hyperparameter of :func:`isa` (no tensors needed); return the budget factors and the bound attribution."""
-    check_choice(first_point, FIRST_POINTS, name="first_point")
-    if classes not in CLASS_SETS:
-        raise ValueError(f"classes must be one of {CLASS_SETS}, got {classes!r}")
-    if p not in (1, 2):
-        raise ValueError(f"p must be 1 or 2, got {p!r}")
-    check_nonnegative(tau, "tau")
-    check_positive_int(steps, "steps")
-    check_positive_int(search_rounds, "search_rounds")
-    factors = [float(f) for f in budget_factors]
-    if not factors or min(factors) <= 0 or any(b <= a for a, b in zip(factors, factors[1:])) or factors[-1] <= 1:
-        raise ValueError(f"budget_factors must be positive and increasing with the last > 1, got {list(budget_factors)}")
-    return factors, get_attribution(method, **(method_options or {}))
+@dataclass(frozen=True)
+class ISAConfig(AttackConfig):
+    """The hyperparameters of :func:`isa` (the interpreter ``method``, its options and the targets are call arguments).
+
+    Attributes:
+        classes: the class set of the discrepancy: ``"one"``, ``"two"`` or ``"all"``.
+        p: the discrepancy's norm, 1 or 2.
+        tau: margin tolerance (0.1), >= 0.
+        budget_factors: increasing factors ``rho > 0`` of the ISA points, the last > 1 (a list is stored as a tuple).
+        first_point: the attack at ``eps*`` that NSL starts from: ``"targeted"`` (the plain
+            targeted attack, the authors' code, which reproduces Table 1) or ``"isa"`` (ISA's least
+            discrepancy at ``eps*``, the point as the paper's text defines it).
+        steps: gradient steps per attack (10).
+        search_rounds: rounds of each search (10).
+        eps_init: starting budget of the ``eps*`` search, in (0, 1] pixel units (0.05).
+        weight_init: starting discrepancy weight of the weight searches, in (0, 1] (5e-5).
+        beta: softplus sharpness of the surrogate for gradient maps; ``None`` uses the model.
+    """
+
+    classes: Literal["one", "two", "all"] = "two"
+    p: Literal[1, 2] = 1
+    tau: float = 0.1
+    budget_factors: tuple[float, ...] = (1.0, 1.2, 1.4, 1.6)
+    first_point: Literal["targeted", "isa"] = "targeted"
+    steps: int = 10
+    search_rounds: int = 10
+    eps_init: float = 0.05
+    weight_init: float = 5e-5
+    beta: float | None = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.budget_factors, list):  # stored as a tuple, so equal configs compare equal
+            object.__setattr__(self, "budget_factors", tuple(self.budget_factors))
+        super().__post_init__()
+
+    def check(self) -> None:
+        check_choice(self.first_point, FIRST_POINTS, name="first_point")
+        if self.classes not in CLASS_SETS:
+            raise ValueError(f"classes must be one of {CLASS_SETS}, got {self.classes!r}")
+        if self.p not in (1, 2):
+            raise ValueError(f"p must be 1 or 2, got {self.p!r}")
+        check_nonnegative(self.tau, "tau")
+        check_positive_int(self.steps, "steps")
+        check_positive_int(self.search_rounds, "search_rounds")
+        factors = self.budget_factors
+        if (
+            isinstance(factors, (str, bytes)) or not factors or any(isinstance(f, bool) or not isinstance(f, (int, float)) for f in factors)
+            or min(factors) <= 0 or any(b <= a for a, b in zip(factors, factors[1:])) or factors[-1] <= 1
+        ):
+            raise ValueError(f"budget_factors must be positive and increasing with the last > 1, got {factors!r}")
+        for name in ("eps_init", "weight_init"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+                raise ValueError(f"{name} must be in (0, 1] (its search runs in [0, 1]), got {value!r}")
+        check_beta(self.beta)
 
 
 def isa(
@@ -78,19 +110,11 @@ def isa(
     y: Tensor,
     *,
     method: str = "cam",
-    classes: str = "two",
-    p: int = 1,
-    tau: float = 0.1,
     target: Tensor | None = None,
-    budget_factors: Sequence[float] = (1.0, 1.2, 1.4, 1.6),
-    first_point: str = "targeted",
-    steps: int = 10,
-    search_rounds: int = 10,
-    eps_init: float = 0.05,
-    weight_init: float = 5e-5,
-    beta: float | None = 1.0,
+    config: ISAConfig | None = None,
     method_options: Mapping[str, Any] | None = None,
     generator: torch.Generator | None = None,
+    **options: Any,
 ) -> tuple[Tensor, ISAResult]:
     """Targeted attacks that fool the classifier while keeping the interpretation close, of least discrepancy.
 
@@ -120,20 +144,11 @@ def isa(
         x: clean images ``(B, C, H, W)`` in [0, 1], correctly classified.
         y: their labels ``t`` ``(B,)``.
         method: the interpreter ``L``, an ``attributions.get_attribution`` name (``cam``, ``gradcampp``, ``ig``, ``repr``, ...).
-        classes: ``"one"``, ``"two"`` or ``"all"``.
-        p: 1 or 2.
-        tau: margin tolerance (0.1).
         target: target labels ``(B,)``; default a uniform other class drawn with ``generator``.
-        budget_factors: increasing factors ``rho`` (the last > 1) of the ISA points.
-        first_point: the attack at ``eps*`` that NSL starts from: ``"targeted"`` (the plain
-            targeted attack, the authors' code, which reproduces Table 1) or ``"isa"`` (ISA's least
-            discrepancy at ``eps*``, the point as the paper's text defines it).
-        steps: gradient steps per attack (10).
-        search_rounds: rounds of each search (10).
-        eps_init, weight_init: starting budget (0.05) and discrepancy weight (5e-5).
-        beta: softplus sharpness of the surrogate for gradient maps; ``None`` uses the model.
-        method_options: options bound to the interpreter (e.g. ``{"scale": "sum_to_logit"}``, ``{"mode": "int_repo"}``).
+        config: the hyperparameters (:class:`ISAConfig`, default ``ISAConfig()``: 2-class l1, factors 1, 1.2, 1.4, 1.6).
+        method_options: options bound to the interpreter (e.g. ``{"scale": "sum_to_logit"}`` for ``cam``, ``{"steps": 10}`` for ``ig``).
         generator: random source for the target labels.
+        **options: fields of :class:`ISAConfig` replaced for this call (``classes="all", p=2``).
 
     Returns:
         ``(x_adv, record)``: the adversarial images of every point ``(P, B, C, H, W)`` and an ``ISAResult``.
@@ -150,28 +165,27 @@ def isa(
         (torch.Size([4, 1, 28, 28]), torch.Size([4]))
     """
     x, y, target = check_batch(model, x, {"y": y, "target": target}, required=("y",))
-    factors, explain = check_isa(
-        method=method, classes=classes, p=p, tau=tau, budget_factors=budget_factors, steps=steps, search_rounds=search_rounds,
-        method_options=method_options, first_point=first_point,
-    )
+    config = resolve_config(ISAConfig, config, options)
+    explain, p = get_attribution(method, **(method_options or {})), config.p
     x = x.detach()
     with evaluation_mode(model):
         with torch.no_grad():
             num_classes = model(x[:1]).shape[1]
         t_prime = random_targets(y, num_classes, generator=generator) if target is None else target
-        class_list = {"one": [y], "two": [y, t_prime], "all": [torch.full_like(y, c) for c in range(num_classes)]}[classes]
+        class_list = {"one": [y], "two": [y, t_prime], "all": [torch.full_like(y, c) for c in range(num_classes)]}[config.classes]
         maps = ClassSetMaps(model, explain, method, class_list)
-        sneak = Sneak(x, t_prime, maps, beta=beta, p=p, tau=tau, steps=steps)
+        sneak = Sneak(x, t_prime, maps, beta=config.beta, p=p, tau=config.tau, steps=config.steps)
         clean = maps(x)
-        eps_star = _search(lambda eps: sneak.fooled(sneak(eps, None)), x.new_full(y.shape, eps_init), search_rounds, largest=False)
-        budgets = torch.stack([eps_star] + [(rho * eps_star).clamp(max=1.0) for rho in factors])
+        rounds = config.search_rounds
+        eps_star = _search(lambda eps: sneak.fooled(sneak(eps, None)), x.new_full(y.shape, config.eps_init), rounds, largest=False)
+        budgets = torch.stack([eps_star] + [(rho * eps_star).clamp(max=1.0) for rho in config.budget_factors])
 
         def least_discrepancy(eps: Tensor) -> Tensor:
             """ISA at ``eps (B,)``: the attack with the largest discrepancy weight that still succeeds."""
-            weight = _search(lambda w: sneak.fooled(sneak(eps, w)), x.new_full(y.shape, weight_init), search_rounds, largest=True)
+            weight = _search(lambda w: sneak.fooled(sneak(eps, w)), x.new_full(y.shape, config.weight_init), rounds, largest=True)
             return sneak(eps, weight)
 
-        points = [sneak(eps_star, None) if first_point == "targeted" else least_discrepancy(eps_star)]
+        points = [sneak(eps_star, None) if config.first_point == "targeted" else least_discrepancy(eps_star)]
         points += [least_discrepancy(eps) for eps in budgets[1:]]
         adv_maps = [maps(point) for point in points]
         x_adv, success, values, nds = _running_minimum(
@@ -193,7 +207,7 @@ class ClassSetMaps:
         self.model, self.explain, self.method, self.class_list = model, explain, method, class_list
 
     def __call__(self, x_in: Tensor, create_graph: bool = False) -> Tensor:
-        if self.method == "repr":
+        if not attribution_record(self.method).per_class:
             return self.explain(self.model, x_in, None, create_graph=create_graph)
         n = len(self.class_list)
         maps = self.explain(self.model, x_in.repeat(n, 1, 1, 1), torch.cat(self.class_list), create_graph=create_graph)

@@ -1,24 +1,22 @@
 """The maps that attribution attacks compare: one non-negative, normalised map per image."""
 
+import math
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, get_args
 
 from torch import Tensor, nn
 
 from ..._random_state import isolated_random_state, seed_global
-from ...attributions import get_attribution
+from ...attributions import attribution_record, get_attribution
+from ...attributions.registry import Surrogate
 from ...metrics.functional import reduce_channels
 from ...models import relu_derivative_surrogate, softplus_surrogate
 
 NORMALIZATIONS = ("sum1", "sum_hw")
 MAP_NOISE = ("shared", "redrawn")
 MAP_NOISE_SEED = 0
-SURROGATES = ("auto", "relu_derivative", "softplus", "none")
-# Maps read off the forward pass (CAM, Repr, RTS's masking network) or off the gradient at a GAP head
-# (GradCAM, GradCAM++ at their default layer, where that gradient is the constant W/(h w)): first-order
-# autograd gives their input gradient, so they need no smooth stand-in for ReLU.
-FIRST_ORDER_METHODS = frozenset({"cam", "gradcam", "gradcampp", "repr", "rts"})
+SURROGATES = ("auto", *get_args(Surrogate))
 
 
 def normalized_map(raw: Tensor, normalize: str) -> Tensor:
@@ -84,19 +82,26 @@ def manipulate_targets(
     return maps[index]
 
 
+def check_beta(beta: float | None) -> None:
+    """Raise unless ``beta`` (the surrogate's softplus sharpness) is a finite number > 0 or ``None`` (the model itself)."""
+    if beta is not None and (isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 < beta < math.inf):
+        raise ValueError(f"beta must be a positive softplus sharpness, or None to differentiate the model itself; got {beta!r}")
+
+
 def surrogate(model: nn.Module, method: str, beta: float | None = 1.0, kind: str = "auto") -> AbstractContextManager:
     """The context in which an attack differentiates ``method``'s map.
 
     Gradient maps of ReLU nets have zero input Hessian almost everywhere, so their attack direction
     is taken on a smooth stand-in: ``kind="softplus"`` (``models.softplus_surrogate(model, beta)``),
     ``"relu_derivative"`` (``models.relu_derivative_surrogate``, the ADV2 authors' choice for GRAD),
-    ``"none"``, or ``"auto"``: nothing for first-order maps (``FIRST_ORDER_METHODS``: CAM family, Repr, RTS), the ReLU
-    derivative for ``grad``, softplus for the others. ``beta=None`` always uses the model as it is.
+    ``"none"``, or ``"auto"``: the method's own, ``attributions.attribution_record(method).surrogate`` (nothing
+    for first-order maps: the CAM family, Repr, RTS; the ReLU derivative for ``grad``; softplus for the
+    others). ``beta=None`` always uses the model as it is.
     """
     if kind not in SURROGATES:
         raise ValueError(f"surrogate must be one of {SURROGATES}, got {kind!r}")
     if kind == "auto":
-        kind = "none" if method in FIRST_ORDER_METHODS else "relu_derivative" if method == "grad" else "softplus"
+        kind = attribution_record(method).surrogate
     if beta is None or kind == "none":
         return nullcontext(model)
     if kind == "relu_derivative":

@@ -17,10 +17,15 @@ OBJECTIVES = ("random_sign", "topk", "mass_center", "targeted", "manipulate")
 Dissimilarity = Callable[[Tensor, Tensor | None], Tensor]
 
 
+def check_k(k: int | float) -> None:
+    """Raise unless ``k`` is an int >= 1 or a fraction in (0, 1) (no map needed, so configs are checked early)."""
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not (k >= 1 if isinstance(k, int) else 0 < k < 1):
+        raise ValueError(f"k must be an int >= 1 or a fraction in (0, 1) of the map's cells, got {k!r}")
+
+
 def resolve_k(k: int | float, size: int) -> int:
     """``k`` features: an int as given, a float in (0, 1) as that share of ``size`` (at least 1)."""
-    if isinstance(k, bool) or not isinstance(k, (int, float)):
-        raise ValueError(f"k must be an int or a fraction in (0, 1), got {k!r}")
+    check_k(k)
     count = k if isinstance(k, int) else max(1, round(k * size)) if 0 < k < 1 else 0
     if not 1 <= count <= size:
         raise ValueError(f"k must be an int in [1, {size}] (the map size) or a fraction in (0, 1), got {k!r}")

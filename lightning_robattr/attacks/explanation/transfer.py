@@ -6,7 +6,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...attributions import ATTRIBUTIONS, REQUIRED_OPTIONS
+from ...attributions import ATTRIBUTION_METHODS
 from ...metrics.functional import cosine_distance, mass_center_dislocation, spearman, topk_intersection
 from ...models import evaluation_mode
 from ..._validation import check_batch
@@ -34,7 +34,7 @@ def transfer_evaluation(
     Args:
         model: classifier on pixel-space images (eval mode and fp32 inside, restored afterwards).
         x, x_adv: clean and perturbed images ``(B, C, H, W)`` in [0, 1].
-        methods: attribution names; default every method of ``attributions.get_attribution`` that needs no
+        methods: attribution names; default every method of ``attributions.ATTRIBUTION_METHODS`` that needs no
             options (all but ``rts``).
         k: top-k size for the intersection, an int or a fraction in (0, 1) of each map's cells.
         normalize: ``"sum1"`` or ``"sum_hw"`` (it changes no metric below, only the maps' scale).
@@ -60,7 +60,7 @@ def transfer_evaluation(
     (x_adv,) = check_batch(model, x_adv, name="x_adv")
     if x_adv.shape != x.shape:
         raise ValueError(f"x_adv must have the shape of x {tuple(x.shape)}, got {tuple(x_adv.shape)}")
-    methods = [name for name in ATTRIBUTIONS if name not in REQUIRED_OPTIONS] if methods is None else list(methods)
+    methods = [name for name, method in ATTRIBUTION_METHODS.items() if not method.required] if methods is None else list(methods)
     options = dict(method_options or {})
     unknown = set(options) - set(methods)
     if unknown:

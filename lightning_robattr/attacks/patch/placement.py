@@ -1,16 +1,31 @@
 """Where a patch goes: its size from a fraction of the image, its placements, pasting it (pixels replaced, not added)."""
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 
+def check_size(size: float) -> None:
+    """Raise unless ``size``, a patch's share of the image area, lies in (0, 1]."""
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 < size <= 1:
+        raise ValueError(f"size must be the patch's share of the image area in (0, 1], got {size}; e.g. 0.1")
+
+
+def check_placement(placement: str | Sequence[int]) -> None:
+    """Raise unless ``placement`` is ``"random"`` or one ``(row, col)`` corner of integers >= 0."""
+    if isinstance(placement, str):
+        if placement != "random":
+            raise ValueError(f"placement must be 'random' or a (row, col) corner, got {placement!r}")
+    elif len(placement) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0 for v in placement):
+        raise ValueError(f"placement must be 'random' or a (row, col) corner of two integers >= 0, got {placement!r}")
+
+
 def patch_shape(image_shape: Sequence[int], size: float) -> tuple[int, int]:
     """``(h, w)`` of a patch covering ``size`` of an ``(H, W)`` image's area (square for square images, at least 1 x 1)."""
-    if not 0 < size <= 1:
-        raise ValueError(f"size must be the patch's share of the image area in (0, 1], got {size}; e.g. 0.1")
+    check_size(size)
     height, width = image_shape[-2:]
     side = math.sqrt(size)
     return max(1, round(height * side)), max(1, round(width * side))
@@ -23,9 +38,8 @@ def patch_locations(
     """``(count, 2)`` top-left corners ``(row, col)``: uniform over the image (``"random"``) or one fixed ``(row, col)``."""
     height, width = image_shape[-2:]
     h, w = patch_hw
+    check_placement(placement)
     if isinstance(placement, str):
-        if placement != "random":
-            raise ValueError(f"placement must be 'random' or a (row, col) corner, got {placement!r}")
         rows = torch.randint(0, height - h + 1, (count,), generator=generator)
         cols = torch.randint(0, width - w + 1, (count,), generator=generator)
         return torch.stack([rows, cols], dim=1).to(device)

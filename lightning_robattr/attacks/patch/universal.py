@@ -7,16 +7,52 @@ perturbation per image.
 """
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..._validation import check_batch, check_positive_int
+from ..._validation import check_batch, check_nonnegative, check_positive_int
 from ...models import evaluation_mode
+from ..attack_config import AttackConfig, resolve_config
 from ..records import with_success
-from .placement import apply_patch, patch_locations, patch_shape
+from .placement import apply_patch, check_placement, check_size, patch_locations, patch_shape
+
+BROWN_SIZE = 0.25
+LAVAN_SIZE = 0.02
+
+
+@dataclass(frozen=True)
+class PatchConfig(AttackConfig):
+    """The hyperparameters of :func:`adversarial_patch` and :func:`lavan` (the target class is an argument of the call).
+
+    Attributes:
+        size: the patch's share of the image area, in (0, 1]; ``None``: the attack's own, 25 % for
+            :func:`adversarial_patch` (the smallest that fooled Inception consistently in "Attribution-driven
+            Causal Analysis for Detection of Adversarial Examples"; on MNIST5k's natural Small a random-placed
+            25 % patch fools about 60 % of held-out digits, a 10 % one about 15 %), 2 % for :func:`lavan`.
+        steps: signed steps (>= 1), each on a fresh mini-batch.
+        step_size: the step on the patch's pixels (>= 0; the patch stays in [0, 1]).
+        placement: ``"random"`` (a random place per image and step: an expectation over placements)
+            or one fixed top-left ``(row, col)`` corner.
+        batch_size: training images per step (>= 1).
+    """
+
+    size: float | None = None
+    steps: int = 500
+    step_size: float = 0.01
+    placement: Literal["random"] | tuple[int, int] = "random"
+    batch_size: int = 64
+
+    def check(self) -> None:
+        if self.size is not None:
+            check_size(self.size)
+        check_positive_int(self.steps, "steps")
+        check_nonnegative(self.step_size, "step_size")
+        check_placement(self.placement)
+        check_positive_int(self.batch_size, "batch_size")
 
 
 def brown_objective(logits: Tensor, labels: Tensor, target: int) -> Tensor:
@@ -30,13 +66,10 @@ def lavan_objective(logits: Tensor, labels: Tensor, target: int) -> Tensor:
 
 
 def _optimise_patch(
-    model: nn.Module, images: Tensor, labels: Tensor, *, target: int, size: float, steps: int, step_size: float,
-    placement: str | Sequence[int], batch_size: int, objective: Callable[[Tensor, Tensor, int], Tensor],
-    generator: torch.Generator | None,
+    model: nn.Module, images: Tensor, labels: Tensor, *, target: int, config: PatchConfig, size: float,
+    objective: Callable[[Tensor, Tensor, int], Tensor], generator: torch.Generator | None,
 ) -> Tensor:
     images, labels = check_batch(model, images, {"labels": labels}, required=("labels",))
-    check_positive_int(steps, "steps")
-    check_positive_int(batch_size, "batch_size")
     keep = labels != target  # images of the target class teach nothing
     if not keep.any():
         raise ValueError(f"every training image is of the target class {target}; give images of other classes")
@@ -44,20 +77,19 @@ def _optimise_patch(
     hw = patch_shape(images.shape, size)
     patch = torch.rand((images.shape[1], *hw), generator=generator).to(images)
     with evaluation_mode(model):
-        for _ in range(steps):
-            pick = torch.randint(0, len(images), (min(batch_size, len(images)),), generator=generator).to(images.device)
-            where = patch_locations(len(pick), images.shape, hw, placement, generator=generator, device=images.device)
+        for _ in range(config.steps):
+            pick = torch.randint(0, len(images), (min(config.batch_size, len(images)),), generator=generator).to(images.device)
+            where = patch_locations(len(pick), images.shape, hw, config.placement, generator=generator, device=images.device)
             patch.requires_grad_(True)
             value = objective(model(apply_patch(images[pick], patch, where)), labels[pick], target).mean()
             (grad,) = torch.autograd.grad(value, patch)
-            patch = (patch.detach() + step_size * grad.sign()).clamp(0, 1)
+            patch = (patch.detach() + config.step_size * grad.sign()).clamp(0, 1)
     return patch.detach()
 
 
 def adversarial_patch(
-    model: nn.Module, images: Tensor, labels: Tensor, *, target: int, size: float = 0.25, steps: int = 500,
-    step_size: float = 0.01, placement: str | Sequence[int] = "random", batch_size: int = 64,
-    generator: torch.Generator | None = None,
+    model: nn.Module, images: Tensor, labels: Tensor, *, target: int, config: PatchConfig | None = None,
+    generator: torch.Generator | None = None, **options: Any,
 ) -> Tensor:
     """Brown et al.'s universal adversarial patch ``(C, h, w)``, optimised towards class ``target``.
 
@@ -68,26 +100,30 @@ def adversarial_patch(
     mini-batch each, the patch kept in [0, 1].
 
     Args:
-        size: the patch's share of the image area (25 %: the smallest that fooled Inception consistently in
-            "Attribution-driven Causal Analysis for Detection of Adversarial Examples"; on MNIST5k's natural
-            Small a random-placed 25 % patch fools about 60 % of held-out digits, a 10 % one about 15 %).
+        model: classifier on ``(B, C, H, W)`` images in [0, 1].
+        images, labels: the training images ``(N, C, H, W)`` and their labels ``(N,)``.
+        target: the class the patch pushes towards.
+        config: the hyperparameters (:class:`PatchConfig`; its ``size`` defaults to 25 % here).
+        generator: random source for the initial patch, the mini-batches and the placements.
+        **options: fields of :class:`PatchConfig` replaced for this call (``steps=150``).
     """
-    return _optimise_patch(model, images, labels, target=target, size=size, steps=steps, step_size=step_size,
-                           placement=placement, batch_size=batch_size, objective=brown_objective, generator=generator)
+    config = resolve_config(PatchConfig, config, options)
+    return _optimise_patch(model, images, labels, target=target, config=config, size=config.size or BROWN_SIZE,
+                           objective=brown_objective, generator=generator)
 
 
 def lavan(
-    model: nn.Module, images: Tensor, labels: Tensor, *, target: int, size: float = 0.02, steps: int = 500,
-    step_size: float = 0.01, placement: str | Sequence[int] = "random", batch_size: int = 64,
-    generator: torch.Generator | None = None,
+    model: nn.Module, images: Tensor, labels: Tensor, *, target: int, config: PatchConfig | None = None,
+    generator: torch.Generator | None = None, **options: Any,
 ) -> Tensor:
     """LaVAN (Karmon et al., "LaVAN: Localized and Visible Adversarial Noise"): a small universal patch ``(C, h, w)``.
 
     As :func:`adversarial_patch`, with LaVAN's loss, the target's log-probability minus the true
-    (source) class's, ``z_target - z_source``, and a small default size (2 % of the area).
+    (source) class's, ``z_target - z_source``, and a small default ``size`` (2 % of the area).
     """
-    return _optimise_patch(model, images, labels, target=target, size=size, steps=steps, step_size=step_size,
-                           placement=placement, batch_size=batch_size, objective=lavan_objective, generator=generator)
+    config = resolve_config(PatchConfig, config, options)
+    return _optimise_patch(model, images, labels, target=target, config=config, size=config.size or LAVAN_SIZE,
+                           objective=lavan_objective, generator=generator)
 
 
 class PatchRecord(NamedTuple):

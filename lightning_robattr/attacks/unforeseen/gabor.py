@@ -6,16 +6,21 @@ loss over ``s`` by signed steps, with ``s`` clamped to [-1, 1].
 """
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ...models import evaluation_mode
-from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ..._validation import check_batch
 from ..ascent import projected_gradient_ascent
+from ..attack_config import resolve_config
+from ..budget import Budget, parse_eps
 from ..classification_losses import classification_loss
 from ..records import SuccessRecord, with_success
 from ..threat_models import ThreatModel
+from .config import UnforeseenConfig
 
 KERNEL_SIZE = 23
 DENSITY = 1 / 14
@@ -75,17 +80,25 @@ class _FreeGridBox(ThreatModel):
         return x_adv.clamp(-1, 1) * (x == 0)
 
 
+@dataclass(frozen=True)
+class GaborConfig(UnforeseenConfig):
+    """The hyperparameters of :func:`gabor` (the fields of ``UnforeseenConfig``).
+
+    ``step_size`` is the step on ``s`` (whose range is [-1, 1]); ``None``: the reference's
+    ``eps_255 / sqrt(steps)`` with ``eps_255 = 255 * eps`` (28 at the defaults, so every step
+    saturates the clamp: reproduced, not a bug of this port).
+    """
+
+
 def gabor(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
     *,
-    eps: float = 400 / 255,
-    steps: int = 200,
-    step_size: float | None = None,
-    targeted: bool = False,
-    loss: str = "ce",
+    eps: Budget = 400 / 255,
+    config: GaborConfig | None = None,
     generator: torch.Generator | None = None,
+    **options: Any,
 ) -> tuple[Tensor, SuccessRecord]:
     """Gabor-noise attack: ``x' = clip(x + eps * noise(s), 0, 1)`` with ``noise`` in [0, 1].
 
@@ -101,16 +114,12 @@ def gabor(
         model: classifier on ``(B, C, H, W)`` images in [0, 1].
         x: clean images ``(B, C, H, W)`` in [0, 1].
         y: true labels ``(B,)``, or target labels when ``targeted``.
-        eps: noise amplitude in pixel units of [0, 1] images (the paper's 0-255 value / 255).
-            Calibrated sizes of the paper (ImageNet-100): 6.25, 12.5, 25, 400, 800, 1600 (/255);
-            default 400/255, the Int paper's setting for CIFAR-10 and MNIST.
-        steps: signed-gradient steps on ``s`` (paper: 200).
-        step_size: step on ``s`` (whose range is [-1, 1]); default the reference's
-            ``eps_255 / sqrt(steps)`` with ``eps_255 = 255 * eps`` (28 at the defaults, so every
-            step saturates the clamp: reproduced, not a bug of this port).
-        targeted: pull towards ``y`` (the Int paper uses random wrong targets, ``random_targets``).
-        loss: ``"ce"`` or ``"cw"``.
+        eps: noise amplitude in pixel units of [0, 1] images (the paper's 0-255 value / 255;
+            ``"400/255"`` accepted). Calibrated sizes of the paper (ImageNet-100): 6.25, 12.5, 25,
+            400, 800, 1600 (/255); default 400/255, the Int paper's setting for CIFAR-10 and MNIST.
+        config: the hyperparameters (:class:`GaborConfig`: ``steps``, ``step_size``, ``targeted``, ``loss``).
         generator: random source for the kernels and the initial grid.
+        **options: fields of :class:`GaborConfig` replaced for this call (``steps=2``).
 
     Returns:
         ``(x_adv, record)``: ``x_adv (B, C, H, W)`` and a ``SuccessRecord``.
@@ -124,11 +133,10 @@ def gabor(
         torch.Size([4, 1, 28, 28])
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
-    check_nonnegative(eps, "eps")
-    check_positive_int(steps, "steps")
-    step_size = 255 * eps / math.sqrt(steps) if step_size is None else step_size
-    check_nonnegative(step_size, "step_size")
-    loss_fn = classification_loss(loss)
+    eps, config = parse_eps(eps), resolve_config(GaborConfig, config, options)
+    steps, targeted = config.steps, config.targeted
+    step_size = 255 * eps / math.sqrt(steps) if config.step_size is None else config.step_size
+    loss_fn = classification_loss(config.loss)
     x = x.detach()
     b, _, h, w = x.shape
     kernels = gabor_kernels(b, generator=generator, device=x.device).to(x.dtype)

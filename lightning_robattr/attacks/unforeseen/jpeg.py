@@ -7,15 +7,19 @@ in L-inf, L2 or L1; ``eps`` is in these coefficient units, not in pixels.
 """
 
 import math
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...models import evaluation_mode
-from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ..._validation import check_batch, check_choice, check_nonnegative
+from .config import UnforeseenConfig
 from .jpeg_codec import jpeg_decode, jpeg_encode
 from ..ascent import projected_gradient_ascent
+from ..attack_config import resolve_config
 from ..classification_losses import classification_loss
 from ..records import SuccessRecord, with_success
 from ..threat_models import ThreatModel, threat_model
@@ -24,19 +28,31 @@ DEFAULT_EPS = {"linf": 0.25, "l2": 8.0, "l1": 256.0}
 COEFFICIENT_BOUND = 2.0
 
 
+@dataclass(frozen=True)
+class JPEGConfig(UnforeseenConfig):
+    """The hyperparameters of :func:`jpeg`: the fields of ``UnforeseenConfig`` and ``random_start``
+    (the norm and the budget ``eps``, which together make the threat model, are arguments of the call).
+
+    ``step_size`` is the L-inf / L2 step on ``v``; ``None``: ``eps / sqrt(steps)``. Unused by L1.
+
+    Attributes:
+        random_start: start from a random ``v`` (L-inf uniform in the box, L2 on the sphere,
+            L1 uniform in the ball) rather than ``v = 0``.
+    """
+
+    random_start: bool = True
+
+
 def jpeg(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
     *,
-    norm: str = "linf",
+    norm: Literal["linf", "l2", "l1"] = "linf",
     eps: float | None = None,
-    steps: int = 200,
-    step_size: float | None = None,
-    random_start: bool = True,
-    targeted: bool = False,
-    loss: str = "ce",
+    config: JPEGConfig | None = None,
     generator: torch.Generator | None = None,
+    **options: Any,
 ) -> tuple[Tensor, SuccessRecord]:
     """JPEG L-inf / L2 / L1 attack on the quantised DCT coefficients.
 
@@ -56,13 +72,10 @@ def jpeg(
         eps: bound on ``v`` in half quantisation steps; default per norm, the Int paper's
             CIFAR-10/MNIST values (L-inf 0.25, L2 8, L1 256). Calibrated sizes of the paper:
             CIFAR-10 L-inf .03125-1 (x2), L1 2, 8, 64, 256, 512, 1024; ImageNet-100 L2 8-256.
-        steps: iterations (paper: 200).
-        step_size: L-inf / L2 step on ``v``; default ``eps / sqrt(steps)``. Unused by L1.
-        random_start: start from a random ``v`` (L-inf uniform in the box, L2 on the sphere,
-            L1 uniform in the ball) rather than ``v = 0``.
-        targeted: pull towards ``y`` (the Int paper uses random wrong targets, ``random_targets``).
-        loss: ``"ce"`` or ``"cw"``.
+        config: the hyperparameters (:class:`JPEGConfig`: ``steps``, ``step_size``, ``random_start``,
+            ``targeted``, ``loss``).
         generator: random source for the start.
+        **options: fields of :class:`JPEGConfig` replaced for this call (``steps=2``).
 
     Returns:
         ``(x_adv, record)``: ``x_adv (B, C, H, W)`` and a ``SuccessRecord``.
@@ -76,16 +89,15 @@ def jpeg(
         torch.Size([4, 1, 28, 28])
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
-    check_positive_int(steps, "steps")
-    if norm not in DEFAULT_EPS:
-        raise ValueError(f"unknown norm {norm!r}; choose one of {sorted(DEFAULT_EPS)}")
+    check_choice(norm, DEFAULT_EPS, name="norm")
+    config = resolve_config(JPEGConfig, config, options)
     if x.shape[1] not in (1, 3):
         raise ValueError(f"the JPEG attack needs RGB or grey images, got {x.shape[1]} channels")
     eps = DEFAULT_EPS[norm] if eps is None else eps
-    check_nonnegative(eps, "eps")
-    step_size = eps / math.sqrt(steps) if step_size is None else step_size
-    check_nonnegative(step_size, "step_size")
-    loss_fn = classification_loss(loss)
+    check_nonnegative(eps, "eps", unit=" (half quantisation steps of the DCT coefficients)")
+    steps, targeted = config.steps, config.targeted
+    step_size = eps / math.sqrt(steps) if config.step_size is None else config.step_size
+    loss_fn = classification_loss(config.loss)
     x = x.detach()
     render = _renderer(x)
     v0 = x.new_zeros(len(x), *jpeg_encode(x.new_zeros(1, 3, *_padded(x))).shape[1:])
@@ -97,7 +109,7 @@ def jpeg(
             threat = threat_model(norm, eps, bounds=None if norm == "linf" else (-COEFFICIENT_BOUND, COEFFICIENT_BOUND))
         v = projected_gradient_ascent(
             lambda v, _: loss_fn(model(render(v)), y, targeted=targeted), v0, threat, steps=steps, step_size=step_size,
-            random_start=random_start, generator=generator, keep_best=True,
+            random_start=config.random_start, generator=generator, keep_best=True,
         )
         return with_success(model, render(v), y, targeted=targeted)
 

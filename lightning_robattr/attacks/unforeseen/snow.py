@@ -7,17 +7,21 @@ signed steps, keeping them in (0, 1] with a mean of at most ``budget`` on each 8
 """
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...models import evaluation_mode
-from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ..._validation import check_batch, check_nonnegative
 from ..ascent import projected_gradient_ascent
+from ..attack_config import resolve_config
 from ..classification_losses import classification_loss
 from ..records import SuccessRecord, with_success
 from ..threat_models import ThreatModel
+from .config import UnforeseenConfig
 
 FLAKE_GRIDS = 7
 KERNEL_SIZE = 13
@@ -109,18 +113,33 @@ class SnowBudget(ThreatModel):
         return v * scale[..., : v.shape[-2], : v.shape[-1]]
 
 
+@dataclass(frozen=True)
+class SnowConfig(UnforeseenConfig):
+    """The hyperparameters of :func:`snow`: the fields of ``UnforeseenConfig`` and the flakes' ``budget``.
+
+    ``step_size`` is the step on the intensities (range [0, 1]); ``None``: ``eps / sqrt(steps)``.
+
+    Attributes:
+        budget: largest mean intensity per 8x8 block of flake sites, in (0, 1] (paper: 0.2).
+    """
+
+    budget: float = 0.2
+
+    def check(self) -> None:
+        super().check()
+        if isinstance(self.budget, bool) or not isinstance(self.budget, (int, float)) or not 0 < self.budget <= 1:
+            raise ValueError(f"budget must lie in (0, 1] (the largest mean intensity of a block; paper: 0.2), got {self.budget}")
+
+
 def snow(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
     *,
     eps: float = 2.0,
-    steps: int = 200,
-    step_size: float | None = None,
-    budget: float = 0.2,
-    targeted: bool = False,
-    loss: str = "ce",
+    config: SnowConfig | None = None,
     generator: torch.Generator | None = None,
+    **options: Any,
 ) -> tuple[Tensor, SuccessRecord]:
     """Snow attack: ``x' = clip(whiten(x) + eps * snowfall(intensities), 0, 1)``.
 
@@ -139,12 +158,9 @@ def snow(
         eps: snow amplitude on the [0, 1] pixel scale (the paper's values need no conversion).
             Calibrated sizes (ImageNet-100): 0.0625, 0.125, 0.25, 2, 4, 8; default 2, the Int
             paper's setting for CIFAR-10.
-        steps: signed-gradient steps on the intensities (paper: 200).
-        step_size: step on the intensities (range [0, 1]); default ``eps / sqrt(steps)``.
-        budget: largest mean intensity per 8x8 block of flake sites (paper: 0.2).
-        targeted: pull towards ``y`` (the Int paper uses random wrong targets, ``random_targets``).
-        loss: ``"ce"`` or ``"cw"``.
+        config: the hyperparameters (:class:`SnowConfig`: ``steps``, ``step_size``, ``budget``, ``targeted``, ``loss``).
         generator: random source for the kernels and the initial intensities.
+        **options: fields of :class:`SnowConfig` replaced for this call (``steps=2``).
 
     Returns:
         ``(x_adv, record)``: ``x_adv (B, C, H, W)`` and a ``SuccessRecord``.
@@ -158,15 +174,13 @@ def snow(
         torch.Size([4, 1, 28, 28])
     """
     x, y = check_batch(model, x, {"y": y}, required=("y",))
-    check_nonnegative(eps, "eps")
-    check_positive_int(steps, "steps")
-    if not 0 < budget <= 1:
-        raise ValueError(f"budget must lie in (0, 1], got {budget}")
+    check_nonnegative(eps, "eps", unit=" (the snow's amplitude on the [0, 1] pixel scale)")
+    config = resolve_config(SnowConfig, config, options)
     if x.shape[-1] % 4 or x.shape[-2] % 4:
         raise ValueError(f"snow needs image sides divisible by 4, got {tuple(x.shape[-2:])}")
-    step_size = eps / math.sqrt(steps) if step_size is None else step_size
-    check_nonnegative(step_size, "step_size")
-    loss_fn = classification_loss(loss)
+    steps, targeted = config.steps, config.targeted
+    step_size = eps / math.sqrt(steps) if config.step_size is None else config.step_size
+    loss_fn = classification_loss(config.loss)
     x = x.detach()
     kernels = snow_kernels(generator=generator, device=x.device).to(x.dtype)
     base = whiten(x)
@@ -177,7 +191,7 @@ def snow(
 
     with evaluation_mode(model):
         intensities = projected_gradient_ascent(
-            lambda v, _: loss_fn(model(render(v)), y, targeted=targeted), grid, SnowBudget(budget),
+            lambda v, _: loss_fn(model(render(v)), y, targeted=targeted), grid, SnowBudget(config.budget),
             steps=steps, step_size=step_size, random_start=True, generator=generator, keep_best=True,
         )
         return with_success(model, render(intensities), y, targeted=targeted)
