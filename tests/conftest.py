@@ -9,7 +9,6 @@ import torch
 from lightning_robattr.data.mnist5k import balanced_split, load_mnist5k
 from lightning_robattr.models import Small
 
-
 SEED = int(os.environ.get("ROBATTR_TEST_SEED", "0"))  # training seed of the shared nets; rerun under another to test margins
 THREADS = os.environ.get("ROBATTR_TEST_THREADS")  # torch threads per process; default 1 under xdist, torch's own otherwise
 

@@ -72,7 +72,7 @@ NATURAL = str(Path(__file__).resolve().parents[1] / "configs" / "natural.yaml")
         (lambda: DetectionAttacks(), "attacks must name at least one of fgsm, pgd"),
         (lambda: DetectionAttacks(fgsm=FGSMConfig(targeted=True)), "the detection attacks are untargeted"),
         (lambda: UnforeseenAttacks(), "attacks must name at least one of gabor, snow"),
-        (lambda: DetectionEval(patch_masked_fraction=0.0), r"patch_masked_fraction must be a masked share of the image in \(0, 1\]"),
+        (lambda: DetectionEval(patch_masked_fraction=0.0), r"patch_masked_fraction must be a masked share in \(0, 1\]"),
         (lambda: DetectionEval(target_fprs=[0.5, 2.0]), r"target_fprs must be false-positive rates in \[0, 1\]"),
         (lambda: GradientMaskingCheck(attack=PGDConfig(targeted=True)), "set attack.targeted: false"),
         (lambda: GradientMaskingCheck(eps=[0.3, 0.1]), "eps must be strictly increasing"),
@@ -138,7 +138,8 @@ def test_a_patch_config_gives_the_patch_of_its_fields_and_size_defaults_per_atta
     net, x, y = Small().eval(), torch.rand(8, 1, 28, 28, generator=seeded()), torch.arange(8)
     config = PatchConfig(steps=3, step_size=0.05, placement=(2, 3), batch_size=4)
     patch = optimise(net, x, y, target=0, config=config, generator=seeded())
-    assert torch.equal(patch, optimise(net, x, y, target=0, steps=3, step_size=0.05, placement=(2, 3), batch_size=4, generator=seeded()))
+    same = optimise(net, x, y, target=0, steps=3, step_size=0.05, placement=(2, 3), batch_size=4, generator=seeded())
+    assert torch.equal(patch, same)
     assert patch.shape[-2:] == ((14, 14) if optimise is adversarial_patch else (4, 4))  # 25 % and 2 % of 28x28
 
 
@@ -192,7 +193,8 @@ def test_the_nested_yaml_form_parses_and_builds_the_callbacks(tmp_path, capsys):
     assert done.value.code in (0, None)
     printed = capsys.readouterr().out
     assert "placement:\n          - 3\n          - 4" in printed and "fraction_of: all" in printed and "budget: 0.3" in printed
-    callbacks = {type(c).__name__: c for c in main(["-c", NATURAL, "-c", callback_set(tmp_path, NESTED)], run=False).trainer.callbacks}
+    cli = main(["-c", NATURAL, "-c", callback_set(tmp_path, NESTED)], run=False)
+    callbacks = {type(c).__name__: c for c in cli.trainer.callbacks}
     detection, masking, unforeseen = callbacks["DetectionEval"], callbacks["GradientMaskingCheck"], callbacks["UnforeseenEval"]
     assert detection.attacks == DetectionAttacks(
         fgsm=FGSMConfig(), pgd=PGDConfig(steps=10), lavan=PatchConfig(size=0.1, steps=20, placement=(3, 4))

@@ -8,13 +8,11 @@ import sys
 
 import pytest
 import torch
+from test_callbacks_core import QuantizedInput
 from torch import nn
 
 from lightning_robattr.attacks import apgd, autoattack, pgd
-from lightning_robattr.callbacks import GradientMaskingCheck, PGDEval
-from lightning_robattr.callbacks import EvaluationSchedule, MaskingProbes
-from test_callbacks_core import QuantizedInput
-from lightning_robattr.callbacks import EvaluationSchedule
+from lightning_robattr.callbacks import EvaluationSchedule, GradientMaskingCheck, MaskingProbes, PGDEval
 
 pytest.importorskip("pyautoattack")
 
@@ -188,7 +186,7 @@ def test_autoattack_leaves_modes_parameters_gradients_and_random_state_as_found(
 
 def test_pgd_eval_logs_the_autoattack_reference_under_a_tag_naming_its_strength(trained_small, test32):
     x, y = test32[0][:8], test32[1][:8]
-    options = {"eps": [0.1], "steps": [10], "num_samples": None, "progress": False}
+    options = {"eps": [0.1], "steps": [10], "schedule": EvaluationSchedule(num_samples=None, progress=False)}
     results = PGDEval(reference="autoattack", **options).evaluate(trained_small, x, y)
     assert results["robust/autoattack_linf/eps=0.1/acc"] <= results["robust/pgd_linf/eps=0.1/steps=10/acc"]
     assert "robust/pgd_linf/eps=0.1/reference_acc" not in results

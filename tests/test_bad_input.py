@@ -19,27 +19,44 @@ import torchvision
 from pytorch_lightning import LightningDataModule, Trainer
 from torch.overrides import TorchFunctionMode
 
-from lightning_robattr.attacks import adv2, adversarial_patch, attribution_attack, autoattack, patch_attack, pgd, transfer_evaluation
-from lightning_robattr.attributions import cam, get_attribution, grad_cam, integrated_gradients, saliency, smooth_grad
+from lightning_robattr.attacks import (
+    ISAConfig,
+    PGDConfig,
+    adv2,
+    adversarial_patch,
+    attribution_attack,
+    autoattack,
+    patch_attack,
+    pgd,
+    transfer_evaluation,
+)
 from lightning_robattr.attacks.explanation.maps import manipulate_targets
-from lightning_robattr.callbacks import AAIEval, AttributionAttackEval, AttributionMapLogger, ISAEval, PGDEval
-from lightning_robattr.callbacks import DetectionAttacks
+from lightning_robattr.attributions import cam, get_attribution, grad_cam, integrated_gradients, saliency, smooth_grad
+from lightning_robattr.callbacks import (
+    AAIEval,
+    AttributionAttackEval,
+    DetectionAttacks,
+    EvaluationSchedule,
+    ISAEval,
+    MapScoring,
+    PGDEval,
+)
 from lightning_robattr.cli import main
 from lightning_robattr.data import ImageFolderData, MNISTData
 from lightning_robattr.detection import (
-    CausalDetector, EnsembleDetector, causal_robustness, ensemble_agreement, roc_auc, tpr_at_fpr,
+    CausalDetector,
+    EnsembleDetector,
+    causal_robustness,
+    ensemble_agreement,
+    roc_auc,
+    tpr_at_fpr,
 )
-from lightning_robattr.metrics.functional import spearman
 from lightning_robattr.losses import ssr_loss
 from lightning_robattr.losses.hessian import top_hessian_eigenvalue
+from lightning_robattr.metrics.functional import spearman
 from lightning_robattr.models import CAMAdapter, RTSNet, Small
 from lightning_robattr.regimes import IGNormModule, IntModule, NaturalModule
 from lightning_robattr.reproduce import reproduce
-from lightning_robattr.attacks import AttributionAttackConfig
-from lightning_robattr.callbacks import EvaluationSchedule
-from lightning_robattr.callbacks import MapScoring
-from lightning_robattr.attacks import PGDConfig
-from lightning_robattr.attacks import ISAConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 NATURAL = str(ROOT / "configs" / "natural.yaml")

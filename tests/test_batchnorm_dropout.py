@@ -20,8 +20,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_robattr.attacks import (
-    aai,
     ADV2Schedule,
+    aai,
     adv2,
     apgd,
     attribution_attack,

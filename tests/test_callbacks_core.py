@@ -9,30 +9,26 @@ import torchattacks
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from lightning_robattr.attacks import jpeg, random_targets
+from lightning_robattr._random_state import isolated_random_state, seed_batch
+from lightning_robattr.attacks import AAIConfig, AttributionAttackConfig, ISAConfig, JPEGConfig, PGDConfig, jpeg, random_targets
 from lightning_robattr.attacks.explanation.attribution_attack import attribution_attack
-from lightning_robattr.attacks.explanation.maps import normalized_map
 from lightning_robattr.attacks.explanation.isa import isa
+from lightning_robattr.attacks.explanation.maps import normalized_map
 from lightning_robattr.attributions import cam, saliency
 from lightning_robattr.callbacks import (
     AAIEval,
     AttributionAttackEval,
     AttributionMapLogger,
+    EvaluationSchedule,
     GradientMaskingCheck,
     ISAEval,
     PGDEval,
+    UnforeseenAttacks,
     UnforeseenEval,
     masking_flags,
 )
-from lightning_robattr._random_state import isolated_random_state, seed_batch
 from lightning_robattr.callbacks._subset import evaluation_subset, rank_batches
 from lightning_robattr.metrics.functional import eps_auc, kendall_tau, topk_intersection
-from lightning_robattr.attacks import AttributionAttackConfig
-from lightning_robattr.callbacks import EvaluationSchedule
-from lightning_robattr.attacks import PGDConfig
-from lightning_robattr.attacks import AAIConfig, ISAConfig
-from lightning_robattr.attacks import JPEGConfig
-from lightning_robattr.callbacks import UnforeseenAttacks
 
 
 @pytest.fixture(scope="module")

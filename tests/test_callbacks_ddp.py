@@ -6,14 +6,11 @@ import pytest
 import torch
 from pytorch_lightning import Trainer
 
-from lightning_robattr.callbacks import AttributionAttackEval, DetectionEval, PGDEval
-from lightning_robattr.attacks import PatchConfig, PGDConfig
-from lightning_robattr.callbacks import DetectionAttacks, EvaluationSchedule
-from lightning_robattr.detection import CausalConfig
+from lightning_robattr.attacks import AttributionAttackConfig, PatchConfig, PGDConfig
+from lightning_robattr.callbacks import AttributionAttackEval, DetectionAttacks, DetectionEval, EvaluationSchedule, PGDEval
 from lightning_robattr.data import MNIST5k
+from lightning_robattr.detection import CausalConfig
 from lightning_robattr.regimes import NaturalModule
-from lightning_robattr.attacks import AttributionAttackConfig
-from lightning_robattr.callbacks import EvaluationSchedule
 
 
 def evaluation_callbacks() -> list:

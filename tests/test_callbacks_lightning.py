@@ -8,12 +8,11 @@ from pytorch_lightning import Callback, Trainer, seed_everything
 from pytorch_lightning.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_robattr.callbacks import AttributionAttackEval, AttributionMapLogger, PGDEval
+from lightning_robattr.attacks import AttributionAttackConfig
+from lightning_robattr.callbacks import AttributionAttackEval, AttributionMapLogger, EvaluationSchedule, PGDEval
 from lightning_robattr.data import MNIST5k
 from lightning_robattr.models import Small
 from lightning_robattr.regimes import MadryModule, NaturalModule
-from lightning_robattr.attacks import AttributionAttackConfig
-from lightning_robattr.callbacks import EvaluationSchedule
 
 QUIET = dict(enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
 

@@ -9,11 +9,10 @@ from pytorch_lightning import LightningModule, Trainer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_robattr.callbacks import AttributionAttackEval, PGDEval
+from lightning_robattr.attacks import AttributionAttackConfig
+from lightning_robattr.callbacks import AttributionAttackEval, EvaluationSchedule, PGDEval
 from lightning_robattr.models import CAMAdapter, Small
 from lightning_robattr.regimes import NaturalModule
-from lightning_robattr.attacks import AttributionAttackConfig
-from lightning_robattr.callbacks import EvaluationSchedule
 
 
 class BackboneAndHead(LightningModule):

@@ -19,14 +19,13 @@ import pytest
 import torch
 from pytorch_lightning import Trainer
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+from test_checkpointing import SHORT, checkpoint_dir
+from test_cli import run_cli
 
 from lightning_robattr.callbacks import LastCheckpoint
 from lightning_robattr.loggers import ExclusiveTensorBoardLogger
-from lightning_robattr.regimes import AtomicCheckpointIO, NaturalModule, read_checkpoint
 from lightning_robattr.models import Small
-
-from test_checkpointing import SHORT, checkpoint_dir
-from test_cli import run_cli
+from lightning_robattr.regimes import AtomicCheckpointIO, NaturalModule, read_checkpoint
 
 MIB = 2**20
 

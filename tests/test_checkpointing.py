@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_cli import run_cli
 
 from lightning_robattr.cli import main
 from lightning_robattr.data import ResumableLoader
-
-from test_cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent

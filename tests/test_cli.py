@@ -157,9 +157,10 @@ def test_two_process_ddp_validation_accuracy_equals_single_process(tmp_path):
 
 
 def test_help_names_the_command_the_regimes_configs_and_callback_sets_and_a_data_module_resolves_by_name(tmp_path):
+    from test_cli_terminal import cli
+
     from lightning_robattr import regimes
     from lightning_robattr.configs import CALLBACK_SETS, REGIME_CONFIGS
-    from test_cli_terminal import cli
 
     done = cli(tmp_path, "--help")
     assert done.returncode == 0, done.stderr

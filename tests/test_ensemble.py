@@ -5,9 +5,8 @@ import math
 import pytest
 import torch
 
-from lightning_robattr.callbacks import ADV2Eval
+from lightning_robattr.callbacks import ADV2Eval, EvaluationSchedule
 from lightning_robattr.detection import EnsembleDetector, ensemble_agreement, ensemble_check
-from lightning_robattr.callbacks import EvaluationSchedule
 
 
 def test_identical_interpreters_agree_completely(trained_small, mnist5k):

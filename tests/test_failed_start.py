@@ -1,10 +1,10 @@
 """A run that fails before it produced anything leaves no ``lightning_logs/version_N`` behind; one that produced results keeps it."""
 
 import pytest
-
-from lightning_robattr.cli import TRACEBACK_VARIABLE
 from test_cli import NATURAL, SHORT, run_cli
 from test_cli_terminal import cli
+
+from lightning_robattr.cli import TRACEBACK_VARIABLE
 
 FIVE_CLASSES = ["--model.init_args.net.init_args.num_classes", "5"]  # MNIST5k has 10: refused at setup
 

@@ -5,21 +5,17 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 
-from lightning_robattr.reproduce.packaged_protocol import packaged_attribution_eval
-
-from lightning_robattr.attacks import isa
+from lightning_robattr.attacks import AttributionAttackConfig, isa
 from lightning_robattr.attacks.explanation import attribution_attack as attack_module
 from lightning_robattr.attacks.explanation.constraint import RescaledLinfBall, constrained_threat
 from lightning_robattr.attacks.explanation.maps import evaluated_maps, manipulate_targets
 from lightning_robattr.attacks.explanation.transfer import transfer_evaluation
-from lightning_robattr.callbacks import AttributionAttackEval
+from lightning_robattr.callbacks import AttributionAttackEval, EvaluationSchedule
 from lightning_robattr.losses import ig_norm_loss, int_loss, label_free_discrepancy
 from lightning_robattr.models import Small
 from lightning_robattr.regimes import IntModule
-from lightning_robattr.attacks import AttributionAttackConfig
-from lightning_robattr.callbacks import EvaluationSchedule
+from lightning_robattr.reproduce.packaged_protocol import packaged_attribution_eval
 
 CALLBACKS = Path(__file__).parents[1] / "callbacks"
 

@@ -3,11 +3,10 @@
 import torch
 from pytorch_lightning import Trainer
 
-from lightning_robattr.callbacks import PGDEval, RobustSummary
+from lightning_robattr.callbacks import EvaluationSchedule, PGDEval, RobustSummary
 from lightning_robattr.data import MNIST5k
 from lightning_robattr.models import Small
 from lightning_robattr.regimes import NaturalModule
-from lightning_robattr.callbacks import EvaluationSchedule
 
 
 def printed_lines(capsys) -> list[str]:

@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 from pytorch_lightning import Trainer
+from test_data_torchvision import write_cifar10
 
 from lightning_robattr.data import CIFAR10Data
 from lightning_robattr.data.plain_pickle import load_plain_pickle
 from lightning_robattr.models import Small
 from lightning_robattr.regimes import MadryModule, NaturalModule
 from lightning_robattr.regimes.checkpoint import read_checkpoint
-
-from test_data_torchvision import write_cifar10
 
 
 class _Payload:

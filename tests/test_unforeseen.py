@@ -9,8 +9,8 @@ import scipy.optimize
 import torch
 
 from lightning_robattr.attacks import gabor, jpeg, snow
-from lightning_robattr.attacks.unforeseen.jpeg_codec import _tables, jpeg_decode, jpeg_encode
 from lightning_robattr.attacks.unforeseen.jpeg import l1_box_vertex
+from lightning_robattr.attacks.unforeseen.jpeg_codec import _tables, jpeg_decode, jpeg_encode
 from lightning_robattr.attacks.unforeseen.snow import SnowBudget, whiten
 
 STEPS = 8

@@ -24,11 +24,14 @@ PUBLIC_PACKAGES = (
     "lightning_robattr.attributions",
     "lightning_robattr.callbacks",
     "lightning_robattr.data",
+    "lightning_robattr.detection",
+    "lightning_robattr.loggers",
     "lightning_robattr.losses",
     "lightning_robattr.metrics",
     "lightning_robattr.metrics.functional",
     "lightning_robattr.models",
     "lightning_robattr.regimes",
+    "lightning_robattr.reproduce",
 )
 
 

@@ -8,20 +8,20 @@ then one sub-package per subsystem: ``classification``, ``unforeseen``, ``explan
 """
 
 from .ascent import KeepBest, projected_gradient_ascent
+from .attack_config import AttackConfig
+from .budget import Budget, parse_eps
 from .classification.apgd import APGDConfig, apgd
 from .classification.autoattack import autoattack, square
 from .classification.cw import CWConfig, cw_l2
 from .classification.deepfool import DeepFoolConfig, deepfool
 from .classification.fgsm import FGSMConfig, fgsm
-from .attack_config import AttackConfig
-from .budget import Budget, parse_eps
 from .classification.pgd import PGDConfig, pgd
 from .classification_losses import classification_loss, cross_entropy, cw_margin, dlr, succeeded
 from .explanation.aai import AAIConfig, AAIRecord, aai
 from .explanation.adv2 import ADV2_SCHEDULES, ADV2Record, ADV2Schedule, adv2, adv2_schedule
 from .explanation.attribution_attack import AttributionAttackConfig, AttributionAttackRecord, attribution_attack
-from .explanation.interpreter_transfer import InterpreterTransfer, interpreter_transfer
 from .explanation.influence_attack import InfluenceAttackRecord, influence_attack
+from .explanation.interpreter_transfer import InterpreterTransfer, interpreter_transfer
 from .explanation.isa import ISAConfig, ISAResult, isa
 from .explanation.random_sign import random_sign
 from .explanation.transfer import transfer_evaluation

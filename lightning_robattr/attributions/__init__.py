@@ -13,7 +13,7 @@ Every method runs the model in eval mode, restoring each submodule's mode afterw
 refuses a model whose logits are not a finite tensor (``_score.attribution_method``).
 """
 
-from .cam import class_activation_maps, cam
+from .cam import cam, class_activation_maps
 from .deeplift import deeplift
 from .grad import grad
 from .grad_cam import grad_cam

@@ -6,8 +6,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from ..models.surrogate import LeakySoftplus
 from .._validation import check_batch, require_autograd
+from ..models.surrogate import LeakySoftplus
 from ._score import attribution_method, grad_input, resolve_target
 
 ELEMENTWISE_NONLINEARITIES = (

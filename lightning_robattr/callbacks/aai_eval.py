@@ -7,11 +7,9 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
-from .._validation import check_choice
 from ..attacks.budget import Budget, budgets
 from ..attacks.explanation.aai import AAIConfig, aai
-from ..attacks.threat_models import threat_model
-from ..attributions import ATTRIBUTIONS, get_attribution
+from ..attributions import attribution_record, get_attribution
 from .evaluation_callback import EvaluationCallback
 from .evaluation_schedule import EvaluationSchedule
 
@@ -52,13 +50,11 @@ class AAIEval(EvaluationCallback):
         super().__init__(schedule=schedule)
         if attack is not None and not isinstance(attack, AAIConfig):
             raise TypeError(f"attack must be an AAIConfig, got {type(attack).__name__}")
-        self.budgets = budgets(eps)
-        check_choice(method, ATTRIBUTIONS, name="method")
         self.attack = attack or AAIConfig()
-        for _, pixel_eps in self.budgets:
-            threat_model(self.attack.norm, pixel_eps)
-        get_attribution(method, **(method_options or {}))
-        self.method, self.method_options = method, dict(method_options or {})
+        self.budgets = budgets(eps, norm=self.attack.norm)
+        self.method = attribution_record(method, option="method").name
+        get_attribution(self.method, **(method_options or {}))
+        self.method_options = dict(method_options or {})
 
     @property
     def units_per_batch(self) -> int:

@@ -9,6 +9,7 @@ from torchmetrics import CatMetric, MeanMetric, Metric
 
 from .._lightning import LightningModule, Trainer
 from .._validation import renamed_keywords
+from ..attacks.budget import Budget, budgets
 from ..attacks.explanation.adv2 import adv2, adv2_schedule, longest_schedule
 from ..attacks.explanation.interpreter_transfer import PGD_ROW, transfer_ious
 from ..attacks.explanation.interpreters import interpreter_map, options_per_interpreter
@@ -16,7 +17,6 @@ from ..attacks.targets import random_targets
 from ..detection.ensemble import ensemble_agreement
 from ..detection.metrics import roc_auc, tpr_at_fpr
 from ._cat import cat_values
-from ..attacks.budget import Budget, budgets
 from .evaluation_callback import EvaluationCallback
 from .evaluation_schedule import EvaluationSchedule
 from .figures import log_figure

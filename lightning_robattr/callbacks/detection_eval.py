@@ -42,7 +42,7 @@ PATCH_OPTIMISERS = {"patch": adversarial_patch, "lavan": lavan}
 
 @dataclass(frozen=True)
 class DetectionAttacks:
-    """The attacks ``DetectionEval`` runs, each with its hyperparameters; ``None``: not run.
+    """The attacks ``DetectionEval`` runs, in the order of the fields, each with its hyperparameters; ``None``: not run.
 
     In YAML a nested mapping that names the attacks to run, ``{}`` for an attack's defaults:
     ``attacks: {fgsm: {}, pgd: {steps: 20}, patch: {size: 0.25, steps: 200, step_size: 0.02}}``.
@@ -158,10 +158,9 @@ class DetectionEval(EvaluationCallback):
         self.eps = parse_eps(eps)
         if isinstance(patch_target, bool) or not isinstance(patch_target, int) or patch_target < 0:
             raise ValueError(f"patch_target must be a class index >= 0, got {patch_target!r}")
-        if isinstance(patch_masked_fraction, bool) or not isinstance(patch_masked_fraction, (int, float)) \
-                or not 0 < patch_masked_fraction <= 1:
-            raise ValueError(f"patch_masked_fraction must be a masked share of the image in (0, 1], e.g. 0.1, got {patch_masked_fraction!r}")
-        if not target_fprs or any(not 0 <= f <= 1 for f in target_fprs):
+        if not 0 < patch_masked_fraction <= 1:
+            raise ValueError(f"patch_masked_fraction must be a masked share in (0, 1], e.g. 0.1, got {patch_masked_fraction}")
+        if any(not 0 <= f <= 1 for f in target_fprs):
             raise ValueError(f"target_fprs must be false-positive rates in [0, 1], e.g. [0.05, 0.1], got {list(target_fprs)}")
         self.patch_target, self.patch_masked_fraction = patch_target, patch_masked_fraction
         self.target_fprs = [float(f) for f in target_fprs]
@@ -190,7 +189,8 @@ class DetectionEval(EvaluationCallback):
         with evaluation_mode(model):
             self.patches = {
                 name: PATCH_OPTIMISERS[name](
-                    model, images.to(device).float(), labels.to(device), target=self.patch_target, config=config, generator=generator
+                    model, images.to(device).float(), labels.to(device), target=self.patch_target, config=config,
+                    generator=generator,
                 )
                 for name, config in self.attacks.selected().items() if name in PATCH_ATTACKS
             }

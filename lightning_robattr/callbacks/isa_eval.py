@@ -10,7 +10,7 @@ from torchmetrics import MeanMetric, Metric
 from .._validation import check_choice
 from ..attacks.explanation.isa import CLASS_SETS, ISAConfig, isa
 from ..attacks.targets import random_targets
-from ..attributions import ATTRIBUTIONS, get_attribution
+from ..attributions import attribution_record, get_attribution
 from .evaluation_callback import EvaluationCallback
 from .evaluation_schedule import EvaluationSchedule
 
@@ -73,10 +73,10 @@ class ISAEval(EvaluationCallback):
             raise ValueError(f"class_sets must be a non-empty subset of {CLASS_SETS}, got {list(class_sets)}")
         if not norms or set(norms) - {1, 2}:
             raise ValueError(f"norms must be a non-empty subset of (1, 2), got {list(norms)}")
-        self.method, self.variants = method, [(c, int(p)) for c in class_sets for p in norms]
-        check_choice(method, ATTRIBUTIONS, name="method")
+        self.method = attribution_record(method, option="method").name
+        self.variants = [(c, int(p)) for c in class_sets for p in norms]
         check_choice(nsl_per, NSL_SCALES, name="nsl_per")
-        get_attribution(method, **(method_options or {}))
+        get_attribution(self.method, **(method_options or {}))
         self.nsl_per, self.attack, self.method_options = nsl_per, attack or ISAConfig(), dict(method_options or {})
 
     @property

@@ -34,7 +34,7 @@ INT_PAPER_EPS = {"gabor": 400 / 255, "snow": 2.0, "jpeg_linf": 0.25, "jpeg_l2": 
 
 @dataclass(frozen=True)
 class UnforeseenAttacks:
-    """The attacks ``UnforeseenEval`` runs, each with its hyperparameters; ``None``: not run.
+    """The attacks ``UnforeseenEval`` runs, in the order of the fields, each with its hyperparameters; ``None``: not run.
 
     In YAML a nested mapping that names the attacks to run, ``{}`` for an attack's defaults:
     ``attacks: {jpeg_linf: {targeted: true}, gabor: {steps: 100, targeted: true}}``. An attack whose
@@ -68,7 +68,7 @@ class UnforeseenAttacks:
 INT_PAPER_ATTACKS = UnforeseenAttacks(
     jpeg_linf=JPEGConfig(targeted=True), jpeg_l2=JPEGConfig(targeted=True), jpeg_l1=JPEGConfig(targeted=True)
 )
-"""``UnforeseenEval``'s default: the Int paper's MNIST protocol, the three JPEG attacks, 200 steps towards random wrong classes."""
+"""``UnforeseenEval``'s default: the Int paper's MNIST protocol, three JPEG attacks of 200 steps towards random wrong classes."""
 
 
 class UnforeseenEval(EvaluationCallback):

@@ -23,6 +23,7 @@ class CausalDetector(ThresholdDetector):
         **options: fields of :class:`CausalConfig` replaced (``ig_steps=4``).
 
     Example:
+        >>> import torch
         >>> from lightning_robattr.models import Small
         >>> detector = CausalDetector(Small(), target_fpr=0.1, ig_steps=4).fit(torch.rand(8, 1, 28, 28))
         >>> detector.predict(torch.rand(3, 1, 28, 28)).shape

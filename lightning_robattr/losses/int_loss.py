@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_choice
-
 from ..attacks.ascent import projected_gradient_ascent
 from ..attacks.threat_models import threat_model
 from ..attributions import class_activation_maps

@@ -4,7 +4,16 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from .functional import IOU_GRID, cosine_distance, iou, kendall_tau, lp_distance, mass_center_dislocation, spearman, topk_intersection
+from .functional import (
+    IOU_GRID,
+    cosine_distance,
+    iou,
+    kendall_tau,
+    lp_distance,
+    mass_center_dislocation,
+    spearman,
+    topk_intersection,
+)
 from .per_example_mean import PerExampleMean
 
 

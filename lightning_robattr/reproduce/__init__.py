@@ -15,6 +15,7 @@ from .progress import Progress
 from .report import commit
 
 PAPERS = {"int": int_paper, "ssr": ssr_paper, "fragile": fragile_paper, "detection": detection_paper, "adv2": adv2_paper}
+"""The reproducible papers by command name; each module's ``reproduce(ctx, command)`` writes that paper's report."""
 
 
 def reproduce(

@@ -12,8 +12,8 @@ from ..callbacks.adv2_eval import transfer_figure
 from ..models import RTSNet
 from .claims import Check, Claim, mean_std
 from .context import Context
-from .training import latest_checkpoint, train
 from .report import Results, markdown_table, write_report
+from .training import latest_checkpoint, train
 
 TITLE = 'Reproduction of "Interpretable Deep Learning under Fire"'
 INTERPRETERS = ("grad", "cam", "mask", "rts")

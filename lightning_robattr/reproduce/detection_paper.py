@@ -5,9 +5,9 @@ from pathlib import Path
 import torch
 
 from ..attacks import CWConfig, DeepFoolConfig, FGSMConfig, PatchConfig, PGDConfig
+from ..attributions import integrated_gradients
 from ..callbacks import DetectionAttacks, DetectionEval, EvaluationSchedule
 from ..detection import CausalConfig, masked_region, masking_levels, roc_curve, unchanged_curve_figure
-from ..attributions import integrated_gradients
 from .claims import Check, Claim, mean_std
 from .context import Context
 from .report import Results, markdown_table, plot_panels, write_report

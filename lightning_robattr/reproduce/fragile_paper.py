@@ -5,14 +5,14 @@ from pathlib import Path
 import torch
 
 from ..attacks import influence_attack
-from ..attributions import LastLayerInfluence
 from ..attacks.explanation.attribution_attack import AttributionAttackConfig
+from ..attributions import LastLayerInfluence
 from ..callbacks import AttributionAttackEval, AttributionMapLogger, EvaluationSchedule
 from .claims import Check, Claim
 from .context import Context
 from .packaged_protocol import packaged_attribution_eval
-from .training import train_split
 from .report import Results, markdown_table, plot_map_grids, plot_panels, write_report
+from .training import train_split
 
 TITLE = 'Reproduction of "Interpretation of Neural Networks is Fragile"'
 METHODS = ("saliency", "ig", "deeplift")

@@ -6,8 +6,7 @@ from typing import Any
 import yaml
 
 from ..attacks.explanation.attribution_attack import AttributionAttackConfig
-from ..callbacks import AttributionAttackEval, EvaluationSchedule
-from ..callbacks import MapScoring
+from ..callbacks import AttributionAttackEval, EvaluationSchedule, MapScoring
 from ..configs import resolve_config
 
 

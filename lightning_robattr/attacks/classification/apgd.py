@@ -8,8 +8,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from ...models import evaluation_mode
 from ..._validation import check_batch, check_choice, check_positive_int
+from ...models import evaluation_mode
 from ..attack_config import AttackConfig, resolve_config
 from ..budget import Budget, parse_eps
 from ..classification_losses import cross_entropy, dlr, succeeded

@@ -6,8 +6,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...models import evaluation_mode
 from ..._validation import check_batch, check_nonnegative, check_positive_int
+from ...models import evaluation_mode
 from ..attack_config import AttackConfig, resolve_config
 from ..records import SuccessRecord
 

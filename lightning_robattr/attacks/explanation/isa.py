@@ -11,9 +11,9 @@ from ..._validation import check_batch, check_choice, check_nonnegative, check_p
 from ...attributions import attribution_record, get_attribution
 from ...metrics.functional import interpretation_discrepancy, normalized_discrepancy
 from ...models import evaluation_mode
-from ..classification_losses import cw_margin
 from ..ascent import projected_gradient_ascent
 from ..attack_config import AttackConfig, resolve_config
+from ..classification_losses import cw_margin
 from ..targets import random_targets
 from ..threat_models import LinfBall, Radius, per_example
 from .maps import check_beta, surrogate

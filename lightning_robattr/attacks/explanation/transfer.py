@@ -6,10 +6,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..._validation import check_batch
 from ...attributions import ATTRIBUTION_METHODS
 from ...metrics.functional import cosine_distance, mass_center_dislocation, spearman, topk_intersection
 from ...models import evaluation_mode
-from ..._validation import check_batch
 from .maps import evaluated_maps
 from .objectives import resolve_k
 

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...models import evaluation_mode
 from ..._validation import check_batch
+from ...models import evaluation_mode
 from ..ascent import projected_gradient_ascent
 from ..attack_config import resolve_config
 from ..budget import Budget, parse_eps

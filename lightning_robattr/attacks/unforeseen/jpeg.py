@@ -14,15 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...models import evaluation_mode
 from ..._validation import check_batch, check_choice, check_nonnegative
-from .config import UnforeseenConfig
-from .jpeg_codec import jpeg_decode, jpeg_encode
+from ...models import evaluation_mode
 from ..ascent import projected_gradient_ascent
 from ..attack_config import resolve_config
 from ..classification_losses import classification_loss
 from ..records import SuccessRecord, with_success
 from ..threat_models import ThreatModel, threat_model
+from .config import UnforeseenConfig
+from .jpeg_codec import jpeg_decode, jpeg_encode
 
 DEFAULT_EPS = {"linf": 0.25, "l2": 8.0, "l1": 256.0}
 COEFFICIENT_BOUND = 2.0

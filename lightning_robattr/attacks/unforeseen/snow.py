@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...models import evaluation_mode
 from ..._validation import check_batch, check_nonnegative
+from ...models import evaluation_mode
 from ..ascent import projected_gradient_ascent
 from ..attack_config import resolve_config
 from ..classification_losses import classification_loss
