@@ -2,9 +2,10 @@
 
 Every attack takes ``(model, x, y)`` with ``x (B, C, H, W)`` in [0, 1] and keyword-only
 hyperparameters, runs the model in eval mode and fp32 (restoring its mode), differentiates
-w.r.t. the input only, and returns ``(x_adv, record)`` (``records``). Layout: the shared core here
-(``ascent``, the one loop; ``threat_models``; ``classification_losses``; ``targets``; ``records``),
-then one sub-package per subsystem: ``classification``, ``unforeseen``, ``explanation`` and ``patch``.
+w.r.t. the input only, and returns ``(x_adv, record)``. Each attack's hyperparameters are one frozen
+config object (``PGDConfig``, ...) that the function, the callbacks and YAML share; budgets are in pixel
+units (``"8/255"`` accepted). ``__all__`` is the public surface: the attacks, their configs and records,
+the threat models and the loop; the modules below are private.
 """
 
 from .ascent import KeepBest, projected_gradient_ascent
@@ -16,7 +17,6 @@ from .classification.cw import CWConfig, cw_l2
 from .classification.deepfool import DeepFoolConfig, deepfool
 from .classification.fgsm import FGSMConfig, fgsm
 from .classification.pgd import PGDConfig, pgd
-from .classification_losses import classification_loss, cross_entropy, cw_margin, dlr, succeeded
 from .explanation.aai import AAIConfig, AAIRecord, aai
 from .explanation.adv2 import ADV2_SCHEDULES, ADV2Record, ADV2Schedule, adv2, adv2_schedule
 from .explanation.attribution_attack import AttributionAttackConfig, AttributionAttackRecord, attribution_attack
@@ -25,7 +25,7 @@ from .explanation.interpreter_transfer import InterpreterTransfer, interpreter_t
 from .explanation.isa import ISAConfig, ISAResult, isa
 from .explanation.random_sign import random_sign
 from .explanation.transfer import transfer_evaluation
-from .patch.placement import apply_patch, patch_locations, patch_shape
+from .patch.placement import apply_patch
 from .patch.universal import PatchConfig, PatchRecord, adversarial_patch, lavan, patch_attack
 from .records import SuccessRecord
 from .targets import random_targets
@@ -36,67 +36,19 @@ from .unforeseen.jpeg import JPEGConfig, jpeg
 from .unforeseen.snow import SnowConfig, snow
 
 __all__ = [
-    "AAIConfig",
-    "AAIRecord",
-    "AttackConfig",
-    "Budget",
-    "PGDConfig",
-    "parse_eps",
-    "ADV2Record",
-    "ADV2Schedule",
-    "ADV2_SCHEDULES",
-    "AttributionAttackConfig",
-    "AttributionAttackRecord",
-    "ISAConfig",
-    "ISAResult",
-    "InfluenceAttackRecord",
-    "InterpreterTransfer",
-    "KeepBest",
-    "L2Ball",
-    "LinfBall",
-    "APGDConfig",
-    "CWConfig",
-    "DeepFoolConfig",
-    "FGSMConfig",
-    "GaborConfig",
-    "JPEGConfig",
-    "PatchConfig",
-    "PatchRecord",
-    "SnowConfig",
-    "UnforeseenConfig",
-    "ThreatModel",
-    "aai",
-    "adv2",
-    "adv2_schedule",
-    "adversarial_patch",
-    "apgd",
-    "apply_patch",
-    "attribution_attack",
-    "autoattack",
-    "classification_loss",
-    "cross_entropy",
-    "cw_l2",
-    "cw_margin",
-    "deepfool",
-    "dlr",
-    "fgsm",
-    "gabor",
-    "influence_attack",
-    "interpreter_transfer",
-    "isa",
-    "jpeg",
-    "lavan",
-    "patch_attack",
-    "patch_locations",
-    "patch_shape",
-    "pgd",
-    "projected_gradient_ascent",
-    "random_sign",
-    "random_targets",
-    "snow",
-    "square",
-    "SuccessRecord",
-    "succeeded",
-    "threat_model",
-    "transfer_evaluation",
+    # classification attacks, their options and record
+    "fgsm", "FGSMConfig", "pgd", "PGDConfig", "apgd", "APGDConfig", "autoattack", "square", "cw_l2", "CWConfig",
+    "deepfool", "DeepFoolConfig", "random_targets", "SuccessRecord",
+    # unforeseen attacks
+    "gabor", "GaborConfig", "snow", "SnowConfig", "jpeg", "JPEGConfig", "UnforeseenConfig",
+    # patch attacks
+    "adversarial_patch", "lavan", "PatchConfig", "patch_attack", "apply_patch", "PatchRecord",
+    # attacks on explanations
+    "attribution_attack", "AttributionAttackConfig", "AttributionAttackRecord", "random_sign", "transfer_evaluation",
+    "aai", "AAIConfig", "AAIRecord", "isa", "ISAConfig", "ISAResult", "adv2", "ADV2Record", "ADV2Schedule", "ADV2_SCHEDULES",
+    "adv2_schedule", "interpreter_transfer", "InterpreterTransfer", "influence_attack", "InfluenceAttackRecord",
+    # options objects and budgets
+    "AttackConfig", "Budget", "parse_eps",
+    # the loop and the threat models
+    "projected_gradient_ascent", "KeepBest", "ThreatModel", "LinfBall", "L2Ball", "threat_model",
 ]
