@@ -24,14 +24,14 @@ from ._lightning import (
 )
 from ._quiet import quiet_dependencies
 from ._run_folder import remove_unstarted_run, run_folder_of
-from .callbacks.last_checkpoint import LastCheckpoint
-from .callbacks.rng_state import RNGStateCheckpoint
-from .callbacks.robust_summary import RobustSummary
-from .callbacks.run_hyperparameters import RunHyperparameters
+from .callbacks._last_checkpoint import LastCheckpoint
+from .callbacks._rng_state import RNGStateCheckpoint
+from .callbacks._robust_summary import RobustSummary
+from .callbacks._run_hyperparameters import RunHyperparameters
 from .configs import CALLBACK_SETS, DEFAULT_CALLBACKS, REGIME_CONFIGS, config_folders, config_names, resolve_config
 from .loggers import ExclusiveTensorBoardLogger
 from .regimes import RobustClassifier, check_regime, read_checkpoint
-from .regimes.checkpoint import check_weights_fit
+from .regimes._checkpoint import check_weights_fit
 
 PROG = "python -m lightning_robattr"
 # evaluation callbacks attack the model during validation and test, which needs autograd; the

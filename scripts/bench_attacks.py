@@ -18,7 +18,7 @@ import torch.nn.functional as F
 import torchattacks
 
 from lightning_robattr.attacks import pgd
-from lightning_robattr.data.mnist5k import load_mnist5k
+from lightning_robattr.data import load_mnist5k
 from lightning_robattr.models import ResNet20, Small
 
 STEPS = 40

@@ -17,7 +17,7 @@ import captum.attr as ca
 import torch
 
 from lightning_robattr.attributions import grad_cam, integrated_gradients, smooth_grad
-from lightning_robattr.data.mnist5k import load_mnist5k
+from lightning_robattr.data import load_mnist5k
 from lightning_robattr.models import Small
 
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from lightning_robattr.attacks.explanation.attribution_attack import attribution_attack
-from lightning_robattr.attacks.explanation.maps import normalized_map
-from lightning_robattr.attacks.explanation.objectives import topk
+from lightning_robattr.attacks._explanation.attribution_attack import attribution_attack
+from lightning_robattr.attacks._explanation.maps import normalized_map
+from lightning_robattr.attacks._explanation.objectives import topk
 from lightning_robattr.attributions import saliency
 from lightning_robattr.models import ResNet20, Small, softplus_surrogate
 

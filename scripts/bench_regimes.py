@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from lightning_robattr.data.mnist5k import balanced_split, load_mnist5k
+from lightning_robattr.data import balanced_split, load_mnist5k
 from lightning_robattr.losses import (
     ig_norm_loss,
     int_loss,
@@ -27,7 +27,7 @@ from lightning_robattr.losses import (
     top_hessian_eigenvalue,
     trades_loss,
 )
-from lightning_robattr.losses.hessian import DEFAULT_ITERATIONS
+from lightning_robattr.losses._hessian import DEFAULT_ITERATIONS
 from lightning_robattr.models import Small
 
 

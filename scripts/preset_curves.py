@@ -29,7 +29,7 @@ from torch import nn
 
 from lightning_robattr.attacks import PGDConfig
 from lightning_robattr.callbacks import EvaluationSchedule, PGDEval
-from lightning_robattr.data.mnist5k import balanced_split, load_mnist5k
+from lightning_robattr.data import balanced_split, load_mnist5k
 from lightning_robattr.regimes import read_checkpoint
 
 

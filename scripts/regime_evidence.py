@@ -20,7 +20,7 @@ import torch
 
 from lightning_robattr.attacks import pgd
 from lightning_robattr.cli import main as cli_main
-from lightning_robattr.data.mnist5k import balanced_split, load_mnist5k
+from lightning_robattr.data import balanced_split, load_mnist5k
 from lightning_robattr.losses import top_hessian_eigenvalue
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lightning_robattr.data.mnist5k import balanced_split, load_mnist5k
+from lightning_robattr.data import balanced_split, load_mnist5k
 from lightning_robattr.losses import madry_loss
 from lightning_robattr.models import Small
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_robattr.data.mnist5k import balanced_split, load_mnist5k
+from lightning_robattr.data._mnist5k import balanced_split, load_mnist5k
 from lightning_robattr.models import Small
 
 SEED = int(os.environ.get("ROBATTR_TEST_SEED", "0"))  # training seed of the shared nets; rerun under another to test margins

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from lightning_robattr.attacks.explanation.aai import AAIConfig, aai
-from lightning_robattr.attacks.explanation.isa import ISAConfig
-from lightning_robattr.attacks.explanation.random_sign import random_sign
+from lightning_robattr.attacks._explanation.aai import AAIConfig, aai
+from lightning_robattr.attacks._explanation.isa import ISAConfig
+from lightning_robattr.attacks._explanation.random_sign import random_sign
 from lightning_robattr.attributions import cam
 from lightning_robattr.metrics.functional import kendall_tau
 

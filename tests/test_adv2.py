@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_robattr.attacks import ADV2_SCHEDULES, ADV2Schedule, adv2, interpreter_transfer
-from lightning_robattr.attacks.explanation.interpreters import min_max_normalized
+from lightning_robattr.attacks._explanation.interpreters import min_max_normalized
 from lightning_robattr.attributions import cam
 from lightning_robattr.metrics.functional import iou
 from lightning_robattr.models import SmoothDerivativeReLU

@@ -7,7 +7,7 @@ import torch
 
 from lightning_robattr import callbacks
 from lightning_robattr.attacks import AttributionAttackConfig, PGDConfig, attribution_attack, parse_eps, pgd
-from lightning_robattr.attacks.budget import budgets, eps_label
+from lightning_robattr.attacks._budget import budgets, eps_label
 from lightning_robattr.callbacks import AttributionAttackEval, EvaluationSchedule, PGDEval
 from lightning_robattr.models import Small
 

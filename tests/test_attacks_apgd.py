@@ -5,7 +5,7 @@ import torch
 import torchattacks
 
 from lightning_robattr.attacks import apgd, pgd
-from lightning_robattr.attacks.classification.apgd import checkpoints
+from lightning_robattr.attacks._classification.apgd import checkpoints
 
 EPS, STEPS = 0.1, 10
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from lightning_robattr.attacks import ADV2_SCHEDULES, ADV2Schedule, adv2, adv2_schedule, interpreter_transfer
-from lightning_robattr.attacks.explanation import interpreters, maps
+from lightning_robattr.attacks._explanation import interpreters, maps
 from lightning_robattr.attributions import (
     ATTRIBUTION_METHODS,
     ATTRIBUTIONS,
@@ -17,7 +17,7 @@ from lightning_robattr.attributions import (
     get_attribution,
     saliency,
 )
-from lightning_robattr.attributions.mask import initial_mask_state, mask_saliency, mask_steps
+from lightning_robattr.attributions._mask import initial_mask_state, mask_saliency, mask_steps
 from lightning_robattr.callbacks import ADV2Eval
 from lightning_robattr.detection import EnsembleDetector, ensemble_agreement, ensemble_check
 from lightning_robattr.models import CAMNet, RTSNet, Small

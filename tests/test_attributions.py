@@ -22,7 +22,7 @@ from lightning_robattr.attributions import (
     smooth_grad,
     uni_grad,
 )
-from lightning_robattr.attributions.uni_grad import uniform_noise
+from lightning_robattr.attributions._uni_grad import uniform_noise
 from lightning_robattr.models import CAMNet, RTSNet, Small
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

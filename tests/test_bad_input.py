@@ -30,7 +30,7 @@ from lightning_robattr.attacks import (
     pgd,
     transfer_evaluation,
 )
-from lightning_robattr.attacks.explanation.maps import manipulate_targets
+from lightning_robattr.attacks._explanation.maps import manipulate_targets
 from lightning_robattr.attributions import cam, get_attribution, grad_cam, integrated_gradients, saliency, smooth_grad
 from lightning_robattr.callbacks import (
     AAIEval,
@@ -52,7 +52,7 @@ from lightning_robattr.detection import (
     tpr_at_fpr,
 )
 from lightning_robattr.losses import ssr_loss
-from lightning_robattr.losses.hessian import top_hessian_eigenvalue
+from lightning_robattr.losses._hessian import top_hessian_eigenvalue
 from lightning_robattr.metrics.functional import spearman
 from lightning_robattr.models import CAMAdapter, RTSNet, Small
 from lightning_robattr.regimes import IGNormModule, IntModule, NaturalModule

@@ -38,10 +38,10 @@ from lightning_robattr.attacks import (
 )
 from lightning_robattr.attributions import class_activation_maps
 from lightning_robattr.losses import int_loss, trades_loss
-from lightning_robattr.models.cam_net import CAMNet
+from lightning_robattr.models._cam_net import CAMNet
 from lightning_robattr.regimes import IGNormModule, IntModule, MadryModule, NaturalModule, SSRModule, TRADESModule
 
-INT_LOSS_MODULE = importlib.import_module("lightning_robattr.losses.int_loss")  # the package exports int_loss, the function
+INT_LOSS_MODULE = importlib.import_module("lightning_robattr.losses._int_loss")  # the package exports int_loss, the function
 LAYERS = ("batchnorm", "dropout")
 MODE_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
 

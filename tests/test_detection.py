@@ -151,7 +151,7 @@ def test_adversarial_examples_flip_under_less_masking_than_benign_images(trained
 
 def test_detection_eval_on_the_trained_net_flags_every_attack_and_finds_the_patch(trained_small, mnist5k):
     from lightning_robattr.callbacks import DetectionEval, EvaluationSchedule
-    from lightning_robattr.callbacks.detection_eval import PAPER_ATTACKS
+    from lightning_robattr.callbacks._detection_eval import PAPER_ATTACKS
 
     x, y = mnist5k["test"][0][:80], mnist5k["test"][1][:80]
     attacks = dataclasses.replace(PAPER_ATTACKS, patch=PAPER_ATTACKS.patch.updated(steps=150), lavan=PAPER_ATTACKS.lavan.updated(steps=150))

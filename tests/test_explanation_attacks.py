@@ -4,11 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_robattr.attacks.explanation.attribution_attack import attribution_attack
-from lightning_robattr.attacks.explanation.constraint import constrained_threat
-from lightning_robattr.attacks.explanation.maps import normalized_map
-from lightning_robattr.attacks.explanation.random_sign import random_sign
-from lightning_robattr.attacks.explanation.transfer import transfer_evaluation
+from lightning_robattr.attacks._explanation.attribution_attack import attribution_attack
+from lightning_robattr.attacks._explanation.constraint import constrained_threat
+from lightning_robattr.attacks._explanation.maps import normalized_map
+from lightning_robattr.attacks._explanation.random_sign import random_sign
+from lightning_robattr.attacks._explanation.transfer import transfer_evaluation
 from lightning_robattr.attributions import get_attribution
 from lightning_robattr.metrics.functional import mass_center_dislocation, topk_intersection
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch import nn
 
-from lightning_robattr.attributions.influence import LastLayerInfluence
+from lightning_robattr.attributions._influence import LastLayerInfluence
 
 
 class LogisticRegression(nn.Module):
@@ -71,7 +71,7 @@ def test_most_influential_are_the_largest_scores_and_a_net_without_a_head_is_ref
 
 
 def test_the_influence_attack_moves_the_top_images_far_more_than_random_signs(trained_small, mnist5k):
-    from lightning_robattr.attacks.explanation.influence_attack import influence_attack
+    from lightning_robattr.attacks._explanation.influence_attack import influence_attack
 
     x_train, y_train = mnist5k["train"][0][:1000], mnist5k["train"][1][:1000]
     influence = LastLayerInfluence(trained_small, x_train, y_train, damping=0.01)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lightning_robattr.attacks.explanation.isa import ISAConfig, isa
+from lightning_robattr.attacks._explanation.isa import ISAConfig, isa
 from lightning_robattr.attributions import cam, class_activation_maps
 
 FAST = dict(steps=5, search_rounds=5, budget_factors=(1.0, 1.6))

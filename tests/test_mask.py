@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from lightning_robattr.attributions import get_attribution, mask
-from lightning_robattr.attributions.mask import gaussian_blur, total_variation
+from lightning_robattr.attributions._mask import gaussian_blur, total_variation
 
 
 def test_total_variation_of_a_3x3_mask_by_hand():

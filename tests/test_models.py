@@ -9,7 +9,7 @@ import torchvision
 from torch import nn
 
 from lightning_robattr.models import CAMAdapter, Normalize, Pool, ResNet20, Small, WideResNet, evaluation_mode, softplus_surrogate
-from lightning_robattr.models.surrogate import LeakySoftplus
+from lightning_robattr.models._surrogate import LeakySoftplus
 
 INT_WRESNET = {"widen_factor": 1, "batch_norm": False, "leaky_slope": 0.0, "head_bias": False, "final_activation": False}
 """The BN-free narrow network that "Proper Network Interpretability Helps Adversarial Robustness" calls WResnet."""

@@ -7,15 +7,15 @@ import torch
 import torch.nn.functional as F
 
 from lightning_robattr.attacks import AttributionAttackConfig, isa
-from lightning_robattr.attacks.explanation import attribution_attack as attack_module
-from lightning_robattr.attacks.explanation.constraint import RescaledLinfBall, constrained_threat
-from lightning_robattr.attacks.explanation.maps import evaluated_maps, manipulate_targets
-from lightning_robattr.attacks.explanation.transfer import transfer_evaluation
+from lightning_robattr.attacks._explanation import attribution_attack as attack_module
+from lightning_robattr.attacks._explanation.constraint import RescaledLinfBall, constrained_threat
+from lightning_robattr.attacks._explanation.maps import evaluated_maps, manipulate_targets
+from lightning_robattr.attacks._explanation.transfer import transfer_evaluation
 from lightning_robattr.callbacks import AttributionAttackEval, EvaluationSchedule
 from lightning_robattr.losses import ig_norm_loss, int_loss, label_free_discrepancy
 from lightning_robattr.models import Small
 from lightning_robattr.regimes import IntModule
-from lightning_robattr.reproduce.packaged_protocol import packaged_attribution_eval
+from lightning_robattr.reproduce._packaged_protocol import packaged_attribution_eval
 
 CALLBACKS = Path(__file__).parents[1] / "callbacks"
 
@@ -91,7 +91,7 @@ def test_a_batch_with_one_usable_image_is_steered_to_another_images_map(trained_
         seen.append((images, options["target_map"]))
         return original(model, images, **options)
 
-    monkeypatch.setattr("lightning_robattr.callbacks.attribution_attack_eval.attribution_attack", spy)
+    monkeypatch.setattr("lightning_robattr.callbacks._attribution_attack_eval.attribution_attack", spy)
     callback = AttributionAttackEval(objectives=['manipulate'], eps=['8/255'], attack=AttributionAttackConfig(steps=2), schedule=EvaluationSchedule(batch_size=1, progress=False))
     callback.evaluate(trained_small, x, y)
     assert seen

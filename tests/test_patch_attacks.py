@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_robattr.attacks import adversarial_patch, apply_patch, lavan, patch_attack, patch_locations, patch_shape
+from lightning_robattr.attacks import adversarial_patch, apply_patch, lavan, patch_attack
+from lightning_robattr.attacks._patch.placement import patch_locations, patch_shape
 
 
 def test_apply_patch_changes_only_the_patch_window():

@@ -9,13 +9,14 @@ import pytest
 import torch
 from test_data_torchvision import write_cifar10
 
-from lightning_robattr.reproduce import PAPERS, reproduce, training
+from lightning_robattr.reproduce import PAPERS, reproduce
+from lightning_robattr.reproduce import _training as training
 from lightning_robattr.reproduce.__main__ import main
-from lightning_robattr.reproduce.claims import VERDICTS, Check, Claim, fmt, mean_std
-from lightning_robattr.reproduce.context import Context
-from lightning_robattr.reproduce.progress import Progress
-from lightning_robattr.reproduce.report import Results
-from lightning_robattr.reproduce.training import Run, build, train
+from lightning_robattr.reproduce._claims import VERDICTS, Check, Claim, fmt, mean_std
+from lightning_robattr.reproduce._context import Context
+from lightning_robattr.reproduce._progress import Progress
+from lightning_robattr.reproduce._report import Results
+from lightning_robattr.reproduce._training import Run, build, train
 
 FIGURES = {
     "int": ("robust_accuracy.png", "pgd_steps.png", "aai_kendall_tau.png", "maps.png"),

@@ -5,7 +5,7 @@ import torch
 
 from lightning_robattr.attributions import get_attribution, rts
 from lightning_robattr.cli import main
-from lightning_robattr.losses.rts import margin, mask_smoothness
+from lightning_robattr.losses._rts import margin, mask_smoothness
 from lightning_robattr.models import RTSNet
 
 

@@ -11,10 +11,10 @@ from pytorch_lightning import Trainer
 from test_data_torchvision import write_cifar10
 
 from lightning_robattr.data import CIFAR10Data
-from lightning_robattr.data.plain_pickle import load_plain_pickle
+from lightning_robattr.data._plain_pickle import load_plain_pickle
 from lightning_robattr.models import Small
 from lightning_robattr.regimes import MadryModule, NaturalModule
-from lightning_robattr.regimes.checkpoint import read_checkpoint
+from lightning_robattr.regimes._checkpoint import read_checkpoint
 
 
 class _Payload:

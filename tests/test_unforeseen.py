@@ -9,14 +9,14 @@ import scipy.optimize
 import torch
 
 from lightning_robattr.attacks import gabor, jpeg, snow
-from lightning_robattr.attacks.unforeseen.jpeg import l1_box_vertex
-from lightning_robattr.attacks.unforeseen.jpeg_codec import _tables, jpeg_decode, jpeg_encode
-from lightning_robattr.attacks.unforeseen.snow import SnowBudget, whiten
+from lightning_robattr.attacks._unforeseen.jpeg import l1_box_vertex
+from lightning_robattr.attacks._unforeseen.jpeg_codec import _tables, jpeg_decode, jpeg_encode
+from lightning_robattr.attacks._unforeseen.snow import SnowBudget, whiten
 
 STEPS = 8
 # The package re-exports the attack functions under their module names, so fetch the modules.
 gabor_module, snow_module, jpeg_module = (
-    importlib.import_module(f"lightning_robattr.attacks.unforeseen.{name}") for name in ("gabor", "snow", "jpeg")
+    importlib.import_module(f"lightning_robattr.attacks._unforeseen.{name}") for name in ("gabor", "snow", "jpeg")
 )
 
 

@@ -1,6 +1,6 @@
 """Sphinx extension: the API is documented under its public import paths only.
 
-* A cross-reference to a private path (``lightning_robattr.attacks.threat_models.ThreatModel``,
+* A cross-reference to a private path (``lightning_robattr.attacks._threat_models.ThreatModel``,
   as type hints and base classes name it) resolves to the public name that exports the object
   (``lightning_robattr.attacks.ThreatModel``).
 * Every name in the ``__all__`` of a public package must be documented under that package:

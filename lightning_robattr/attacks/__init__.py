@@ -8,32 +8,32 @@ units (``"8/255"`` accepted). ``__all__`` is the public surface: the attacks, th
 the threat models and the loop; the modules below are private.
 """
 
-from .ascent import KeepBest, projected_gradient_ascent
-from .attack_config import AttackConfig
-from .budget import Budget, parse_eps
-from .classification.apgd import APGDConfig, apgd
-from .classification.autoattack import autoattack, square
-from .classification.cw import CWConfig, cw_l2
-from .classification.deepfool import DeepFoolConfig, deepfool
-from .classification.fgsm import FGSMConfig, fgsm
-from .classification.pgd import PGDConfig, pgd
-from .explanation.aai import AAIConfig, AAIRecord, aai
-from .explanation.adv2 import ADV2_SCHEDULES, ADV2Record, ADV2Schedule, adv2, adv2_schedule
-from .explanation.attribution_attack import AttributionAttackConfig, AttributionAttackRecord, attribution_attack
-from .explanation.influence_attack import InfluenceAttackRecord, influence_attack
-from .explanation.interpreter_transfer import InterpreterTransfer, interpreter_transfer
-from .explanation.isa import ISAConfig, ISAResult, isa
-from .explanation.random_sign import random_sign
-from .explanation.transfer import transfer_evaluation
-from .patch.placement import apply_patch
-from .patch.universal import PatchConfig, PatchRecord, adversarial_patch, lavan, patch_attack
-from .records import SuccessRecord
-from .targets import random_targets
-from .threat_models import L2Ball, LinfBall, ThreatModel, threat_model
-from .unforeseen.config import UnforeseenConfig
-from .unforeseen.gabor import GaborConfig, gabor
-from .unforeseen.jpeg import JPEGConfig, jpeg
-from .unforeseen.snow import SnowConfig, snow
+from ._ascent import KeepBest, projected_gradient_ascent
+from ._attack_config import AttackConfig
+from ._budget import Budget, parse_eps
+from ._classification.apgd import APGDConfig, apgd
+from ._classification.autoattack import autoattack, square
+from ._classification.cw import CWConfig, cw_l2
+from ._classification.deepfool import DeepFoolConfig, deepfool
+from ._classification.fgsm import FGSMConfig, fgsm
+from ._classification.pgd import PGDConfig, pgd
+from ._explanation.aai import AAIConfig, AAIRecord, aai
+from ._explanation.adv2 import ADV2_SCHEDULES, ADV2Record, ADV2Schedule, adv2, adv2_schedule
+from ._explanation.attribution_attack import AttributionAttackConfig, AttributionAttackRecord, attribution_attack
+from ._explanation.influence_attack import InfluenceAttackRecord, influence_attack
+from ._explanation.interpreter_transfer import InterpreterTransfer, interpreter_transfer
+from ._explanation.isa import ISAConfig, ISAResult, isa
+from ._explanation.random_sign import random_sign
+from ._explanation.transfer import transfer_evaluation
+from ._patch.placement import apply_patch
+from ._patch.universal import PatchConfig, PatchRecord, adversarial_patch, lavan, patch_attack
+from ._records import SuccessRecord
+from ._targets import random_targets
+from ._threat_models import L2Ball, LinfBall, ThreatModel, threat_model
+from ._unforeseen.config import UnforeseenConfig
+from ._unforeseen.gabor import GaborConfig, gabor
+from ._unforeseen.jpeg import JPEGConfig, jpeg
+from ._unforeseen.snow import SnowConfig, snow
 
 __all__ = [
     # classification attacks, their options and record

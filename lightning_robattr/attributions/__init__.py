@@ -13,21 +13,21 @@ Every method runs the model in eval mode, restoring each submodule's mode afterw
 refuses a model whose logits are not a finite tensor (``_score.attribution_method``).
 """
 
-from .cam import cam, class_activation_maps
-from .deeplift import deeplift
-from .grad import grad
-from .grad_cam import grad_cam
-from .grad_cam_pp import grad_cam_pp
-from .grad_cam_pp_int_repo import grad_cam_pp_int_repo
-from .influence import LastLayerInfluence
-from .integrated_gradients import integrated_gradients
-from .mask import mask
-from .registry import ATTRIBUTION_METHODS, ATTRIBUTIONS, AttributionMethod, attribution_record, get_attribution
-from .representation import representation
-from .rts import rts
-from .saliency import saliency
-from .smooth_grad import smooth_grad
-from .uni_grad import uni_grad
+from ._cam import cam, class_activation_maps
+from ._deeplift import deeplift
+from ._grad import grad
+from ._grad_cam import grad_cam
+from ._grad_cam_pp import grad_cam_pp
+from ._grad_cam_pp_int_repo import grad_cam_pp_int_repo
+from ._influence import LastLayerInfluence
+from ._integrated_gradients import integrated_gradients
+from ._mask import mask
+from ._registry import ATTRIBUTION_METHODS, ATTRIBUTIONS, AttributionMethod, attribution_record, get_attribution
+from ._representation import representation
+from ._rts import rts
+from ._saliency import saliency
+from ._smooth_grad import smooth_grad
+from ._uni_grad import uni_grad
 
 __all__ = [
     "ATTRIBUTIONS",

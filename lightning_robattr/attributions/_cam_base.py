@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_cam_net
-from ..models.evaluation_mode import observe_logits
+from ..models._evaluation_mode import observe_logits
 from ._score import class_score, resolve_target
 
 

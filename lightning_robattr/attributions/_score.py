@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_choice, require_autograd
-from ..models.evaluation_mode import eval_layers, finite_outputs
+from ..models._evaluation_mode import eval_layers, finite_outputs
 
 SCORES = ("logit", "prob", "ce")
 Method = TypeVar("Method", bound=Callable[..., Tensor])

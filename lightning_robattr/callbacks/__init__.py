@@ -4,23 +4,23 @@ Each evaluates a fixed seeded subset, shards it across DDP ranks, reduces throug
 logs hierarchical tags (``robust/...``, ``attr/...``, ``detect/...``). They need ``Trainer(inference_mode=False)``.
 """
 
-from .aai_eval import AAIEval
-from .adv2_eval import ADV2Eval
-from .attribution_attack_eval import SIMILARITY_METRICS, AttributionAttackEval, GridAttack, MapScore, MapScoring
-from .attribution_map_logger import AttributionMapLogger
-from .detection_eval import DETECTION_ATTACKS, DetectionAttacks, DetectionEval
-from .evaluation_callback import EvaluationCallback, ScheduledEvaluation
-from .evaluation_schedule import EvaluationSchedule
-from .figures import log_figure
-from .gradient_masking_check import GradientMaskingCheck, GradientMaskingWarning, MaskingProbes, masking_flags
-from .isa_eval import ISAEval
-from .last_checkpoint import LastCheckpoint
-from .map_figure import MapPanel, map_figure, map_grid
-from .pgd_eval import PGDEval
-from .rng_state import RNGStateCheckpoint
-from .robust_summary import RobustSummary
-from .run_hyperparameters import RunHyperparameters, describe_run
-from .unforeseen_eval import UNFORESEEN_ATTACKS, UnforeseenAttacks, UnforeseenEval
+from ._aai_eval import AAIEval
+from ._adv2_eval import ADV2Eval
+from ._attribution_attack_eval import SIMILARITY_METRICS, AttributionAttackEval, GridAttack, MapScore, MapScoring
+from ._attribution_map_logger import AttributionMapLogger
+from ._detection_eval import DETECTION_ATTACKS, DetectionAttacks, DetectionEval
+from ._evaluation_callback import EvaluationCallback, ScheduledEvaluation
+from ._evaluation_schedule import EvaluationSchedule
+from ._figures import log_figure
+from ._gradient_masking_check import GradientMaskingCheck, GradientMaskingWarning, MaskingProbes, masking_flags
+from ._isa_eval import ISAEval
+from ._last_checkpoint import LastCheckpoint
+from ._map_figure import MapPanel, map_figure, map_grid
+from ._pgd_eval import PGDEval
+from ._rng_state import RNGStateCheckpoint
+from ._robust_summary import RobustSummary
+from ._run_hyperparameters import RunHyperparameters, describe_run
+from ._unforeseen_eval import UNFORESEEN_ATTACKS, UnforeseenAttacks, UnforeseenEval
 
 __all__ = [
     "DETECTION_ATTACKS",

@@ -6,7 +6,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from .._validation import check_choice
-from ..attacks.explanation.maps import evaluated_maps
+from ..attacks._explanation.maps import evaluated_maps
 from ..attributions import attribution_record, get_attribution
 
 

@@ -3,7 +3,7 @@ Causal Analysis for Detection of Adversarial Examples") and by the agreement of 
 (the ensemble check of "Interpretable Deep Learning under Fire"): detection scores, detectors
 thresholded at a false-positive rate, and the ROC metrics that score them."""
 
-from .causal import (
+from ._causal import (
     CausalConfig,
     causal_robustness,
     mask_top_pixels,
@@ -12,11 +12,11 @@ from .causal import (
     masking_levels,
     unchanged_fraction,
 )
-from .detector import CausalDetector
-from .ensemble import EnsembleCheck, EnsembleDetector, ensemble_agreement, ensemble_check
-from .figure import unchanged_curve_figure
-from .metrics import roc_auc, roc_curve, threshold_at_fpr, tpr_at_fpr
-from .threshold import ThresholdDetector
+from ._detector import CausalDetector
+from ._ensemble import EnsembleCheck, EnsembleDetector, ensemble_agreement, ensemble_check
+from ._figure import unchanged_curve_figure
+from ._metrics import roc_auc, roc_curve, threshold_at_fpr, tpr_at_fpr
+from ._threshold import ThresholdDetector
 
 __all__ = [
     "CausalConfig",

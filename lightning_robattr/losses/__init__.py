@@ -4,16 +4,16 @@ Each ``*_loss(model, x, y, *, ...)`` returns a ``RegimeObjective(loss, logits, p
 ``ssr_penalty`` and ``top_hessian_eigenvalue`` return tensors to add to any loss.
 """
 
-from .eps_ramp import ramp_steps, ramped_eps
-from .hessian import top_hessian_eigenvalue
-from .ig_norm import ig_norm_loss
-from .int_loss import int_loss, label_free_discrepancy
-from .madry import madry_loss
-from .natural import natural_loss
-from .objective import RegimeObjective
-from .rts import rts_loss
-from .ssr import ssr_loss, ssr_penalty
-from .trades import trades_loss
+from ._eps_ramp import ramp_steps, ramped_eps
+from ._hessian import top_hessian_eigenvalue
+from ._ig_norm import ig_norm_loss
+from ._int_loss import int_loss, label_free_discrepancy
+from ._madry import madry_loss
+from ._natural import natural_loss
+from ._objective import RegimeObjective
+from ._rts import rts_loss
+from ._ssr import ssr_loss, ssr_penalty
+from ._trades import trades_loss
 
 __all__ = [
     "RegimeObjective",

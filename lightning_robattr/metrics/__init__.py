@@ -1,7 +1,7 @@
 """torchmetrics ``Metric`` classes for attribution robustness; pure per-example functions live in ``metrics.functional``."""
 
-from .discrepancy import InterpretationDiscrepancy, NormalizedDiscrepancy
-from .map_similarity import (
+from ._discrepancy import InterpretationDiscrepancy, NormalizedDiscrepancy
+from ._map_similarity import (
     CosineDistance,
     IoU,
     KendallTau,
@@ -10,7 +10,7 @@ from .map_similarity import (
     SpearmanCorrelation,
     TopKIntersection,
 )
-from .per_example_mean import PerExampleMean
+from ._per_example_mean import PerExampleMean
 
 __all__ = [
     "CosineDistance",

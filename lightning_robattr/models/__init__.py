@@ -1,15 +1,15 @@
 """Architectures with the CAM interface (``features`` -> GAP -> linear ``classifier``) and helpers."""
 
-from .cam_adapter import CAMAdapter
-from .cam_net import CAMNet
-from .evaluation_mode import evaluation_mode
-from .normalize import Normalize
-from .pool import Pool
-from .resnet20 import ResNet20
-from .rts_net import RTSNet
-from .small import Small
-from .surrogate import SmoothDerivativeReLU, relu_derivative_surrogate, softplus_surrogate
-from .wide_resnet import WideResNet
+from ._cam_adapter import CAMAdapter
+from ._cam_net import CAMNet
+from ._evaluation_mode import evaluation_mode
+from ._normalize import Normalize
+from ._pool import Pool
+from ._resnet20 import ResNet20
+from ._rts_net import RTSNet
+from ._small import Small
+from ._surrogate import SmoothDerivativeReLU, relu_derivative_surrogate, softplus_surrogate
+from ._wide_resnet import WideResNet
 
 __all__ = [
     "CAMAdapter",

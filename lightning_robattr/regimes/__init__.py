@@ -1,16 +1,16 @@
 """One LightningModule per training regime, all subclasses of ``RobustClassifier``."""
 
-from .adversarial import AdversarialRegime
-from .checkpoint import check_regime, read_checkpoint
-from .checkpoint_io import AtomicCheckpointIO
-from .ig_norm import IGNormModule
-from .int_module import IntModule
-from .madry import MadryModule
-from .natural import NaturalModule
-from .robust_classifier import RobustClassifier
-from .rts import RTSModule
-from .ssr import SSRModule
-from .trades import TRADESModule
+from ._adversarial import AdversarialRegime
+from ._checkpoint import check_regime, read_checkpoint
+from ._checkpoint_io import AtomicCheckpointIO
+from ._ig_norm import IGNormModule
+from ._int_module import IntModule
+from ._madry import MadryModule
+from ._natural import NaturalModule
+from ._robust_classifier import RobustClassifier
+from ._rts import RTSModule
+from ._ssr import SSRModule
+from ._trades import TRADESModule
 
 __all__ = [
     "AdversarialRegime",

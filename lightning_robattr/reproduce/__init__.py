@@ -9,10 +9,14 @@ the paper's numbers, ours (mean ± std over seeds) and a verdict computed from t
 
 from pathlib import Path
 
-from . import adv2_paper, detection_paper, fragile_paper, int_paper, ssr_paper
-from .context import DEFAULT_OUT, Context
-from .progress import Progress
-from .report import commit
+from . import _adv2_paper as adv2_paper
+from . import _detection_paper as detection_paper
+from . import _fragile_paper as fragile_paper
+from . import _int_paper as int_paper
+from . import _ssr_paper as ssr_paper
+from ._context import DEFAULT_OUT, Context
+from ._progress import Progress
+from ._report import commit
 
 PAPERS = {"int": int_paper, "ssr": ssr_paper, "fragile": fragile_paper, "detection": detection_paper, "adv2": adv2_paper}
 """The reproducible papers by command name; each module's ``reproduce(ctx, command)`` writes that paper's report."""

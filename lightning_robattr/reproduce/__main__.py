@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .._quiet import quiet_dependencies
 from . import PAPERS, reproduce
-from .context import BUDGETS, DATASETS, DEFAULT_OUT
+from ._context import BUDGETS, DATASETS, DEFAULT_OUT
 
 # the committed full runs of a checkout (reproduce/ -> lightning_robattr/ -> the checkout); written only with an explicit --out
 COMMITTED_REPORTS = Path(__file__).resolve().parents[2] / "reports"

@@ -5,15 +5,15 @@ Multi-channel maps ``(B, C, H, W)`` are first reduced to one map per image by
 3-D maps ``(B, H, W)`` such as CAMs are used as they are.
 """
 
-from .discrepancy import interpretation_discrepancy, normalized_discrepancy
-from .distances import cosine_distance, lp_distance
-from .eps_auc import eps_auc
-from .iou import IOU_GRID, iou
-from .kendall_tau import kendall_tau
-from .mass_center_dislocation import mass_center, mass_center_dislocation
-from .reduce_channels import CHANNEL_RULES, reduce_channels
-from .spearman import average_ranks, spearman
-from .topk_intersection import topk_indices, topk_intersection
+from ._discrepancy import interpretation_discrepancy, normalized_discrepancy
+from ._distances import cosine_distance, lp_distance
+from ._eps_auc import eps_auc
+from ._iou import IOU_GRID, iou
+from ._kendall_tau import kendall_tau
+from ._mass_center_dislocation import mass_center, mass_center_dislocation
+from ._reduce_channels import CHANNEL_RULES, reduce_channels
+from ._spearman import average_ranks, spearman
+from ._topk_intersection import topk_indices, topk_intersection
 
 __all__ = [
     "CHANNEL_RULES",

@@ -1,0 +1,85 @@
+"""What every paper's reproduction shares: the budget, the seeds, the data, the cache of trained models."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from ._progress import Progress
+from ._training import Run, Trained, test_split, train
+
+BUDGETS = ("smoke", "quick", "full", "paper")
+DATASETS = ("mnist5k", "cifar10")
+# where reports go unless told otherwise: a folder of the current one, never the checkout's committed reports/
+DEFAULT_OUT = Path("reproductions")
+
+
+@dataclass
+class Context:
+    """One paper's reproduction run.
+
+    Attributes:
+        out: the paper's report folder (``<out>/<paper>``).
+        budget: ``"quick"`` (minutes, 1 seed), ``"full"`` (one CPU session), ``"paper"`` (the
+            papers' own epochs, steps and images: for a GPU), or ``"smoke"`` (seconds: two
+            training steps per model and a handful of images, to check the pipeline; its numbers mean nothing).
+        seeds: seeds asked for; a ``Run`` may cap them (the expensive regimes of a CPU budget).
+        data: ``"mnist5k"`` (the bundled 5,000 digits) or ``"cifar10"`` (needs ``root``).
+        root: the CIFAR-10 folder holding ``cifar-10-batches-py``.
+        cache: where trained models are kept, by config + seed (shared by the papers).
+        progress: the progress printer.
+        commit: the git commit of the code when the run started (``report.commit``).
+    """
+
+    out: Path
+    budget: str
+    seeds: int
+    data: str
+    root: str | None
+    cache: Path
+    progress: Progress
+    commit: str = "unknown"
+    models: dict[str, list[tuple[int, Trained]]] = field(default_factory=dict)
+
+    def pick(self, **by_budget: Any) -> Any:
+        """The value for this budget: ``pick(quick=1, full=10, paper=100)``; a budget not given takes ``quick``'s value."""
+        return by_budget[self.budget] if self.budget in by_budget else by_budget["quick"]
+
+    def pick_data(self, **by_data: Any) -> Any:
+        """The value for this dataset: ``pick_data(mnist5k="natural", cifar10="natural_resnet20")``."""
+        return by_data[self.data]
+
+    def config(self, name: str) -> str:
+        """The packaged regime config ``name`` for this dataset (``configs/<name>.yaml`` or ``configs/cifar10/<name>.yaml``)."""
+        return f"configs/{name}.yaml" if self.data == "mnist5k" else f"configs/cifar10/{name}.yaml"
+
+    def run(self, label: str, name: str, *overrides: str, epochs: int | None = None, seeds: int | None = None) -> Run:
+        """A ``Run`` of the regime config ``name`` (``epochs`` overrides its ``max_epochs``; the paper budget keeps the config's)."""
+        extra = [f"--trainer.max_epochs={epochs}"] if epochs is not None and self.budget != "paper" else []
+        if self.budget == "smoke":
+            extra = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"]
+        if self.data == "cifar10":
+            extra.append(f"--data.init_args.root={self.root}")
+        return Run(label, self.config(name), (*overrides, *extra), seeds)
+
+    def seeds_of(self, run: Run) -> list[int]:
+        return list(range(self.seeds if run.seeds is None else min(self.seeds, run.seeds)))
+
+    def train_all(self, runs: list[Run]) -> dict[str, list[tuple[int, Trained]]]:
+        """Train (or load) every run at each of its seeds; ``{label: [(seed, trained), ...]}``."""
+        for run in runs:
+            self.models[run.label] = []
+            for seed in self.seeds_of(run):
+                self.progress.begin(f"model {run.label}, seed {seed}")
+                self.models[run.label].append((seed, train(run, seed, self.cache, self.progress)))
+        return self.models
+
+    def tasks(self, runs: list[Run]) -> int:
+        """Number of (run, seed) pairs."""
+        return sum(len(self.seeds_of(run)) for run in runs)
+
+    def test_images(self, run: Run, select: Callable[[Any], tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        """``select(test dataset)``, e.g. a callback's seeded subset ``callback.select``."""
+        return select(test_split(run))
