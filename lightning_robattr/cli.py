@@ -88,13 +88,10 @@ class RobAttrCLI(LightningCLI):
         parser.add_lightning_class_args(RunHyperparameters, "hparams")
 
     def _parse_ckpt_path(self) -> None:
-        """Keep the model configured by the command line: Lightning's version replaces it by the checkpoint's hyperparameters.
-
-        Private in Lightning, which has no public switch for it; ``tests/test_lightning_internals.py`` pins it.
-        """
-
-    def before_instantiate_classes(self) -> None:
-        """Read ``--ckpt_path`` and refuse a checkpoint of another regime than the configured model, before anything is built."""
+        """Read ``--ckpt_path`` and refuse a checkpoint of another regime than the configured model, before anything
+        is seeded or built; the model stays the one the command line configures (Lightning's version replaces it by the
+        checkpoint's hyperparameters). Private in Lightning, which has no public hook that early;
+        ``tests/test_lightning_internals.py`` pins it."""
         subcommand = self.config.get("subcommand")
         if not subcommand or not self.config[subcommand].get("ckpt_path"):
             return

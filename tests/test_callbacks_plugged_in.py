@@ -75,7 +75,7 @@ class Spy(PGDEval):
 def test_evaluation_honours_fast_dev_run_and_limit_val_batches(trained_small, mnist5k, options, expected):
     x, y = mnist5k["val"][0][:100], mnist5k["val"][1][:100]
     Spy.sizes = []
-    trainer = Trainer(callbacks=[Spy(eps=[0.1], steps=[1], num_samples=64, progress=False)], inference_mode=False, logger=False,
+    trainer = Trainer(callbacks=[Spy(eps=[0.1], steps=[1], schedule=EvaluationSchedule(num_samples=64, progress=False))], inference_mode=False, logger=False,
                       enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False, **options)
     trainer.validate(NaturalModule(trained_small), DataLoader(TensorDataset(x, y), batch_size=10))
     assert Spy.sizes == [expected]
@@ -88,7 +88,7 @@ def test_maps_of_a_single_cell_are_reported_and_give_nan_not_a_perfect_score():
     with torch.no_grad():
         y = net(x).argmax(1)
     callback = AttributionAttackEval(methods=['cam'], eps=['4/255', '16/255'], attack=AttributionAttackConfig(steps=1), schedule=EvaluationSchedule(num_samples=None, batch_size=4, progress=False))
-    with pytest.warns(UserWarning, match=r"maps of a single cell such as a 1x1 CAM grid.*cam/topk/eps=4/topk_intersection: 4 of 4 images left out \(none left: logged as NaN\)"):
+    with pytest.warns(UserWarning, match=r"maps of a single cell such as a 1x1 CAM grid.*cam/topk/eps=4_255/topk_intersection: 4 of 4 images left out \(none left: logged as NaN\)"):
         results = callback.evaluate(net, x, y)
     for metric in ("topk_intersection", "spearman", "kendall_tau", "mass_center_dislocation"):
         assert math.isnan(results[f"attr/cam/topk/eps=4_255/{metric}"]), metric

@@ -63,7 +63,7 @@ def test_test_without_the_autoattack_extra_warns_once_and_reports_everything_els
     best = next(line for line in fit.stdout.splitlines() if line.startswith("best checkpoint: ")).split()[2]
     # the default set's AutoAttack entry and a second one: Python shows the warning once
     second = ["--trainer.callbacks+=lightning_robattr.callbacks.PGDEval", "--trainer.callbacks.eps=[0.3]", "--trainer.callbacks.steps=[]",
-              "--trainer.callbacks.reference=autoattack", "--trainer.callbacks.every_n_epochs=0"]
+              "--trainer.callbacks.reference=autoattack", "--trainer.callbacks.schedule.every_n_epochs=0"]
     done = cli(folder, "test", "-c", NATURAL, "--ckpt_path", best, "--trainer.limit_test_batches", "1", *second, without_autoattack=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("AutoAttack is not installed") == 1, done.stderr

@@ -132,11 +132,12 @@ def test_mnist_reads_un_gzipped_files_too(tmp_path):
     torch.testing.assert_close(data.test_set[3][0], as_pixels(arrays["test"][0][3]), rtol=0, atol=1e-6)
 
 
-def test_mnist_un_gzips_published_files_next_to_them(tmp_path):
+def test_mnist_reads_published_files_without_writing_next_to_them(tmp_path):
     write_mnist(tmp_path / "MNIST/raw")
-    MNISTData(str(tmp_path)).prepare_data()
-    expected = [*MNIST_NAMES.values(), *(f"{name}.gz" for name in MNIST_NAMES.values())]
-    assert sorted(p.name for p in (tmp_path / "MNIST/raw").iterdir()) == sorted(expected)
+    data = MNISTData(str(tmp_path), val_size=0)
+    data.prepare_data()
+    data.setup()
+    assert sorted(p.name for p in (tmp_path / "MNIST/raw").iterdir()) == sorted(f"{name}.gz" for name in MNIST_NAMES.values())
 
 
 @pytest.mark.parametrize(("data_class", "folder", "write"), DATASETS)
@@ -245,3 +246,80 @@ def test_each_full_mnist_preset_trains_from_mnist_files(tmp_path, no_network, mo
     cli = main(["fit", "-c", str(config), *short])
     assert cli.trainer.global_step == 2 and type(cli.datamodule).__name__ == "MNISTData"
     assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+
+
+MNIST_FAMILY = [
+    pytest.param(MNISTData, "MNIST/raw", id="mnist"),
+    pytest.param(FashionMNISTData, "FashionMNIST/raw", id="fashion_mnist"),
+]
+
+
+def every_example(data: MNISTData) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Images ``(N, 1, 28, 28)`` and labels ``(N,)`` of the train, val and test parts, in order."""
+    return [
+        tuple(torch.stack([torch.as_tensor(v) for v in column]) for column in zip(*part))
+        for part in (data.train_set, data.val_set, data.test_set)
+    ]
+
+
+@pytest.mark.parametrize(("data_class", "folder"), MNIST_FAMILY)
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_flat_folder_reads_the_same_examples_as_torchvision_layout(tmp_path, no_network, data_class, folder, gzipped):
+    write_mnist(tmp_path / "nested" / folder, gzipped=gzipped)
+    write_mnist(tmp_path / "flat", gzipped=gzipped)
+    nested, flat = data_class(str(tmp_path / "nested"), val_size=10), data_class(str(tmp_path / "flat"), val_size=10)
+    for data in (nested, flat):
+        data.prepare_data()
+        data.setup("fit")
+    assert flat.data_dir == tmp_path / "flat" and nested.data_dir == tmp_path / "nested" / folder
+    for (nested_images, nested_labels), (flat_images, flat_labels) in zip(every_example(nested), every_example(flat)):
+        assert torch.equal(nested_images, flat_images) and torch.equal(nested_labels, flat_labels)
+
+
+def test_flat_folder_is_only_read(tmp_path):
+    arrays = write_mnist(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    data = FashionMNISTData(str(tmp_path), val_size=0)
+    data.setup()
+    torch.testing.assert_close(data.test_set[3][0], as_pixels(arrays["test"][0][3]), rtol=0, atol=1e-6)
+    assert data.test_set[3][1] == arrays["test"][1][3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize(("data_class", "folder"), MNIST_FAMILY)
+def test_missing_files_error_lists_both_layouts(tmp_path, no_network, data_class, folder):
+    with pytest.raises(FileNotFoundError) as error:
+        data_class(str(tmp_path)).setup()
+    first_line = str(error.value).splitlines()[0]
+    assert first_line == (
+        f"{data_class.__name__}: dataset files not found in {tmp_path / folder} (torchvision's layout) "
+        f"or {tmp_path} (flat: the files directly in root)"
+    )
+
+
+def test_missing_files_error_lists_what_the_most_complete_layout_lacks(tmp_path):
+    write_mnist(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"\nmissing: t10k-labels-idx1-ubyte.gz\n"):
+        MNISTData(str(tmp_path)).setup()
+
+
+def test_fashion_mnist_default_root_is_the_os_package_folder_when_present(tmp_path, monkeypatch):
+    arrays = write_mnist(tmp_path / "fashion-mnist")
+    monkeypatch.setattr(FashionMNISTData, "system_root", str(tmp_path / "fashion-mnist"))
+    data = FashionMNISTData(val_size=0)
+    data.setup()
+    assert data.root == str(tmp_path / "fashion-mnist") and data.hparams.root == data.root
+    assert data.test_set[0][1] == arrays["test"][1][0]
+    monkeypatch.setattr(FashionMNISTData, "system_root", str(tmp_path / "not-installed"))
+    assert FashionMNISTData().root == "data" and MNISTData().root == "data"
+
+
+@pytest.mark.skipif(
+    not Path(FashionMNISTData.system_root).is_dir(), reason="the OS package is absent: apt-get install dataset-fashion-mnist"
+)
+def test_fashion_mnist_reads_the_os_package_with_root_unset():
+    data = FashionMNISTData(val_size=0)
+    data.setup()
+    assert (len(data.train_set), len(data.test_set)) == (60_000, 10_000)
+    assert data.largest_label() == 9

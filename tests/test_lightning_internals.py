@@ -1,6 +1,7 @@
 """The private Lightning names the package relies on, pinned in both namespaces (Lightning offers no public API for them).
 
-* ``LightningCLI._parse_ckpt_path``: ``RobAttrCLI`` turns it off, so ``--ckpt_path`` keeps the command line's model options.
+* ``LightningCLI._parse_ckpt_path``: ``RobAttrCLI`` replaces it by its check of ``--ckpt_path`` against the configured regime
+  (before anything is seeded or built), so ``--ckpt_path`` keeps the command line's model options.
 * ``LightningCLI._run_subcommand``: ``RobAttrCLI`` wraps it to remove the run folder of a failed start.
 * ``FitLoop._combined_loader``, ``FitLoop._combined_loader_states_to_load``, ``CombinedLoader._load_state_dicts``:
   ``RobustClassifier.on_train_start`` applies a resumed run's loader states with them.

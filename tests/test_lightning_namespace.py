@@ -14,7 +14,7 @@ SHORT = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--t
 
 USER_SCRIPT = """
 import lightning as L
-from lightning_robattr.callbacks import LastCheckpoint, PGDEval
+from lightning_robattr.callbacks import EvaluationSchedule, LastCheckpoint, PGDEval
 from lightning_robattr.data import MNIST5k
 from lightning_robattr.models import Small
 from lightning_robattr.regimes import AtomicCheckpointIO, SSRModule
@@ -22,7 +22,7 @@ from lightning_robattr.regimes import AtomicCheckpointIO, SSRModule
 module = SSRModule(Small())
 assert isinstance(module, L.LightningModule)
 trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, inference_mode=False, logger=False,
-                    enable_progress_bar=False, default_root_dir=".", callbacks=[PGDEval(eps=[0.1], steps=[1], num_samples=8), LastCheckpoint()])
+                    enable_progress_bar=False, default_root_dir=".", callbacks=[PGDEval(eps=[0.1], steps=[1], schedule=EvaluationSchedule(num_samples=8)), LastCheckpoint()])
 trainer.fit(module, datamodule=MNIST5k(batch_size=16))
 assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
 print("robust", float(trainer.callback_metrics["robust/pgd_linf/eps=0.1/steps=1/acc"]))

@@ -5,10 +5,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from torch.utils.data import Dataset
 from torchvision.datasets import VisionDataset
 from torchvision.transforms import v2
 
-from ._image_data_module import ImageDataModule
+from ._image_data_module import ImageDataModule, dataset_labels
 from ._splits import balanced_split, resolve_size
 from ._transformed_subset import TransformedSubset
 from ._transforms import to_pixels
@@ -30,9 +31,10 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 class TorchvisionData(ImageDataModule):
     """Train/val parts split from a torchvision dataset's training set, test part from its test set.
 
-    The files are read from ``root`` in torchvision's layout (``root / folder / files``). With
-    ``download=False`` (the default) nothing touches the network: missing files raise at once
-    a ``FileNotFoundError`` that names the folder, the files and how to obtain them. With
+    The files are read from the first of :meth:`layouts` that holds them all; here that is
+    torchvision's layout (``root / folder / files``) only. With ``download=False`` (the default)
+    nothing touches the network: missing files raise at once a ``FileNotFoundError`` that names
+    every accepted folder, the files and how to obtain them. With
     ``download=True``, ``prepare_data`` lets torchvision fetch them (rank 0 only, under Lightning).
 
     The validation part is a seeded, class-stratified sample of the training set
@@ -84,18 +86,23 @@ class TorchvisionData(ImageDataModule):
         """``root`` as an absolute path, ``~`` expanded."""
         return Path(self.root).expanduser().absolute()
 
+    def layouts(self) -> dict[str, Path]:
+        """The folders that may hold ``files``, by the name of their layout, in the order they are tried."""
+        return {"torchvision's layout": self.root_dir / self.folder}
+
     @property
     def data_dir(self) -> Path:
-        """The folder that must hold ``files``."""
-        return self.root_dir / self.folder
+        """The first folder of :meth:`layouts` that holds every file; the first one if none does."""
+        folders = list(self.layouts().values())
+        return next((folder for folder in folders if not self.missing_files(folder)), folders[0])
 
-    def missing_files(self) -> list[str]:
-        """The names in ``files`` that ``data_dir`` lacks."""
-        return [name for name in self.files if not (self.data_dir / name).is_file()]
+    def missing_files(self, folder: Path) -> list[str]:
+        """The names in ``files`` that ``folder`` lacks."""
+        return [name for name in self.files if not (folder / name).is_file()]
 
     def prepare_data(self) -> None:
         """Download missing files if ``download``; then check that every file is in place."""
-        if self.download and self.missing_files():
+        if self.download and self.missing_files(self.data_dir):
             with _socket_timeout(DOWNLOAD_SOCKET_TIMEOUT_S):
                 for train in (True, False):
                     self.dataset_class(str(self.root_dir), train=train, download=True)
@@ -103,17 +110,19 @@ class TorchvisionData(ImageDataModule):
 
     def ensure_files(self) -> None:
         """Make sure the files can be read; raise a ``FileNotFoundError`` that says where they belong if any is missing."""
-        missing = self.missing_files()
+        layouts = self.layouts()
+        missing = min((self.missing_files(folder) for folder in layouts.values()), key=len)
         if not missing:
             return
-        lines = [
-            f"{type(self).__name__}: dataset files not found in {self.data_dir}",
-            f"missing: {', '.join(missing)}",
-        ]
+        places = " or ".join(f"{folder} ({layout})" for layout, folder in layouts.items())
+        lines = [f"{type(self).__name__}: dataset files not found in {places}", f"missing: {', '.join(missing)}"]
         if all((self.root_dir / name).is_file() for name in missing):
             lines.append(f"these files are directly in {self.root_dir}: set root to the folder that contains {self.folder!r}")
         lines += [
-            f"to obtain them: on a machine with network access get {self.source}, and copy the files to {self.data_dir};",
+            (
+                f"to obtain them: on a machine with network access get {self.source}, and copy the files to "
+                f"{' or '.join(map(str, layouts.values()))};"
+            ),
             "or set download: true (data.init_args.download) to let torchvision fetch them into root",
         ]
         raise FileNotFoundError("\n".join(lines))
@@ -127,12 +136,15 @@ class TorchvisionData(ImageDataModule):
             augmentations.append(v2.RandomHorizontalFlip())
         return to_pixels(augmentations)
 
+    def load(self, train: bool) -> Dataset:
+        """The training (``train``) or test set, yielding ``(image, label)``, from files ``ensure_files`` found."""
+        return self.dataset_class(str(self.root_dir), train=train)
+
     def setup(self, stage: str | None = None) -> None:
         self.ensure_files()
-        train_full = self.dataset_class(str(self.root_dir), train=True)
-        test = self.dataset_class(str(self.root_dir), train=False)
+        train_full, test = self.load(train=True), self.load(train=False)
         val_size = resolve_size(self.val_size, len(train_full), name="val_size")
-        train_part, val_part = balanced_split(train_full.targets, (len(train_full) - val_size, val_size), self.seed)
+        train_part, val_part = balanced_split(dataset_labels(train_full), (len(train_full) - val_size, val_size), self.seed)
         self.train_set = TransformedSubset(train_full, train_part, self.train_transform())
         self.test_set = TransformedSubset(test, range(len(test)), to_pixels())
         self.val_set = TransformedSubset(train_full, val_part, to_pixels()) if val_size else self.test_set
