@@ -15,7 +15,7 @@ from lightning_robattr.callbacks import AttributionAttackEval, EvaluationSchedul
 from lightning_robattr.losses import ig_norm_loss, int_loss, label_free_discrepancy
 from lightning_robattr.models import Small
 from lightning_robattr.regimes import IntModule
-from lightning_robattr.reproduce._packaged_protocol import packaged_attribution_eval
+from lightning_robattr.reproduce._packaged_protocol import packaged_attribution_eval, packaged_init_args
 
 CALLBACKS = Path(__file__).parents[1] / "callbacks"
 
@@ -110,7 +110,7 @@ def test_redrawn_noise_makes_smoothgrad_differ_from_itself_and_shared_noise_does
 
 
 def test_ssr_protocol_preset_is_the_authors_setting(trained_small, mnist5k):
-    callback = packaged_attribution_eval("callbacks/attribution_ssr.yaml", attack={}, schedule={"progress": False})
+    callback = packaged_attribution_eval(packaged_init_args("callbacks/attribution_ssr.yaml"), attack={}, schedule={"progress": False})
     assert callback.scoring.map_noise == "redrawn" and callback.attack.steps == 50 and callback.objectives == ["topk", "manipulate"]
     assert callback.attack.step_size == pytest.approx(0.5 / 255) and callback.scoring.int_cast
     assert callback.attack.normalize == "sum_hw" and not callback.schedule.progress

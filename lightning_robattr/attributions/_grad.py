@@ -3,8 +3,8 @@
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._score import attribution_method
 from ._saliency import saliency
+from ._score import attribution_method
 
 
 @attribution_method

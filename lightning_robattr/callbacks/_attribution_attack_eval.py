@@ -17,9 +17,9 @@ from ..attacks._explanation.objectives import resolve_k
 from ..metrics import CosineDistance, KendallTau, MassCenterDislocation, SpearmanCorrelation, TopKIntersection
 from ..metrics.functional import eps_auc
 from ..metrics.functional._topk_intersection import TOPK_MODES
-from ._maps import checked_method_options, map_size, method_names
 from ._evaluation_callback import EvaluationCallback
 from ._evaluation_schedule import EvaluationSchedule
+from ._maps import checked_method_options, map_size, method_names
 
 SIMILARITY_METRICS = ("topk_intersection", "spearman", "kendall_tau", "mass_center_dislocation", "cosine_distance")
 CALLBACK_OBJECTIVES = ("topk", "mass_center", "manipulate", "random_sign")

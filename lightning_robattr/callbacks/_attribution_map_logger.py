@@ -15,12 +15,12 @@ from ..attacks._explanation.maps import evaluated_maps, manipulate_targets
 from ..attacks._explanation.objectives import resolve_k
 from ..metrics.functional import topk_intersection
 from ..models import evaluation_mode
-from ._maps import checked_method_options, method_names
 from ._attribution_attack_eval import CALLBACK_OBJECTIVES
 from ._evaluation_callback import ScheduledEvaluation
 from ._evaluation_schedule import EvaluationSchedule
 from ._figures import log_figure
 from ._map_figure import MapPanel, map_figure, map_grid
+from ._maps import checked_method_options, method_names
 
 
 class AttributionMapLogger(ScheduledEvaluation):

@@ -17,8 +17,8 @@ from .._random_state import isolated_random_state, seed_batch
 from .._validation import require_autograd
 from ..metrics._per_example_mean import PerExampleMean
 from ..models import evaluation_mode
-from ._subset import evaluation_subset, rank_batches, stage_dataset
 from ._evaluation_schedule import EvaluationSchedule
+from ._subset import evaluation_subset, rank_batches, stage_dataset
 
 
 class ScheduledEvaluation(Callback):

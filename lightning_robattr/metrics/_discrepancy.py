@@ -2,8 +2,8 @@
 
 from torch import Tensor
 
-from .functional import interpretation_discrepancy, normalized_discrepancy
 from ._per_example_mean import PerExampleMean
+from .functional import interpretation_discrepancy, normalized_discrepancy
 
 
 class NormalizedDiscrepancy(PerExampleMean):

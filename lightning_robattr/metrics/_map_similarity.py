@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
+from ._per_example_mean import PerExampleMean
 from .functional import (
     IOU_GRID,
     cosine_distance,
@@ -14,7 +15,6 @@ from .functional import (
     spearman,
     topk_intersection,
 )
-from ._per_example_mean import PerExampleMean
 
 
 class TopKIntersection(PerExampleMean):

@@ -10,7 +10,7 @@ from ..attributions import LastLayerInfluence
 from ..callbacks import AttributionAttackEval, AttributionMapLogger, EvaluationSchedule
 from ._claims import Check, Claim
 from ._context import Context
-from ._packaged_protocol import packaged_attribution_eval
+from ._packaged_protocol import packaged_attribution_eval, packaged_init_args
 from ._report import Results, markdown_table, plot_map_grids, plot_panels, write_report
 from ._training import train_split
 
@@ -32,7 +32,7 @@ def protocol(ctx: Context, seed: int) -> AttributionAttackEval:
     if ctx.budget in ("smoke", "quick"):  # too few steps of 0.5/255 to reach the largest budget: 2.5 eps / steps
         attack["step_size"] = None
     return packaged_attribution_eval(
-        "callbacks/attribution_fragile.yaml", attack=attack,
+        packaged_init_args("callbacks/attribution_fragile.yaml"), attack=attack,
         schedule=dict(num_samples=ctx.pick(smoke=4, quick=8, full=30, paper=100), batch_size=ctx.pick(quick=8, full=30, paper=50), seed=seed,
                       progress=False),
         **({"eps": [f"{e}/255" for e in EPS]} if ctx.data == "mnist5k" else {}),

@@ -3,15 +3,13 @@
 from pathlib import Path
 
 import torch
-import yaml
 
 from ..attacks._explanation.attribution_attack import AttributionAttackConfig
 from ..callbacks import AttributionAttackEval, AttributionMapLogger, EvaluationSchedule
-from ..configs import resolve_config
 from ..losses import top_hessian_eigenvalue
 from ._claims import Check, Claim, mean_std
 from ._context import Context
-from ._packaged_protocol import packaged_attribution_eval
+from ._packaged_protocol import packaged_attribution_eval, packaged_init_args
 from ._report import Results, markdown_table, plot_map_grids, plot_panels, write_report
 
 TITLE = 'Reproduction of "Smoothed Geometry for Robust Attribution"'
@@ -33,17 +31,17 @@ TABLE1_NATURAL_TOPK = {"saliency": (0.51, 1.85, 2.93, 0.70), "ig": (0.84, 1.96, 
 
 def protocol(ctx: Context, seed: int, *, methods=METHODS, objectives=OBJECTIVES) -> AttributionAttackEval:
     """``callbacks/attribution_ssr.yaml`` (the SSR protocol) at this budget's images, samples and steps."""
-    (entry,) = yaml.safe_load(Path(resolve_config("callbacks/attribution_ssr.yaml")).read_text())["trainer"]["callbacks"]
+    init_args = packaged_init_args("callbacks/attribution_ssr.yaml")
     samples = ctx.pick(smoke=2, quick=4, full=8, paper=50)
     method_options = {
         m: {**o, **({"steps": samples} if m == "ig" else {"samples": samples} if "samples" in o else {})}
-        for m, o in entry["init_args"]["method_options"].items() if m in methods
+        for m, o in init_args["method_options"].items() if m in methods
     }
     attack = {"steps": ctx.pick(smoke=2, quick=10, full=50, paper=50)}
     if ctx.budget in ("smoke", "quick"):  # too few steps of 0.5/255 to reach 16/255: 2.5 eps / steps
         attack["step_size"] = None
     return packaged_attribution_eval(
-        "callbacks/attribution_ssr.yaml", attack=attack,
+        init_args, attack=attack,
         schedule=dict(num_samples=ctx.pick(smoke=4, quick=8, full=20, paper=500), batch_size=ctx.pick(quick=8, full=20, paper=50), seed=seed,
                       progress=False),
         methods=list(methods), objectives=list(objectives), transfer=ctx.pick(quick=[], full=[], paper=list(methods)),

@@ -1,6 +1,5 @@
 """Attacks that move an explanation while keeping the prediction (Ghorbani et al., Alg. 1)."""
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -15,7 +14,7 @@ from .._ascent import KeepBest, projected_gradient_ascent
 from .._attack_config import AttackConfig, check_step_options, default_step_size, resolve_config
 from .._budget import Budget, parse_eps
 from .constraint import CONSTRAINTS, constrained_threat
-from .maps import NORMALIZATIONS, normalized_map, surrogate
+from .maps import NORMALIZATIONS, check_beta, normalized_map, surrogate
 from .objectives import OBJECTIVES, Dissimilarity, check_k, dissimilarity
 from .random_sign import random_sign
 
@@ -62,8 +61,7 @@ class AttributionAttackConfig(AttackConfig):
         if self.measure is not None:
             check_choice(self.measure, OBJECTIVES[1:], name="dissimilarity measure")
         check_choice(self.normalize, NORMALIZATIONS, name="normalize")
-        if self.beta is not None and not (isinstance(self.beta, (int, float)) and 0 < self.beta < math.inf):
-            raise ValueError(f"beta must be a positive softplus sharpness, or None to differentiate the model itself; got {self.beta!r}")
+        check_beta(self.beta)
 
 
 class AttributionAttackRecord(NamedTuple):
