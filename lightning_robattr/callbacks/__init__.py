@@ -5,6 +5,7 @@ logs hierarchical tags (``robust/...``, ``attr/...``, ``detect/...``). They need
 """
 
 from ._aai_eval import AAIEval
+from ._attack_set import AttackSet
 from ._adv2_eval import ADV2Eval
 from ._attribution_attack_eval import SIMILARITY_METRICS, AttributionAttackEval, GridAttack, MapScore, MapScoring
 from ._attribution_map_logger import AttributionMapLogger
@@ -27,6 +28,7 @@ __all__ = [
     "SIMILARITY_METRICS",
     "UNFORESEEN_ATTACKS",
     "AAIEval",
+    "AttackSet",
     "ADV2Eval",
     "AttributionAttackEval",
     "AttributionMapLogger",

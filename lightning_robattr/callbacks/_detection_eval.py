@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import get_args
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -10,7 +10,6 @@ from torchmetrics import CatMetric, MeanMetric, Metric
 
 from .._lightning import LightningModule, Trainer
 from ..attacks import (
-    AttackConfig,
     CWConfig,
     DeepFoolConfig,
     FGSMConfig,
@@ -30,6 +29,7 @@ from ..detection import CausalConfig, causal_robustness, masking_levels, roc_auc
 from ..detection._causal import ranked_pixels, region_of, robustness_of
 from ..detection._figure import unchanged_curve_figure
 from ..models import evaluation_mode
+from ._attack_set import AttackSet
 from ._cat import cat_values
 from ._evaluation_callback import EvaluationCallback
 from ._evaluation_schedule import EvaluationSchedule
@@ -41,7 +41,7 @@ PATCH_OPTIMISERS = {"patch": adversarial_patch, "lavan": lavan}
 
 
 @dataclass(frozen=True)
-class DetectionAttacks:
+class DetectionAttacks(AttackSet):
     """The attacks ``DetectionEval`` runs, in the order of the fields, each with its hyperparameters; ``None``: not run.
 
     In YAML a nested mapping that names the attacks to run, ``{}`` for an attack's defaults:
@@ -64,21 +64,13 @@ class DetectionAttacks:
     patch: PatchConfig | None = None
     lavan: PatchConfig | None = None
 
-    def __post_init__(self) -> None:
-        names = [f.name for f in fields(self)]
-        for f in fields(self):
-            config, expected = getattr(self, f.name), get_args(f.type)[0]
-            if config is not None and not isinstance(config, expected):
-                raise TypeError(f"attacks.{f.name} must be a {expected.__name__} (or None: not run), got {type(config).__name__}")
-            if getattr(config, "targeted", False):
-                raise ValueError(f"attacks.{f.name}: the detection attacks are untargeted (the patches aim at patch_target); "
-                                 "set targeted: false")
-        if not self.selected():
-            raise ValueError(f"attacks must name at least one of {', '.join(names)}, e.g. {{pgd: {{steps: 20}}}}")
+    example: ClassVar[str] = "{pgd: {steps: 20}}"
 
-    def selected(self) -> dict[str, AttackConfig]:
-        """The config of every attack run, by name, in the order of the fields."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+    def check(self) -> None:
+        for name, config in self.selected().items():
+            if getattr(config, "targeted", False):
+                raise ValueError(f"attacks.{name}: the detection attacks are untargeted (the patches aim at patch_target); "
+                                 "set targeted: false")
 
 
 DETECTION_ATTACKS = tuple(f.name for f in fields(DetectionAttacks))

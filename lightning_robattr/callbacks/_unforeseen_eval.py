@@ -1,9 +1,9 @@
 """``UnforeseenEval``: accuracy under the unforeseen attacks of Kang et al. (Gabor, Snow, JPEG)."""
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
-from typing import get_args
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -12,10 +12,10 @@ from torchmetrics import MeanMetric, Metric
 from .._validation import check_nonnegative
 from ..attacks._budget import eps_label
 from ..attacks._targets import random_targets
-from ..attacks._unforeseen.config import UnforeseenConfig
 from ..attacks._unforeseen.gabor import GaborConfig, gabor
 from ..attacks._unforeseen.jpeg import JPEGConfig, jpeg
 from ..attacks._unforeseen.snow import SnowConfig, snow
+from ._attack_set import AttackSet
 from ._evaluation_callback import EvaluationCallback
 from ._evaluation_schedule import EvaluationSchedule
 from ._pgd_eval import still_correct
@@ -33,7 +33,7 @@ INT_PAPER_EPS = {"gabor": 400 / 255, "snow": 2.0, "jpeg_linf": 0.25, "jpeg_l2": 
 
 
 @dataclass(frozen=True)
-class UnforeseenAttacks:
+class UnforeseenAttacks(AttackSet):
     """The attacks ``UnforeseenEval`` runs, in the order of the fields, each with its hyperparameters; ``None``: not run.
 
     In YAML a nested mapping that names the attacks to run, ``{}`` for an attack's defaults:
@@ -52,17 +52,7 @@ class UnforeseenAttacks:
     jpeg_l2: JPEGConfig | None = None
     jpeg_l1: JPEGConfig | None = None
 
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            config, expected = getattr(self, f.name), get_args(f.type)[0]
-            if config is not None and not isinstance(config, expected):
-                raise TypeError(f"attacks.{f.name} must be a {expected.__name__} (or None: not run), got {type(config).__name__}")
-        if not self.selected():
-            raise ValueError(f"attacks must name at least one of {', '.join(UNFORESEEN_ATTACKS)}, e.g. {{jpeg_linf: {{}}}}")
-
-    def selected(self) -> dict[str, UnforeseenConfig]:
-        """The config of every attack run, by name, in the order of the fields."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+    example: ClassVar[str] = "{jpeg_linf: {}}"
 
 
 INT_PAPER_ATTACKS = UnforeseenAttacks(
