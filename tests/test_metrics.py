@@ -111,7 +111,7 @@ def test_topk_mass_mode_is_perturbed_mass_on_original_top_k():
 
 
 def test_topk_ties_go_to_the_lower_index():
-    tied = torch.tensor([[[1.0, 1.0, 1.0, 1.0]]])
+    tied = torch.tensor([[[1.0, 1.0, 1.0, 0.0]]])
     first_two = torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
     assert topk_intersection(tied, first_two, k=2).item() == 1.0
 

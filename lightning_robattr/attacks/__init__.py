@@ -24,6 +24,7 @@ from ._explanation.influence_attack import InfluenceAttackRecord, influence_atta
 from ._explanation.interpreter_transfer import InterpreterTransfer, interpreter_transfer
 from ._explanation.isa import ISAConfig, ISAResult, isa
 from ._explanation.random_sign import random_sign
+from ._explanation.reference import REFERENCE_BUDGETS, AttributionReferenceRecord, attribution_reference
 from ._explanation.transfer import transfer_evaluation
 from ._patch.placement import apply_patch
 from ._patch.universal import PatchConfig, PatchRecord, adversarial_patch, lavan, patch_attack
@@ -45,6 +46,7 @@ __all__ = [
     "adversarial_patch", "lavan", "PatchConfig", "patch_attack", "apply_patch", "PatchRecord",
     # attacks on explanations
     "attribution_attack", "AttributionAttackConfig", "AttributionAttackRecord", "random_sign", "transfer_evaluation",
+    "attribution_reference", "AttributionReferenceRecord", "REFERENCE_BUDGETS",
     "aai", "AAIConfig", "AAIRecord", "isa", "ISAConfig", "ISAResult", "adv2", "ADV2Record", "ADV2Schedule", "ADV2_SCHEDULES",
     "adv2_schedule", "interpreter_transfer", "InterpreterTransfer", "influence_attack", "InfluenceAttackRecord",
     # options objects and budgets

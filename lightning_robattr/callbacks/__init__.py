@@ -7,7 +7,8 @@ logs hierarchical tags (``robust/...``, ``attr/...``, ``detect/...``). They need
 from ._aai_eval import AAIEval
 from ._attack_set import AttackSet
 from ._adv2_eval import ADV2Eval
-from ._attribution_attack_eval import SIMILARITY_METRICS, AttributionAttackEval, GridAttack, MapScore, MapScoring
+from ..attacks._explanation.scoring import SIMILARITY_METRICS, MapScoring
+from ._attribution_attack_eval import AttributionAttackEval, GridAttack, MapScore
 from ._attribution_map_logger import AttributionMapLogger
 from ._detection_eval import DETECTION_ATTACKS, DetectionAttacks, DetectionEval
 from ._evaluation_callback import EvaluationCallback, ScheduledEvaluation

@@ -1,7 +1,7 @@
 """``AttributionAttackEval``: how far attribution attacks move the explanations, per budget and as an AUC."""
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import warnings
 from itertools import product
 from typing import Any, Literal, NamedTuple
 
@@ -9,41 +9,23 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
+from .._lightning import LightningModule, Trainer
 from .._validation import check_choice
 from ..attacks._budget import Budget, budgets
 from ..attacks._explanation.attribution_attack import AttributionAttackConfig, attribution_attack
-from ..attacks._explanation.maps import MAP_NOISE, evaluated_maps, manipulate_targets
+from ..attacks._explanation.maps import evaluated_maps, manipulate_targets
 from ..attacks._explanation.objectives import resolve_k
+from ..attacks._explanation.reference import REFERENCE_BUDGETS, attribution_reference
+from ..attacks._explanation.scoring import HIGHER_IS_ROBUST, SIMILARITY_METRICS, MapScoring, check_metrics
 from ..metrics import CosineDistance, KendallTau, MassCenterDislocation, SpearmanCorrelation, TopKIntersection
-from ..metrics.functional import eps_auc
-from ..metrics.functional._topk_intersection import TOPK_MODES
+from ..metrics.functional import constant_maps, eps_auc
 from ._evaluation_callback import EvaluationCallback
 from ._evaluation_schedule import EvaluationSchedule
 from ._maps import checked_method_options, map_size, method_names
 
-SIMILARITY_METRICS = ("topk_intersection", "spearman", "kendall_tau", "mass_center_dislocation", "cosine_distance")
 CALLBACK_OBJECTIVES = ("topk", "mass_center", "manipulate", "random_sign")
-
-
-@dataclass(frozen=True)
-class MapScoring:
-    """How an attribution-attack callback compares clean and attacked maps.
-
-    Attributes:
-        topk_mode: ``"set"`` (Ghorbani et al.) or ``"mass"`` (SSR paper text) top-k intersection.
-        int_cast: truncate mass centres to integers before their distance (the Ghorbani/SSR code).
-        map_noise: the noise of the compared SmoothGrad/UniGrad maps: ``"shared"`` (one fixed draw
-            for the clean and the attacked map) or ``"redrawn"`` (fresh for each map, as the SSR
-            paper's code evaluates); see ``attacks.explanation.maps.evaluated_maps``.
-    """
-
-    topk_mode: Literal["set", "mass"] = "set"
-    int_cast: bool = False
-    map_noise: Literal["shared", "redrawn"] = "shared"
-
-    def __post_init__(self) -> None:
-        check_choice(self.topk_mode, TOPK_MODES, name="topk_mode")
-        check_choice(self.map_noise, MAP_NOISE, name="map_noise")
+GAP_TOLERANCE = {"mass_center_dislocation": 1.0}
+"""How far (pixels for the dislocation, 0.1 for the other metrics) the reference may beat the protocol before a warning."""
 
 
 class MapScore(NamedTuple):
@@ -61,6 +43,7 @@ class GridAttack(NamedTuple):
     method: str
     objective: str
     eps: float
+    label: str
     kept_tag: str
     scores: tuple[MapScore, ...]
 
@@ -82,7 +65,19 @@ class AttributionAttackEval(EvaluationCallback):
 
     * ``attr/<m>/<o>/eps=<e>/<metric>`` and ``attr/<m>/<o>/<metric>_auc`` (AUC with >= 2 budgets);
     * ``attr/<m>/<o>/eps=<e>/label_kept_rate``: share of attacked images for which some iterate kept the label;
+    * ``attr/<m>/<o>[/transfer/<t>]/eps=<e>/degenerate_rate``: share of scored images whose clean or attacked
+      map is constant (no metric is defined on it: those images are left out of the scores);
     * ``attr/<m>/<o>/transfer/<t>/eps=<e>/<metric>`` and ``attr/<m>/<o>/transfer/<t>/<metric>_auc``.
+
+    With ``reference`` the reference-strength ensemble ``attacks.attribution_reference`` also runs on every
+    method and budget (``fast`` or ``standard``; ``True`` means ``standard``), judged by the same metrics:
+
+    * ``attr/reference/<m>/<metric>/eps=<e>``: mean over the images of each one's worst score;
+    * ``attr/reference/<m>/eps=<e>/label_kept_rate`` and ``.../degenerate_rate`` (constant clean maps);
+    * ``attr/reference/<m>/<metric>/eps=<e>/protocol_gap``: how much less robust the reference finds the maps
+      than the least robust protocol value of the same method, budget and metric (this callback's, or one
+      logged earlier in the same run by another ``AttributionAttackEval``). A protocol number is an upper
+      bound on robustness; a gap above 0.1 (1 pixel for the dislocation) warns that it overstates it.
 
     Higher ``topk_intersection``, ``spearman``, ``kendall_tau`` and lower
     ``mass_center_dislocation`` (pixels of the map grid), ``cosine_distance`` mean more robust maps.
@@ -101,6 +96,8 @@ class AttributionAttackEval(EvaluationCallback):
         scoring: how the maps are compared (:class:`MapScoring`: top-k mode, integer mass centres, SmoothGrad noise).
         transfer: methods whose maps are also compared on the attacked images.
         method_options: per-method attribution options, e.g. ``{"ig": {"steps": 20}}``.
+        reference: ``False``, ``True``/``"standard"`` or ``"fast"``: also run the reference ensemble at that budget
+            (about 9x or 2.5x a 10-step top-k attack per image). ``objectives=[]`` runs the reference alone.
         schedule: subset, batches, seed, network (``EvaluationSchedule``; default 100 images in batches of 50).
 
     Cost per correctly classified image: ``len(methods) * len(objectives) * len(eps) * steps``
@@ -128,29 +125,38 @@ class AttributionAttackEval(EvaluationCallback):
         scoring: MapScoring | None = None,
         transfer: Sequence[str] = (),
         method_options: Mapping[str, Mapping[str, Any]] | None = None,
+        reference: bool | Literal["fast", "standard"] = False,
         schedule: EvaluationSchedule | None = None,
     ) -> None:
         super().__init__(schedule=schedule)
-        unknown = set(metrics) - set(SIMILARITY_METRICS)
-        if unknown or not metrics:
-            raise ValueError(f"metrics must be a non-empty subset of {SIMILARITY_METRICS}, got {list(metrics)}")
-        if not methods or not objectives:
-            raise ValueError("methods and objectives must each name at least one entry")
+        metrics = check_metrics(metrics)
+        self.reference = "standard" if reference is True else reference or None
+        if self.reference is not None:
+            check_choice(self.reference, REFERENCE_BUDGETS, name="reference budget")
+        if not methods or not (objectives or self.reference):
+            raise ValueError("methods must name at least one entry, and objectives too unless reference is set")
         for objective in objectives:
             check_choice(objective, CALLBACK_OBJECTIVES, name="objective")
         self.attack, self.scoring = attack or AttributionAttackConfig(), scoring or MapScoring()
         self.budgets = budgets(eps, norm=self.attack.norm, increasing=True)
         if self.budgets[0][1] <= 0:
             raise ValueError(f"eps must be positive (the AUC runs over log2 eps), got {list(eps)}")
-        self.methods, self.objectives, self.metrics = method_names(methods, option="methods"), list(objectives), list(metrics)
+        self.methods, self.objectives, self.metrics = method_names(methods, option="methods"), list(objectives), metrics
         transfer = method_names(transfer, option="transfer")
         self.transfer = {m: [t for t in transfer if t != m] for m in self.methods}
         self.method_options = checked_method_options(method_options, [*self.methods, *transfer])
         self._pool: tuple[Tensor, Tensor] | None = None
+        self._logged: dict[str, float] = {}
 
     @property
     def units_per_batch(self) -> int:
-        return len(self.methods) * len(self.objectives) * len(self.budgets)
+        return len(self.methods) * (len(self.objectives) + (self.reference is not None)) * len(self.budgets)
+
+    def reference_tag(self, method: str, label: str, metric: str | None = None, name: str | None = None) -> str:
+        """``attr/reference/<m>/<metric>/<label>[/<name>]``, or ``attr/reference/<m>/<label>/<name>`` without a metric."""
+        if metric is None:
+            return f"attr/reference/{method}/{label}/{name}"
+        return f"attr/reference/{method}/{metric}/{label}" + (f"/{name}" if name else "")
 
     def tag(self, method: str, objective: str, name: str, label: str | None = None, transfer: str | None = None) -> str:
         """``attr/<m>/<o>[/transfer/<t>]/<label>/<name>``, or ``.../<name>_auc`` without a budget label."""
@@ -164,7 +170,7 @@ class AttributionAttackEval(EvaluationCallback):
         """
         return [
             GridAttack(
-                method, objective, eps,
+                method, objective, eps, label,
                 kept_tag=self.tag(method, objective, "label_kept_rate", label),
                 scores=self._scores(method, objective, label),
             )
@@ -193,7 +199,21 @@ class AttributionAttackEval(EvaluationCallback):
         for attack in attacks:
             metrics[attack.kept_tag] = MeanMetric()
             metrics.update((score.tag, self._similarity(score.metric, ks[score.compared])) for score in attack.scores)
+            metrics.update((tag, MeanMetric()) for tag in self._degenerate_tags(attack))
+        if self.reference is not None:
+            for method, (label, _) in product(self.methods, self.budgets):
+                metrics.update((self.reference_tag(method, label, m), MeanMetric(nan_strategy="ignore")) for m in self.metrics)
+                metrics.update((self.reference_tag(method, label, name=name), MeanMetric()) for name in ("label_kept_rate", "degenerate_rate"))
         return metrics
+
+    def _degenerate_tags(self, attack: GridAttack) -> dict[str, str]:
+        """``{compared method: its degenerate_rate tag}`` for one attack (beside the label_kept_rate tag)."""
+        return {
+            score.compared: self.tag(
+                attack.method, attack.objective, "degenerate_rate", attack.label, None if score.compared == attack.method else score.compared
+            )
+            for score in attack.scores
+        }
 
     def _similarity(self, name: str, k: int) -> Metric:
         if name == "topk_intersection":
@@ -220,6 +240,23 @@ class AttributionAttackEval(EvaluationCallback):
             if len(x):
                 self._attack_and_score(model, x, label, attack, clean_maps, metrics)
             yield
+        if self.reference is None:
+            return
+        for method, (budget_label, eps) in product(self.methods, self.budgets):
+            if len(x):
+                self._reference_scores(model, x, method, budget_label, eps, metrics)
+            yield
+
+    def _reference_scores(self, model: nn.Module, x: Tensor, method: str, label: str, eps: float, metrics: dict[str, Metric]) -> None:
+        """Run the reference ensemble on ``x`` (correctly classified) and update its metrics."""
+        record = attribution_reference(
+            model, x, method=method, eps=eps, norm=self.attack.norm, k=self.attack.k, metrics=self.metrics,
+            method_options=self.method_options.get(method), budget=self.reference, scoring=self.scoring,
+        )
+        for metric in self.metrics:
+            metrics[self.reference_tag(method, label, metric)].update(record.scores[metric])
+        metrics[self.reference_tag(method, label, name="label_kept_rate")].update(record.label_kept.float())
+        metrics[self.reference_tag(method, label, name="degenerate_rate")].update(record.degenerate.float())
 
     def _attack_and_score(
         self, model: nn.Module, x: Tensor, label: Tensor, attack: GridAttack, clean_maps: dict[str, Tensor],
@@ -254,8 +291,20 @@ class AttributionAttackEval(EvaluationCallback):
         adv_maps = {name: maps_of(name, x_adv[kept], label[kept]) for name in compared}
         for score in attack.scores:
             metrics[score.tag].update(clean_maps[score.compared][kept], adv_maps[score.compared])
+        for name, tag in self._degenerate_tags(attack).items():
+            metrics[tag].update((constant_maps(clean_maps[name][kept]) | constant_maps(adv_maps[name])).float())
+
+    def run(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """As ``EvaluationCallback.run``; the protocol values another ``AttributionAttackEval`` logged earlier in
+        this validation or test are compared with the reference too."""
+        self._logged = {tag: float(value) for tag, value in trainer.callback_metrics.items() if tag.startswith("attr/")}
+        try:
+            super().run(trainer, pl_module, stage)
+        finally:
+            self._logged = {}
 
     def summarize(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
+        values = {**values, **self._protocol_gaps(values)}
         if len(self.budgets) < 2:
             return values
         curves: dict[str, list[Tensor]] = {}
@@ -264,3 +313,31 @@ class AttributionAttackEval(EvaluationCallback):
                 curves.setdefault(score.auc_tag, []).append(values[score.tag])
         pixel_eps = [eps for _, eps in self.budgets]
         return {**values, **{tag: eps_auc(pixel_eps, torch.stack(curve)) for tag, curve in curves.items()}}
+
+    def _protocol_gaps(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``protocol_gap`` per reference value whose protocol counterpart is known; warns where it is large."""
+        if self.reference is None:
+            return {}
+        known = {**self._logged, **{tag: float(value) for tag, value in values.items()}}
+        gaps, notes = {}, []
+        for method, (label, _), metric in product(self.methods, self.budgets, self.metrics):
+            suffix = f"/{label}/{metric}"
+            protocol = [
+                v for tag, v in known.items()
+                if tag.startswith(f"attr/{method}/") and tag.endswith(suffix) and tag.count("/") == 4 and v == v
+            ]
+            reference = float(values[self.reference_tag(method, label, metric)])
+            if not protocol or reference != reference:
+                continue
+            robust = HIGHER_IS_ROBUST[metric]
+            gap = (min(protocol) - reference) if robust else (reference - max(protocol))
+            gaps[self.reference_tag(method, label, metric, "protocol_gap")] = torch.tensor(gap)
+            if gap > GAP_TOLERANCE.get(metric, 0.1):
+                notes.append(f"{method} {metric} at {label}: protocol {min(protocol) if robust else max(protocol):.3f}, reference {reference:.3f}")
+        if notes:
+            warnings.warn(
+                "AttributionAttackEval: the protocol attacks overstate attribution robustness (the reference ensemble finds "
+                "much less robust maps; report the reference values, attr/reference/...): " + "; ".join(notes),
+                stacklevel=2,
+            )
+        return gaps

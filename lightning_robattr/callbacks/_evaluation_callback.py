@@ -240,7 +240,7 @@ def warn_undefined(name: str, metrics: dict[str, Metric]) -> None:
     ]
     if notes:
         warnings.warn(
-            f"{name}: some map scores are undefined (a rank correlation of a constant map, or maps of a single cell such as "
+            f"{name}: some map scores are undefined (a constant map has no ranking and no top-k set; maps of a single cell such as "
             "a 1x1 CAM grid, where top-k intersection and dislocation mean nothing); " + "; ".join(notes),
             stacklevel=3,
         )

@@ -33,7 +33,9 @@ def ensemble_agreement(
 
     Each interpreter's normalised map of ``label`` (default the predicted class) is upsampled
     (bilinear) to the image size, so maps on different grids (CAM 7 x 7, MASK at full size) are
-    compared cell for cell. Identical interpreters agree with 1.
+    compared cell for cell. Identical interpreters agree with 1. A pair in which either map is
+    constant has no IoU (NaN, see ``metrics.functional.iou``) and is left out of the mean; an image
+    with no defined pair gets NaN.
 
     Args:
         model: classifier on pixel-space images; x: ``(B, C, H, W)`` in [0, 1].
@@ -53,7 +55,7 @@ def ensemble_agreement(
             grid = interpreter_map(model, x, label, name, options[name])
             maps.append(F.interpolate(grid[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0])
     pairs = [iou(a, b, k=k, channel_rule=None) for a, b in itertools.combinations(maps, 2)]
-    return torch.stack(pairs).mean(dim=0)
+    return torch.stack(pairs).nanmean(dim=0)
 
 
 class EnsembleDetector(ThresholdDetector):

@@ -8,7 +8,7 @@ from ._pool import Pool
 from ._resnet20 import ResNet20
 from ._rts_net import RTSNet
 from ._small import Small
-from ._surrogate import SmoothDerivativeReLU, relu_derivative_surrogate, softplus_surrogate
+from ._surrogate import SmoothDerivativeReLU, flushed_denormals, relu_derivative_surrogate, softplus_surrogate
 from ._wide_resnet import WideResNet
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "SmoothDerivativeReLU",
     "WideResNet",
     "evaluation_mode",
+    "flushed_denormals",
     "relu_derivative_surrogate",
     "softplus_surrogate",
 ]

@@ -55,12 +55,35 @@ def _swap(net: nn.Module, replacement: Callable[[nn.Module], nn.Module | None]) 
             setattr(parent, name, original)
 
 
+def flushing_denormals() -> bool:
+    """Whether this thread's CPU flushes denormal floats to zero (``torch.set_flush_denormal`` has no getter)."""
+    return torch.tensor([1e-40]).mul(1.0).item() == 0.0
+
+
+@contextmanager
+def flushed_denormals() -> Iterator[None]:
+    """Flush denormal floats to zero inside the block, then restore the previous setting.
+
+    A sharp softplus (``beta`` 30 or more) fills its second derivative with values below 1e-38,
+    which a CPU computes on tens of times more slowly; flushing them changes results by less
+    than 1e-38 and makes a surrogate step at ``beta=30`` as fast as one at ``beta=1``.
+    """
+    before = flushing_denormals()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)
+
+
 @contextmanager
 def softplus_surrogate(net: nn.Module, beta: float = 1.0) -> Iterator[nn.Module]:
     """Swap every ``nn.ReLU`` (and ``nn.LeakyReLU``) module of ``net`` for a softplus of sharpness ``beta``.
 
     The weights stay shared, so gradients of the smoothed net reach the real parameters.
     On exit the original activation modules are put back, so the net is exactly as before.
+    A sharp softplus is slow on a CPU unless denormals are flushed: run the whole forward and
+    backward under :func:`flushed_denormals`.
     Activations applied functionally (``F.relu``) cannot be swapped and stay ReLU.
 
     Example:

@@ -96,7 +96,7 @@ def influence_results(ctx: Context, run, net, seed: int, results: Results) -> No
             results.add("Natural", seed, "influence", f"{kind}/label_kept_rate", f"eps={eps:g}", kept.float().mean().item())
             for metric in INFLUENCE_METRICS:
                 values = getattr(record, metric)[kept]
-                results.add("Natural", seed, "influence", f"{kind}/{metric}", f"eps={eps:g}", values.mean().item() if len(values) else float("nan"))
+                results.add("Natural", seed, "influence", f"{kind}/{metric}", f"eps={eps:g}", values.nanmean().item() if len(values) else float("nan"))
 
 
 def value(results: Results, method: str, attack: str, metric: str, label: str) -> float:

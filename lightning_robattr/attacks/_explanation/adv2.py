@@ -108,7 +108,8 @@ class ADV2Record(NamedTuple):
         l1: L1 distance to the target map over ``h w``; l2: L2 distance over ``sqrt(h w)``.
         iou: ``metrics.functional.iou`` with the target map (higher: the attack is better hidden).
 
-    With several interpreters (the adaptive attack) the four map measures are their means.
+    With several interpreters (the adaptive attack) the four map measures are their means. ``iou`` is NaN
+    where a map is constant (no top cells); the mean over interpreters and ``summary`` leave NaN out.
     """
 
     target: Tensor
@@ -123,7 +124,7 @@ class ADV2Record(NamedTuple):
         """``success_rate`` over all images; the other measures averaged over the successful ones (NaN if none)."""
         done = self.success.bool()
         means = {
-            name: getattr(self, name)[done].float().mean().item() if done.any() else math.nan
+            name: getattr(self, name)[done].float().nanmean().item() if done.any() else math.nan
             for name in ("confidence", "interpretation_loss", "l1", "l2", "iou")
         }
         return {"success_rate": done.float().mean().item(), **means}
@@ -153,7 +154,8 @@ def score_maps(
         maps = interpreter_map(model, x_adv, target, name, options.get(name))
         for key, value in {**map_distances(maps, wanted), "iou": iou(maps, wanted)}.items():
             measures[key].append(value)
-    means = {key: torch.stack(values).mean(dim=0) for key, values in measures.items()}
+    # an interpreter whose map (or target map) is constant has no IoU (NaN): average the defined ones
+    means = {key: torch.stack(values).nanmean(dim=0) if key == "iou" else torch.stack(values).mean(dim=0) for key, values in measures.items()}
     return ADV2Record(target, success, probability, **means)
 
 

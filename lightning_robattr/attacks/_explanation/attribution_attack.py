@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..._validation import check_batch, check_choice, check_nonnegative
 from ...attributions import get_attribution
-from ...models import evaluation_mode
+from ...models import evaluation_mode, flushed_denormals
 from .._ascent import KeepBest, projected_gradient_ascent
 from .._attack_config import AttackConfig, check_step_options, default_step_size, resolve_config
 from .._budget import Budget, parse_eps
@@ -47,7 +47,7 @@ class AttributionAttackConfig(AttackConfig):
     k: int | float = 0.1
     map_weight: float = 1e11
     output_weight: float = 1e6
-    measure: Literal["topk", "mass_center", "targeted", "manipulate"] | None = None
+    measure: Literal["topk", "mass_center", "rank", "targeted", "manipulate"] | None = None
     normalize: Literal["sum1", "sum_hw"] = "sum1"
     beta: float | None = 1.0
     random_start: bool = False
@@ -114,6 +114,7 @@ def attribution_attack(
     ``random_sign``  the baseline ``x + eps * s``, ``s`` uniform signs (one draw; ignores steps)
     ``topk``         ``-sum_{i in TopK(I(x))} I(x')_i`` (``k`` cells)
     ``mass_center``  ``||C(I(x')) - C(I(x))||^2``, centres of mass in pixels
+    ``rank``         ``-corr(R(I(x)), I(x'))``, ``R`` the clean map's ranks (lowers rank correlations)
     ``targeted``     ``sum_{i in region} I(x')_i`` (``region``: boolean mask of the map grid)
     ``manipulate``   ``-(map_weight MSE(I(x'), target_map) + output_weight MSE(p(x'), p(x)))``
                      (Dombrowski et al.; defaults 1e11 and 1e6 are theirs, with ``normalize="sum1"``)
@@ -156,7 +157,7 @@ def attribution_attack(
     explain = get_attribution(method, **(method_options or {}))
     normalize = config.normalize
     x = x.detach()
-    with evaluation_mode(model):
+    with evaluation_mode(model), flushed_denormals():
         with torch.no_grad():
             clean_logits = model(x)
         maps = LabelMaps(model, explain, clean_logits.argmax(dim=1), normalize)
@@ -190,13 +191,15 @@ class LabelMaps:
 
 
 class MapObjective:
-    """The attack objective ``(x_adv, step) -> D (B,)``, differentiated on the surrogate of ``method`` (``beta``)."""
+    """The attack objective ``(x_adv, step) -> D (B,)``, differentiated on the surrogate ``kind`` of ``method`` (``beta``; see ``surrogate``)."""
 
-    def __init__(self, maps: LabelMaps, attack_d: Dissimilarity, *, method: str, beta: float | None, reads_logits: bool) -> None:
-        self.maps, self.attack_d, self.method, self.beta, self.reads_logits = maps, attack_d, method, beta, reads_logits
+    def __init__(
+        self, maps: LabelMaps, attack_d: Dissimilarity, *, method: str, beta: float | None, reads_logits: bool, kind: str = "auto"
+    ) -> None:
+        self.maps, self.attack_d, self.method, self.beta, self.reads_logits, self.kind = maps, attack_d, method, beta, reads_logits, kind
 
     def __call__(self, x_adv: Tensor, step: int) -> Tensor:
-        with surrogate(self.maps.model, self.method, self.beta):
+        with surrogate(self.maps.model, self.method, self.beta, self.kind):
             logits = self.maps.model(x_adv) if self.reads_logits else None
             return self.attack_d(self.maps(x_adv, create_graph=True), logits)
 

@@ -16,6 +16,7 @@ class InfluenceAttackRecord(NamedTuple):
     label_kept: ``(B,)`` whether the prediction is unchanged.
     rank_correlation: ``(B,)`` Spearman correlation of the clean and attacked influence scores over the training set.
     top_overlap: ``(B,)`` share of the clean ``overlap_k`` most influential training images still among the attacked ones.
+    Both are NaN for an image whose clean or attacked scores are all equal (no ranking): average with ``torch.nanmean``.
     """
 
     label_kept: Tensor

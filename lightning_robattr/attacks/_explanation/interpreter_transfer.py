@@ -24,7 +24,8 @@ class InterpreterTransfer(NamedTuple):
         rows: the attacks: ``"adv2:<interpreter>"`` per attacked interpreter, then ``"pgd"`` (targeted PGD).
         columns: the interpreters each attack's images are scored on.
         iou: ``(rows, columns)``: mean IoU between the scored interpreter's map of ``t'`` at ``x'`` and
-            its benign map, over the images the row's attack made successful (NaN if none).
+            its benign map, over the images the row's attack made successful whose IoU is defined (NaN if none;
+            an image with a constant map has no IoU).
         success_rate: ``(rows,)``: the fraction classified as ``t'``.
     """
 
@@ -86,7 +87,7 @@ def interpreter_transfer(
             )
             done = record.success.bool()
             scored = transfer_ious(model, x_adv, target, benign, options)
-            ious.append([values[done].mean().item() if done.any() else math.nan for values in scored.values()])
+            ious.append([values[done].nanmean().item() if done.any() else math.nan for values in scored.values()])  # NaN: a constant map
             rates.append(done.float().mean().item())
     return InterpreterTransfer(list(attacks), list(methods), torch.tensor(ious), torch.tensor(rates))
 

@@ -10,10 +10,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ...metrics.functional import mass_center, topk_indices
+from ...metrics.functional import average_ranks, mass_center, topk_indices
 from .maps import normalized_map
 
-OBJECTIVES = ("random_sign", "topk", "mass_center", "targeted", "manipulate")
+OBJECTIVES = ("random_sign", "topk", "mass_center", "rank", "targeted", "manipulate")
 Dissimilarity = Callable[[Tensor, Tensor | None], Tensor]
 
 
@@ -43,6 +43,25 @@ def mass_center_shift(clean_maps: Tensor) -> Dissimilarity:
     """``D = ||C(I(x')) - C(I(x))||_2^2`` in pixels^2 (squared, as the Ghorbani code; smooth at 0)."""
     center = mass_center(clean_maps)
     return lambda maps, logits=None: (mass_center(maps) - center).pow(2).sum(dim=1)
+
+
+def rank_decorrelation(clean_maps: Tensor) -> Dissimilarity:
+    """``D = -corr(R(I(x)), I(x'))``: the Pearson correlation of the clean map's ranks with the new map, negated.
+
+    Lowering it moves mass from the clean map's high-ranked cells to its low-ranked ones, all cells
+    weighted by rank rather than by value: the direction that lowers a rank correlation (Spearman,
+    Kendall), where ``topk`` moves only the top cells.
+    """
+    ranks = average_ranks(clean_maps.flatten(1)).to(clean_maps.dtype)
+    ranks = ranks - ranks.mean(dim=1, keepdim=True)
+    ranks = ranks / ranks.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def dissimilarity(maps: Tensor, logits: Tensor | None = None) -> Tensor:
+        flat = maps.flatten(1)
+        flat = flat - flat.mean(dim=1, keepdim=True)
+        return -(flat * ranks).sum(dim=1) / flat.norm(dim=1).clamp_min(1e-12)
+
+    return dissimilarity
 
 
 def targeted_region(clean_maps: Tensor, *, region: Tensor) -> Dissimilarity:
@@ -88,7 +107,7 @@ def manipulate(
 def dissimilarity(
     name: str,
     clean_maps: Tensor,
-    clean_logits: Tensor,
+    clean_logits: Tensor | None,
     *,
     k: int | float,
     region: Tensor | None,
@@ -97,11 +116,13 @@ def dissimilarity(
     map_weight: float,
     output_weight: float,
 ) -> Dissimilarity:
-    """The objective ``name`` (``topk``, ``mass_center``, ``targeted`` or ``manipulate``) around the clean maps."""
+    """The objective ``name`` (``topk``, ``mass_center``, ``rank``, ``targeted`` or ``manipulate``) around the clean maps."""
     if name == "topk":
         return topk(clean_maps, k=k)
     if name == "mass_center":
         return mass_center_shift(clean_maps)
+    if name == "rank":
+        return rank_decorrelation(clean_maps)
     if name == "targeted":
         if region is None:
             raise ValueError("the targeted objective needs region, a boolean mask of the map grid")

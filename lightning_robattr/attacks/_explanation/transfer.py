@@ -46,6 +46,8 @@ def transfer_evaluation(
         ``{method: {metric: (B,)}}`` with metrics ``topk_intersection`` (set mode), ``spearman``,
         ``mass_center_dislocation`` (pixels of the map grid) and ``cosine_distance``; higher
         similarity (first two) and lower distance (last two) mean the attack transferred less.
+        An image with a constant map gets NaN in ``topk_intersection`` and ``spearman`` (an all-zero
+        map also in the two distances): average with ``torch.nanmean``.
 
     Example:
         >>> import torch

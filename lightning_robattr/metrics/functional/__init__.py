@@ -5,6 +5,7 @@ Multi-channel maps ``(B, C, H, W)`` are first reduced to one map per image by
 3-D maps ``(B, H, W)`` such as CAMs are used as they are.
 """
 
+from ._degenerate import constant_maps
 from ._discrepancy import interpretation_discrepancy, normalized_discrepancy
 from ._distances import cosine_distance, lp_distance
 from ._eps_auc import eps_auc
@@ -19,6 +20,7 @@ __all__ = [
     "CHANNEL_RULES",
     "IOU_GRID",
     "average_ranks",
+    "constant_maps",
     "cosine_distance",
     "eps_auc",
     "interpretation_discrepancy",

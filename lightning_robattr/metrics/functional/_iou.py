@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ._degenerate import constant_maps
 from ._reduce_channels import paired_maps
 from ._topk_intersection import topk_indices
 
@@ -18,6 +19,11 @@ def iou(a: Tensor, b: Tensor, *, k: Sequence[float | int] | float | int = IOU_GR
     rounded and at least 1, or a count); ``IoU = |S_a & S_b| / |S_a | S_b|``. Both sets have the
     same size, so with ``t`` the top-k intersection at that size, ``IoU = t / (2 - t)``. Ties go to
     the lower flat index (a stable sort), as in ``topk_intersection``. Higher: more similar maps.
+
+    Degenerate maps: an example whose ``a`` or ``b`` is constant after channel reduction (all cells
+    equal, an all-zero map included; see ``constant_maps``) has no top cells and gives NaN, not the
+    tie-order value 1.0 that would read as perfectly robust. Average with ``torch.nanmean`` (or a
+    metric class, which leaves NaN examples out and counts them).
 
     Args:
         a, b: maps ``(B, C, H, W)`` (reduced by ``channel_rule``) or ``(B, H, W)``.
@@ -39,7 +45,8 @@ def iou(a: Tensor, b: Tensor, *, k: Sequence[float | int] | float | int = IOU_GR
         in_a = torch.zeros_like(a, dtype=torch.bool).scatter_(1, topk_indices(a, count), True)
         in_b = torch.zeros_like(b, dtype=torch.bool).scatter_(1, topk_indices(b, count), True)
         values.append((in_a & in_b).sum(dim=1).to(a.dtype) / (in_a | in_b).sum(dim=1).to(a.dtype))
-    return torch.stack(values).mean(dim=0)
+    degenerate = constant_maps(a, channel_rule=None) | constant_maps(b, channel_rule=None)
+    return torch.stack(values).mean(dim=0).masked_fill(degenerate, float("nan"))
 
 
 def cell_count(size: float | int, cells: int) -> int:

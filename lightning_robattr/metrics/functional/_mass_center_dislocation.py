@@ -22,6 +22,8 @@ def mass_center_dislocation(
 
     ``C(z) = sum_ij n(z)_ij (i, j)`` with ``n(z) = |z| / sum |z|``, ``i`` the row. ``int_cast=True``
     truncates both centres to integers first, as the Ghorbani and SSR code do (use it to reproduce).
+    An example whose ``a`` or ``b`` is all zero after channel reduction has no mass and gives NaN
+    (``0 / 0``); a constant non-zero map has a defined centre (the middle of the grid) and is kept.
 
     Args:
         a, b: maps ``(B, C, H, W)`` (reduced by ``channel_rule``) or ``(B, H, W)``.

@@ -3,6 +3,7 @@
 import torch
 from torch import Tensor
 
+from ._degenerate import constant_maps
 from ._reduce_channels import paired_maps
 
 TOPK_MODES = ("set", "mass")
@@ -23,6 +24,11 @@ def topk_intersection(
     ``sum_{i in TopK(|a|)} |b_i| / sum |b|``, the share of the perturbed map's mass on the original top-k.
     Ties are broken by a stable descending sort (the lower flat index wins).
 
+    Degenerate maps: an example whose ``a`` or ``b`` is constant after channel reduction (all cells
+    equal, an all-zero map included; see ``constant_maps``) has no top-k set and gives NaN in both
+    modes, rather than a value set by the tie order (two flat maps would otherwise score 1.0, as if
+    perfectly robust). The metric classes leave NaN examples out of the mean.
+
     Args:
         a, b: maps ``(B, C, H, W)`` (reduced by ``channel_rule``) or ``(B, H, W)``.
         k: number of top features.
@@ -39,9 +45,12 @@ def topk_intersection(
     a, b = paired_maps(a, b, channel_rule)
     if not 1 <= k <= a.shape[1]:
         raise ValueError(f"k must be in [1, {a.shape[1]}], got {k}")
+    degenerate = constant_maps(a, channel_rule=None) | constant_maps(b, channel_rule=None)
     if mode == "mass":
         b = b.abs()
-        return b.gather(1, topk_indices(a.abs(), k)).sum(dim=1) / b.sum(dim=1)
-    in_a = torch.zeros_like(a, dtype=torch.bool).scatter_(1, topk_indices(a, k), True)
-    in_b = torch.zeros_like(b, dtype=torch.bool).scatter_(1, topk_indices(b, k), True)
-    return (in_a & in_b).sum(dim=1).to(a.dtype) / k
+        value = b.gather(1, topk_indices(a.abs(), k)).sum(dim=1) / b.sum(dim=1)
+    else:
+        in_a = torch.zeros_like(a, dtype=torch.bool).scatter_(1, topk_indices(a, k), True)
+        in_b = torch.zeros_like(b, dtype=torch.bool).scatter_(1, topk_indices(b, k), True)
+        value = (in_a & in_b).sum(dim=1).to(a.dtype) / k
+    return value.masked_fill(degenerate, float("nan"))
