@@ -199,7 +199,7 @@ class AttributionAttackEval(EvaluationCallback):
         for attack in attacks:
             metrics[attack.kept_tag] = MeanMetric()
             metrics.update((score.tag, self._similarity(score.metric, ks[score.compared])) for score in attack.scores)
-            metrics.update((tag, MeanMetric()) for tag in self._degenerate_tags(attack))
+            metrics.update((tag, MeanMetric()) for tag in self._degenerate_tags(attack).values())
         if self.reference is not None:
             for method, (label, _) in product(self.methods, self.budgets):
                 metrics.update((self.reference_tag(method, label, m), MeanMetric(nan_strategy="ignore")) for m in self.metrics)

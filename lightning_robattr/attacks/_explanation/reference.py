@@ -72,7 +72,7 @@ class AttributionReferenceRecord(NamedTuple):
         x_adv: ``{metric: (B, C, H, W)}`` the image of that value (the clean image where no iterate beat it).
         found_by: ``{metric: (name, ...)}`` per image the component that found it (``"clean"``: none did);
             names read ``<objective>/<smoothing>``, e.g. ``"topk/beta30"`` (``net``: the net itself).
-        label_kept: ``(B,)`` whether some judged iterate kept the clean label.
+        label_kept: ``(B,)`` whether some judged iterate kept the clean label (images with degenerate clean maps are not attacked).
         degenerate: ``(B,)`` whether the clean map is constant (no metric is defined on it).
         components: the components run, in order.
     """
@@ -160,15 +160,17 @@ def attribution_reference(
         judge = MetricJudge(model, x, label, clean_maps, maps_of, metrics, resolve_k(k, clean_maps[0].numel()), scoring)
         attack = ComponentRunner(model, x, label, clean_maps, k, explain, method, threat, judge, generator)
         smoothings = smoothings_of(model, method, plan.betas)
-        every = torch.arange(len(x), device=x.device)
-        sweep = [attack.run("topk", s, plan.sweep_steps, every, x) for s in smoothings]
-        choice = torch.stack([best for best, _ in sweep]).argmax(dim=0)
-        swept_best = torch.stack([x_best for _, x_best in sweep])[choice, every]
-        for objective, steps in zip(plan.objectives, plan.steps):
-            for i, smoothing in enumerate(smoothings):
-                rows = (choice == i).nonzero().flatten()
-                if len(rows):
-                    attack.run(objective, smoothing, steps, rows, swept_best[rows] if objective == "topk" else attack.random_start(rows))
+        scored = (~judge.degenerate).nonzero().flatten()  # no metric is defined on a constant clean map
+        if len(scored):
+            sweep = [attack.run("topk", s, plan.sweep_steps, scored, x[scored]) for s in smoothings]
+            choice = torch.stack([best for best, _ in sweep]).argmax(dim=0)
+            swept_best = torch.stack([x_best for _, x_best in sweep])[choice, torch.arange(len(scored))]
+            for objective, steps in zip(plan.objectives, plan.steps):
+                for i, smoothing in enumerate(smoothings):
+                    rows = (choice == i).nonzero().flatten()
+                    if len(rows):
+                        start = swept_best[rows] if objective == "topk" else attack.random_start(scored[rows])
+                        attack.run(objective, smoothing, steps, scored[rows], start)
     return judge.record(attack.components)
 
 
@@ -295,8 +297,8 @@ def map_apgd(
 
     def gradient(x_adv: Tensor) -> Tensor:
         x_adv = x_adv.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(ascent(x_adv, 0).sum(), x_adv)
-        return grad
+        (grad,) = torch.autograd.grad(ascent(x_adv, 0).sum(), x_adv, allow_unused=True)
+        return torch.zeros_like(x_adv) if grad is None else grad  # a map that does not depend on the image
 
     x_cur, x_prev = start.clone(), start.clone()
     current, grad = measure(x_cur), gradient(x_cur)
