@@ -1,4 +1,4 @@
-"""Benchmarks, side by side in one run: ``python scripts/bench.py {attributions,attacks,regimes,explanation_attacks,callbacks,adv2}``.
+"""Benchmarks, side by side in one run: ``python scripts/bench.py {attributions,attacks,regimes,explanation_attacks,callbacks,adv2,reference}``.
 
 Each subcommand lives in ``scripts/bench_<name>.py`` as ``main(argv) -> None`` and prints a
 Markdown table of ratios measured in the same process (ours vs the reference library, or
@@ -9,7 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("attributions", "attacks", "regimes", "explanation_attacks", "callbacks", "adv2")
+BENCHMARKS = ("attributions", "attacks", "regimes", "explanation_attacks", "callbacks", "adv2", "reference")
 
 
 def main(argv: list[str]) -> None:

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from lightning_robattr.attacks import AttributionAttackConfig, attribution_attack, attribution_reference
-from lightning_robattr.callbacks import SIMILARITY_METRICS, AttributionAttackEval, EvaluationSchedule, MapScoring
 from lightning_robattr.attributions import saliency
+from lightning_robattr.callbacks import SIMILARITY_METRICS, AttributionAttackEval, EvaluationSchedule, MapScoring
 from lightning_robattr.metrics.functional import cosine_distance, mass_center_dislocation, topk_intersection
 
 EPS = 0.1

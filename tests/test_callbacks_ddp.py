@@ -46,7 +46,7 @@ def test_two_processes_report_the_numbers_of_one(trained_small, one_thread):
     single = validate(module, 1, "auto")
     double = validate(module, 2, "ddp_fork")
     tags = sorted(tag for tag in single if tag.startswith(("robust/", "attr/")))
-    assert len(tags) == 2 + 2 + 2 * (2 + 1) + 2  # clean and its subset size, PGD grid, per-eps metrics and label-kept rate, AUCs
+    assert len(tags) == 2 + 2 + 2 * (2 + 2) + 2  # clean and its subset size, PGD grid, per-eps metrics, label-kept and degenerate rates, AUCs
     assert tags == sorted(tag for tag in double if tag.startswith(("robust/", "attr/")))
     detection = sorted(tag for tag in single if tag.startswith("detect/"))
     assert len(detection) == 2 + 2 * (1 + 2 + 1 + 3) + 1  # benign curve points; per attack success, curve, AUC, TPRs; in-patch

@@ -1,7 +1,8 @@
 """``AttributionAttackEval``: how far attribution attacks move the explanations, per budget and as an AUC."""
 
-from collections.abc import Iterator, Mapping, Sequence
+import math
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import product
 from typing import Any, Literal, NamedTuple
 
@@ -72,7 +73,8 @@ class AttributionAttackEval(EvaluationCallback):
     With ``reference`` the reference-strength ensemble ``attacks.attribution_reference`` also runs on every
     method and budget (``fast`` or ``standard``; ``True`` means ``standard``), judged by the same metrics:
 
-    * ``attr/reference/<m>/<metric>/eps=<e>``: mean over the images of each one's worst score;
+    * ``attr/reference/<m>/<metric>/eps=<e>``: mean over the images of each one's worst score, and
+      ``attr/reference/<m>/<metric>_auc`` over the budgets (with >= 2 budgets);
     * ``attr/reference/<m>/eps=<e>/label_kept_rate`` and ``.../degenerate_rate`` (constant clean maps);
     * ``attr/reference/<m>/<metric>/eps=<e>/protocol_gap``: how much less robust the reference finds the maps
       than the least robust protocol value of the same method, budget and metric (this callback's, or one
@@ -311,6 +313,9 @@ class AttributionAttackEval(EvaluationCallback):
         for attack in self.attacks():
             for score in attack.scores:
                 curves.setdefault(score.auc_tag, []).append(values[score.tag])
+        if self.reference is not None:
+            for method, metric, (label, _) in product(self.methods, self.metrics, self.budgets):
+                curves.setdefault(f"attr/reference/{method}/{metric}_auc", []).append(values[self.reference_tag(method, label, metric)])
         pixel_eps = [eps for _, eps in self.budgets]
         return {**values, **{tag: eps_auc(pixel_eps, torch.stack(curve)) for tag, curve in curves.items()}}
 
@@ -324,10 +329,10 @@ class AttributionAttackEval(EvaluationCallback):
             suffix = f"/{label}/{metric}"
             protocol = [
                 v for tag, v in known.items()
-                if tag.startswith(f"attr/{method}/") and tag.endswith(suffix) and tag.count("/") == 4 and v == v
+                if tag.startswith(f"attr/{method}/") and tag.endswith(suffix) and tag.count("/") == 4 and not math.isnan(v)
             ]
             reference = float(values[self.reference_tag(method, label, metric)])
-            if not protocol or reference != reference:
+            if not protocol or math.isnan(reference):
                 continue
             robust = HIGHER_IS_ROBUST[metric]
             gap = (min(protocol) - reference) if robust else (reference - max(protocol))

@@ -26,7 +26,7 @@ class MapScoring:
         int_cast: truncate mass centres to integers before their distance (the Ghorbani/SSR code).
         map_noise: the noise of the compared SmoothGrad/UniGrad maps: ``"shared"`` (one fixed draw
             for the clean and the attacked map) or ``"redrawn"`` (fresh for each map, as the SSR
-            paper's code evaluates); see :func:`evaluated_maps`.
+            paper's code evaluates).
     """
 
     topk_mode: Literal["set", "mass"] = "set"
