@@ -8,7 +8,7 @@ from torch import nn
 
 from lightning_robattr.attacks import AttributionAttackConfig, attribution_attack, attribution_reference
 from lightning_robattr.attributions import saliency
-from lightning_robattr.callbacks import SIMILARITY_METRICS, AttributionAttackEval, EvaluationSchedule, MapScoring
+from lightning_robattr.callbacks import SIMILARITY_METRICS, AttributionAttackEval, EvaluationSchedule, MapScoring, ProtocolGapWarning
 from lightning_robattr.metrics.functional import cosine_distance, mass_center_dislocation, topk_intersection
 
 EPS = 0.1
@@ -134,7 +134,7 @@ def test_the_callback_logs_the_reference_beside_the_protocol_and_warns_when_the_
         eps=[EPS], metrics=["topk_intersection", "spearman"], attack=AttributionAttackConfig(steps=2), reference="fast",
         scoring=MapScoring(), schedule=EvaluationSchedule(num_samples=8, batch_size=8, progress=False),
     )
-    with pytest.warns(UserWarning, match="overstate attribution robustness"):
+    with pytest.warns(ProtocolGapWarning, match="overstate attribution robustness"):
         values = callback.evaluate(trained_small, x[:8].float(), y[:8])
     for metric in ("topk_intersection", "spearman"):
         protocol, reference = values[f"attr/saliency/topk/eps=0.1/{metric}"], values[f"attr/reference/saliency/{metric}/eps=0.1"]

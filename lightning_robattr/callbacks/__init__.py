@@ -8,7 +8,7 @@ from ._aai_eval import AAIEval
 from ._attack_set import AttackSet
 from ._adv2_eval import ADV2Eval
 from ..attacks._explanation.scoring import SIMILARITY_METRICS, MapScoring
-from ._attribution_attack_eval import AttributionAttackEval, GridAttack, MapScore
+from ._attribution_attack_eval import AttributionAttackEval, GridAttack, MapScore, ProtocolGapWarning
 from ._attribution_map_logger import AttributionMapLogger
 from ._detection_eval import DETECTION_ATTACKS, DetectionAttacks, DetectionEval
 from ._evaluation_callback import EvaluationCallback, ScheduledEvaluation
@@ -47,6 +47,7 @@ __all__ = [
     "MapScore",
     "MapScoring",
     "PGDEval",
+    "ProtocolGapWarning",
     "RNGStateCheckpoint",
     "RobustSummary",
     "RunHyperparameters",

@@ -29,6 +29,10 @@ GAP_TOLERANCE = {"mass_center_dislocation": 1.0}
 """How far (pixels for the dislocation, 0.1 for the other metrics) the reference may beat the protocol before a warning."""
 
 
+class ProtocolGapWarning(UserWarning):
+    """A protocol attack reads the maps as far more robust than the reference-strength ensemble finds them."""
+
+
 class MapScore(NamedTuple):
     """One similarity logged for one attack: its tag, its AUC's tag, the metric, the method whose maps it compares."""
 
@@ -79,7 +83,7 @@ class AttributionAttackEval(EvaluationCallback):
     * ``attr/reference/<m>/<metric>/eps=<e>/protocol_gap``: how much less robust the reference finds the maps
       than the least robust protocol value of the same method, budget and metric (this callback's, or one
       logged earlier in the same run by another ``AttributionAttackEval``). A protocol number is an upper
-      bound on robustness; a gap above 0.1 (1 pixel for the dislocation) warns that it overstates it.
+      bound on robustness; a gap above 0.1 (1 pixel for the dislocation) issues a :class:`ProtocolGapWarning`.
 
     Higher ``topk_intersection``, ``spearman``, ``kendall_tau`` and lower
     ``mass_center_dislocation`` (pixels of the map grid), ``cosine_distance`` mean more robust maps.
@@ -343,6 +347,7 @@ class AttributionAttackEval(EvaluationCallback):
             warnings.warn(
                 "AttributionAttackEval: the protocol attacks overstate attribution robustness (the reference ensemble finds "
                 "much less robust maps; report the reference values, attr/reference/...): " + "; ".join(notes),
+                ProtocolGapWarning,
                 stacklevel=2,
             )
         return gaps
