@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from ..._validation import check_batch, check_choice
 from ...attributions import attribution_record, get_attribution
+from ...metrics.functional import constant_maps
 from ...models import evaluation_mode, flushed_denormals
 from .._budget import Budget, parse_eps
 from .._classification.apgd import checkpoints
@@ -197,7 +198,7 @@ class MetricJudge:
         self.scores = {m: value.clone() for m, value in identity.items()}
         self.x_adv = {m: x.clone() for m in metrics}
         self.found_by = {m: torch.full((len(x),), -1, dtype=torch.long, device=x.device) for m in metrics}
-        self.degenerate = clean_maps.flatten(1).amax(dim=1) == clean_maps.flatten(1).amin(dim=1)
+        self.degenerate = constant_maps(clean_maps)
         self.label_kept = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         self.kendall_screen = torch.ones(len(x), dtype=clean_maps.dtype, device=x.device)
 
@@ -214,11 +215,12 @@ class MetricJudge:
         maps = self.maps_of(x_adv, label)
         self.label_kept[rows] |= kept
         clean = self.clean_maps[rows]
-        rho = map_similarity("spearman", clean, maps, k=self.k, scoring=self.scoring)
+        ranked = {"spearman", "kendall_tau"} & set(self.scores)
+        rho = map_similarity("spearman", clean, maps, k=self.k, scoring=self.scoring) if ranked else None
         for metric, best in self.scores.items():
-            if metric == "spearman":
+            if metric == "spearman" and rho is not None:
                 value = rho
-            elif metric == "kendall_tau":
+            elif metric == "kendall_tau" and rho is not None:
                 screened = kept & (rho < self.kendall_screen[rows] + KENDALL_SCREEN)
                 value = torch.full_like(rho, float("nan"))
                 if screened.any():
@@ -230,7 +232,7 @@ class MetricJudge:
             best[take] = value[worse]
             self.x_adv[metric][take] = x_adv[worse]
             self.found_by[metric][take] = component
-            if metric == "kendall_tau":
+            if metric == "kendall_tau" and rho is not None:
                 self.kendall_screen[take] = rho[worse]
         return maps, kept
 
