@@ -8,6 +8,7 @@ from ..attacks._explanation.attribution_attack import AttributionAttackConfig
 from ..callbacks import AttributionAttackEval, AttributionMapLogger, EvaluationSchedule
 from ..losses import top_hessian_eigenvalue
 from ._claims import Check, Claim, mean_std
+from ._collapse import collapse_reason
 from ._context import Context
 from ._packaged_protocol import packaged_attribution_eval, packaged_init_args
 from ._report import Results, markdown_table, plot_map_grids, plot_panels, write_report
@@ -81,14 +82,19 @@ def reproduce(ctx: Context, command: str) -> Path:
     results = Results("ssr")
     by_label = {run.label: run for run in main + sweep}
     hessian_images = ctx.pick(smoke=4, quick=16, full=100, paper=500)
+    collapsed: list[str] = []
     for run in main + sweep:
         sm_only = run in sweep
         for seed, model in models[run.label]:
             ctx.progress.begin(f"evaluating {run.label} seed {seed}: the SSR attribution protocol" + (" (saliency top-k)" if sm_only else ""))
             callback = protocol(ctx, seed, methods=("saliency",), objectives=("topk",)) if sm_only else protocol(ctx, seed)
+            hx, hy = ctx.test_images(run, AttributionAttackEval(schedule=EvaluationSchedule(num_samples=hessian_images, seed=seed)).select)
+            reason = collapse_reason(model.net, hx, hy)
+            if reason:  # a failed training: flagged, never scored
+                collapsed.append(f"- **{run.label}** seed {seed}: {reason}")
+                continue
             x, y = ctx.test_images(run, callback.select)
             results.record(run.label, seed, "ssr_protocol", callback.evaluate(model.net, x, y))
-            hx, hy = ctx.test_images(run, AttributionAttackEval(schedule=EvaluationSchedule(num_samples=hessian_images, seed=seed)).select)
             with torch.no_grad():
                 results.add(run.label, seed, "accuracy", "test_acc", "", (model.net(hx).argmax(1) == hy).float().mean())
             results.add(run.label, seed, "accuracy", "train_acc", "", float("nan") if model.train_acc is None else model.train_acc)
@@ -104,8 +110,9 @@ def reproduce(ctx: Context, command: str) -> Path:
     sections = figures(ctx, results, models, by_label, labels, eps)
     ctx.progress.begin("report")
     seeds = {run.label: len(models[run.label]) for run in main + sweep}
+    flagged = ["## Collapsed models (not scored)", "", *collapsed, ""] if collapsed else []
     return write_report(ctx.out, title=TITLE, command=command, revision=ctx.commit, budget=ctx.budget, minutes=ctx.progress.minutes,
-                        claims=claims(results), sections=sections + tables(results), results=results, seeds=seeds)
+                        claims=claims(results), sections=flagged + sections + tables(results), results=results, seeds=seeds)
 
 
 def auc(results: Results, model: str, method: str, objective: str, metric: str, reference: bool = False) -> float:
