@@ -2,7 +2,7 @@
 
 Usage: ``python scripts/bench.py reference [--batch 64] [--methods saliency,ig,cam] [--eps 0.1] [--threads 1]``.
 
-On MNIST5k test digits and the committed natural ``Small`` of the test suite (``tests/nets``; a fresh
+On MNIST5k's test part (the class-balanced 500 digits the test suite uses) and the committed natural ``Small`` of the test suite (``tests/nets``; a fresh
 ``Small`` outside a checkout), every method is attacked side by side by the default callback attack
 (``callbacks/default.yaml``: ``topk``, 10 steps, ``beta=1``) and by ``attribution_reference`` at both
 budgets (judging all five metrics); the table gives the wall time of each as a multiple of the default attack's and the mean top-k
@@ -18,6 +18,7 @@ import torch
 from lightning_robattr.attacks import attribution_attack, attribution_reference
 from lightning_robattr.attacks._explanation.maps import evaluated_maps
 from lightning_robattr.data import load_mnist5k
+from lightning_robattr.data._mnist5k import balanced_split
 from lightning_robattr.metrics.functional import topk_intersection
 from lightning_robattr.models import Small
 
@@ -37,7 +38,8 @@ def main(argv: list[str]) -> None:
     if NET.is_file():
         net.load_state_dict(torch.load(NET, weights_only=True))
     x, y = load_mnist5k()
-    x, y = x[-500:].float(), y[-500:]
+    test = balanced_split(y, (4000, 500, 500), seed=0)[2]  # the test part the committed nets never saw
+    x, y = x[test].float(), y[test]
     with torch.no_grad():
         x = x[net(x).argmax(dim=1) == y][: args.batch]
     label = net(x).argmax(dim=1)
