@@ -3,6 +3,7 @@ Causal Analysis for Detection of Adversarial Examples") and by the agreement of 
 (the ensemble check of "Interpretable Deep Learning under Fire"): detection scores, detectors
 thresholded at a false-positive rate, and the ROC metrics that score them."""
 
+from ._adaptive import AdaptiveConfig, AdaptiveRecord, adaptive_attack
 from ._causal import (
     CausalConfig,
     causal_robustness,
@@ -19,11 +20,14 @@ from ._metrics import roc_auc, roc_curve, threshold_at_fpr, tpr_at_fpr
 from ._threshold import ThresholdDetector
 
 __all__ = [
+    "AdaptiveConfig",
+    "AdaptiveRecord",
     "CausalConfig",
     "CausalDetector",
     "EnsembleCheck",
     "EnsembleDetector",
     "ThresholdDetector",
+    "adaptive_attack",
     "causal_robustness",
     "ensemble_agreement",
     "ensemble_check",
