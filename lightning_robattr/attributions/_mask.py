@@ -33,6 +33,21 @@ def gaussian_blur(x: Tensor, sigma: float, size: int) -> Tensor:
     return F.conv2d(rows, kernel.view(1, 1, -1, 1).expand(channels, 1, size, 1), groups=channels)
 
 
+CLASS_TERMS = ("probability", "log_probability", "logit")
+
+
+def class_score(logits: Tensor, target: Tensor, kind: str) -> Tensor:
+    """``(B,)``: the class score MASK minimises, ``kind`` of class ``target``: its softmax probability (Fong & Vedaldi,
+    the ADV2 authors), its log-probability, or its logit (both keep a gradient where the softmax is saturated)."""
+    if kind == "probability":
+        return F.softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
+    if kind == "log_probability":
+        return F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
+    if kind == "logit":
+        return logits.gather(1, target[:, None]).squeeze(1)
+    raise ValueError(f"class_term must be one of {CLASS_TERMS}, got {kind!r}")
+
+
 class MaskState(NamedTuple):
     """The optimiser's state: the coarse mask ``m (B, 1, g, g)`` in [0, 1], Adam's moments (same shape) and its step count."""
 
@@ -60,6 +75,7 @@ def mask_steps(
     tv_coeff: float = 1e-4,
     tv_beta: float = 3.0,
     blur_sigma: float | None = None,
+    class_term: str = "probability",
     create_graph: bool = False,
 ) -> MaskState:
     """``iterations`` Adam steps on MASK's objective (see :func:`mask`) from ``state``, clamping to [0, 1] after each.
@@ -85,8 +101,8 @@ def mask_steps(
                 m = m.requires_grad_(True)
             up = F.interpolate(m, size=(height, width), mode="bilinear", align_corners=False)
             phi = up * source + (1 - up) * blurred
-            probability = F.softmax(model(phi), dim=1).gather(1, target[:, None]).squeeze(1)
-            objective = l1_coeff * (1 - m).abs().flatten(1).mean(dim=1) + tv_coeff * total_variation(m, tv_beta) + probability
+            score = class_score(model(phi), target, class_term)
+            objective = l1_coeff * (1 - m).abs().flatten(1).mean(dim=1) + tv_coeff * total_variation(m, tv_beta) + score
             (grad,) = torch.autograd.grad(objective.sum(), m, create_graph=create_graph)
             first = 0.9 * first + 0.1 * grad
             second = 0.999 * second + 0.001 * grad * grad
@@ -155,6 +171,7 @@ def mask(
     tv_beta: float = 3.0,
     grid: int | None = None,
     blur_sigma: float | None = None,
+    class_term: str = "probability",
     create_graph: bool = False,
 ) -> Tensor:
     """The region whose deletion (blurring) most lowers the class probability: ``1 - up(m)``, ``(B, H, W)`` in [0, 1].
@@ -174,6 +191,11 @@ def mask(
         target: class indices ``(B,)``; ``None`` explains the predicted class.
         iterations, lr, l1_coeff, tv_coeff, tv_beta: the optimisation (above).
         grid: side of the coarse mask; blur_sigma: the blur's std in pixels (kernel ``2 ceil(2 sigma) + 1``).
+        class_term: the class score in the objective: ``"probability"`` (``p_c``, the paper's and the ADV2
+            authors'), ``"log_probability"`` or ``"logit"``. On a confident net the gradients of ``p_c`` and of
+            ``log p_c`` (both about ``1 - p_c``) lose to the L1 term, the mask never leaves 1 and the map is
+            constant (measured: a logit gap of 13 or more on a net that reads one 12x12 block); the logit keeps its
+            gradient and finds the block.
         create_graph: unroll the optimisation with a graph (Adam written out), so the map is
             differentiable w.r.t. ``x`` and the parameters; memory grows with ``iterations`` (attacks
             on MASK unroll a few steps of a tracked state instead, see ``attributions.mask.tracked_mask``).
@@ -190,8 +212,10 @@ def mask(
     """
     x, target = check_batch(model, x, {"target": target})
     check_positive_int(iterations, "iterations")
+    if class_term not in CLASS_TERMS:
+        raise ValueError(f"class_term must be one of {CLASS_TERMS}, got {class_term!r}")
     target = predicted_or_given(model, x, target)
     state = initial_mask_state(x, _grid(grid, x))
-    options = {"lr": lr, "l1_coeff": l1_coeff, "tv_coeff": tv_coeff, "tv_beta": tv_beta, "blur_sigma": blur_sigma}
+    options = {"lr": lr, "l1_coeff": l1_coeff, "tv_coeff": tv_coeff, "tv_beta": tv_beta, "blur_sigma": blur_sigma, "class_term": class_term}
     state = mask_steps(model, x, target, state, iterations=iterations, create_graph=create_graph, **options)
     return mask_saliency(state.m, x.shape[-2:])
