@@ -8,7 +8,7 @@ import yaml
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_robattr.callbacks import PGDEval, ScheduledEvaluation
+from lightning_robattr.callbacks import AttributionAttackEval, PGDEval, ScheduledEvaluation
 from lightning_robattr.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +53,18 @@ def test_every_set_that_reports_robust_accuracy_runs_autoattack_in_test_for_each
     madry = [c for c in pgd_evals if c.attack.random_start and c.attack.step_size is None]  # not the int_repo protocol
     madry_budgets = {(c.attack.norm, eps) for c in madry for _, eps in c.budgets}
     assert {(c.attack.norm, eps) for c in reference for _, eps in c.budgets} == madry_budgets
+
+
+ATTRIBUTION_REPORTING = [f for f in FRAGMENTS if any(entry["class_path"].endswith(".AttributionAttackEval") for entry in listed(f))]
+
+
+@pytest.mark.parametrize("fragment", ATTRIBUTION_REPORTING, ids=lambda path: path.stem)
+def test_every_set_that_reports_attribution_robustness_runs_the_reference_on_each_of_its_methods_and_budgets(fragment):
+    evals = [c for c in evaluation_callbacks(NATURAL, fragment) if isinstance(c, AttributionAttackEval)]
+    reference = [c for c in evals if c.reference is not None]
+    assert reference and all(c.reference == "standard" for c in reference)
+    protocol = {(m, eps) for c in evals if c.objectives for m in c.methods for _, eps in c.budgets}
+    assert protocol <= {(m, eps) for c in reference for m in c.methods for _, eps in c.budgets}
 
 
 def test_a_later_fragment_replaces_the_set_of_an_earlier_one():
