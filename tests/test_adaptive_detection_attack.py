@@ -44,3 +44,17 @@ def test_bad_options_are_refused():
         AdaptiveConfig(levels=(0.1, 1.5))
     with pytest.raises(TypeError, match="CausalConfig"):
         AdaptiveConfig(detector={"ig_steps": 5})
+
+
+def test_detection_eval_scores_the_adaptive_attack_beside_the_plain_ones(trained_small, mnist5k):
+    from lightning_robattr.attacks import PGDConfig
+    from lightning_robattr.callbacks import DetectionAttacks, DetectionEval, EvaluationSchedule
+
+    x, y = mnist5k["test"]
+    callback = DetectionEval(
+        attacks=DetectionAttacks(pgd=PGDConfig(steps=20), adaptive=AdaptiveConfig(steps=30)), eps=EPS, detector=DETECTOR,
+        schedule=EvaluationSchedule(num_samples=16, batch_size=16, progress=False),
+    )
+    values = callback.evaluate(trained_small, x[:16].float(), y[:16])
+    assert values["detect/adaptive/success_rate"] >= 0.9
+    assert values["detect/adaptive/auc"] <= values["detect/pgd/auc"] - 0.1

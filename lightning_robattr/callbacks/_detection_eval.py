@@ -25,7 +25,7 @@ from ..attacks import (
 )
 from ..attacks._budget import Budget, parse_eps
 from ..attacks._patch.placement import patch_masks
-from ..detection import CausalConfig, causal_robustness, masking_levels, roc_auc, tpr_at_fpr, unchanged_fraction
+from ..detection import AdaptiveConfig, CausalConfig, adaptive_attack, causal_robustness, masking_levels, roc_auc, tpr_at_fpr, unchanged_fraction
 from ..detection._causal import ranked_pixels, region_of, robustness_of
 from ..detection._figure import unchanged_curve_figure
 from ..models import evaluation_mode
@@ -55,6 +55,9 @@ class DetectionAttacks(AttackSet):
         patch: Brown et al.'s universal patch, optimised once per evaluation on the subset's images
             towards the callback's ``patch_target`` and pasted where its ``placement`` says (``attacks.PatchConfig``).
         lavan: LaVAN's universal patch, likewise (``attacks.PatchConfig``; give its ``size``, 2 % by default).
+        adaptive: the adaptive attack on this detector at the callback's ``eps`` (``detection.AdaptiveConfig``;
+            it always attacks the callback's own ``detector`` settings): fools the classifier and keeps the
+            adversarial label under the detector's masking.
     """
 
     fgsm: FGSMConfig | None = None
@@ -63,6 +66,7 @@ class DetectionAttacks(AttackSet):
     deepfool: DeepFoolConfig | None = None
     patch: PatchConfig | None = None
     lavan: PatchConfig | None = None
+    adaptive: AdaptiveConfig | None = None
 
     example: ClassVar[str] = "{pgd: {steps: 20}}"
 
@@ -116,7 +120,7 @@ class DetectionEval(EvaluationCallback):
             ``PAPER_ATTACKS``: FGSM, PGD (20 steps), CW-L2 (100 steps), DeepFool (50 steps), a 25 %
             patch and a 15 % LaVAN patch (200 steps of 0.02 each; on MNIST a natural Small is fooled
             by about 60 % / 20 % of them; smaller ones rarely succeed).
-        eps: the budget of FGSM and PGD, pixel units (``"8/255"`` accepted).
+        eps: the budget of FGSM, PGD and the adaptive attack, pixel units (``"8/255"`` accepted).
         patch_target: the class the universal patches aim at.
         patch_masked_fraction: the masked fraction whose pixels are located for ``masked_in_patch``.
         target_fprs: benign false-positive rates of the TPR tags.
@@ -200,6 +204,7 @@ class DetectionEval(EvaluationCallback):
             "pgd": lambda: pgd(model, x, y, eps=self.eps, config=config),
             "cw": lambda: cw_l2(model, x, y, config=config),
             "deepfool": lambda: deepfool(model, x, y, config=config),
+            "adaptive": lambda: adaptive_attack(model, x, y, eps=self.eps, config=config, detector=self.detector),
         }
         x_adv, record = runs[name]()
         return x_adv, record.success, None
