@@ -14,7 +14,7 @@ from .._attack_config import AttackConfig, resolve_config
 from .._budget import Budget, parse_eps
 from .._classification_losses import cross_entropy, dlr, succeeded
 from .._records import SuccessRecord
-from .._threat_models import THREAT_MODELS, threat_model
+from .._threat_models import THREAT_MODELS, ThreatModel, threat_model
 
 APGD_LOSSES = ("ce", "dlr")
 
@@ -160,6 +160,47 @@ def checkpoints(steps: int) -> list[int]:
         marks.append(marks[-1] + interval)
 
 
+class StepSizeSchedule:
+    """APGD's per-example step size: at each checkpoint of :func:`checkpoints` an example halves its step
+    (and its iterate returns to its best) when its objective rose in at most ``rho`` of the steps since the
+    last checkpoint, or when the last checkpoint did not halve it and its best value has not improved since.
+
+    ``step_size (B,)`` starts at the given value; ``best (B,)`` is the best value at the start.
+    """
+
+    def __init__(self, steps: int, step_size: Tensor, best: Tensor, rho: float) -> None:
+        self.step_size, self.rho, self.marks = step_size, rho, checkpoints(steps)
+        self.rises = torch.zeros(len(best), device=best.device)
+        self.halved_last = torch.ones(len(best), dtype=torch.bool, device=best.device)
+        self.best_at_check, self.since_check = best.clone(), 0
+
+    def record(self, rose: Tensor) -> None:
+        """Count one step whose objective rose (``rose (B,)`` bool) or not."""
+        self.rises += rose.float()
+        self.since_check += 1
+
+    def halve(self, step: int, best: Tensor) -> Tensor | None:
+        """After iteration ``step`` (from 0), with the best values ``best (B,)`` so far: at a checkpoint the
+        ``(B,)`` mask of the examples whose step was halved (``step_size`` updated), elsewhere ``None``."""
+        if step + 1 not in self.marks:
+            return None
+        halve = (self.rises <= self.rho * self.since_check) | (~self.halved_last & (self.best_at_check >= best))
+        self.step_size = torch.where(halve, self.step_size / 2, self.step_size)
+        self.halved_last, self.best_at_check, self.since_check = halve, best.clone(), 0
+        self.rises.zero_()
+        return halve
+
+
+def momentum_step(
+    threat: ThreatModel, x_cur: Tensor, x_prev: Tensor, grad: Tensor, x: Tensor, *, step_size: Tensor, step: int, momentum: float
+) -> Tensor:
+    """APGD's next iterate: the projected gradient step ``z``, then ``P(x_k + a (z - x_k) + (1 - a)(x_k - x_{k-1}))``,
+    ``a = momentum`` (1 at the first step)."""
+    z = threat.advance(x_cur, grad, x, step_size=step_size, step=step)
+    alpha = momentum if step > 0 else 1.0
+    return threat.project(x_cur + alpha * (z - x_cur) + (1 - alpha) * (x_cur - x_prev), x)
+
+
 def _single_run(model, x, y, true_labels, threat, *, steps, loss_fn, targeted, momentum, rho, generator):
     """One APGD run; returns (images, success, loss): the last successful iterate where the
     attack succeeded, else the highest-loss iterate, with that iterate's loss."""
@@ -177,33 +218,22 @@ def _single_run(model, x, y, true_labels, threat, *, steps, loss_fn, targeted, m
     done = succeeded(logits, y, targeted=targeted)
     x_found = x_cur.clone()
     x_best, best_loss, grad_best = x_cur.clone(), cur_loss.clone(), grad.clone()
-    step = torch.full((len(x),), 2 * threat.eps, device=x.device, dtype=x.dtype)
+    schedule = StepSizeSchedule(steps, torch.full((len(x),), 2 * threat.eps, device=x.device, dtype=x.dtype), best_loss, rho)
     x_prev = x_cur.clone()
-    increases = torch.zeros(len(x), device=x.device)
-    halved_last = torch.ones(len(x), dtype=torch.bool, device=x.device)
-    best_at_last_check = best_loss.clone()
-    marks, since_check = checkpoints(steps), 0
     for i in range(steps):
-        z = threat.advance(x_cur, grad, x, step_size=step, step=i)
-        alpha = momentum if i > 0 else 1.0
-        x_next = threat.project(x_cur + alpha * (z - x_cur) + (1 - alpha) * (x_cur - x_prev), x)
+        x_next = momentum_step(threat, x_cur, x_prev, grad, x, step_size=schedule.step_size, step=i, momentum=momentum)
         x_prev = x_cur
         new_loss, grad, logits = loss_and_grad(x_next)
         # As in the authors' code, the first comparison is against 0, not the start's loss.
-        increases += (new_loss > (cur_loss if i > 0 else torch.zeros_like(cur_loss))).float()
+        schedule.record(new_loss > (cur_loss if i > 0 else torch.zeros_like(cur_loss)))
         x_cur, cur_loss = x_next, new_loss
         hit = succeeded(logits, y, targeted=targeted)
         x_found[hit] = x_cur[hit]
         done |= hit
         better = new_loss > best_loss
         x_best[better], best_loss[better], grad_best[better] = x_cur[better], new_loss[better], grad[better]
-        since_check += 1
-        if i + 1 in marks:
-            halve = (increases <= rho * since_check) | (~halved_last & (best_at_last_check >= best_loss))
-            step[halve] /= 2
+        halve = schedule.halve(i, best_loss)
+        if halve is not None:
             x_cur[halve], grad[halve] = x_best[halve], grad_best[halve]
-            halved_last, best_at_last_check = halve, best_loss.clone()
-            increases.zero_()
-            since_check = 0
     images = torch.where(done.view(shape), x_found, x_best)
     return images, done, best_loss

@@ -16,7 +16,7 @@ from ...attributions import attribution_record, get_attribution
 from ...metrics.functional import constant_maps
 from ...models import evaluation_mode, flushed_denormals
 from .._budget import Budget, parse_eps
-from .._classification.apgd import checkpoints
+from .._classification.apgd import StepSizeSchedule, momentum_step
 from .._threat_models import ThreatModel, per_example, threat_model
 from .attribution_attack import LabelMaps, MapObjective
 from .maps import evaluated_maps
@@ -36,7 +36,7 @@ class ReferencePlan(NamedTuple):
         betas: softplus sharpnesses tried by the ``topk`` sweep (gradient maps of ReLU nets only).
         sweep_steps: APGD steps of each sweep run (from the clean image).
         objectives: the later runs' objectives: ``topk`` continues from the sweep's best image, the others
-            start from the clean image.
+            restart from a uniform random point of the ball.
         steps: APGD steps of each later run.
     """
 
@@ -288,13 +288,11 @@ def map_apgd(
     ascent: Callable[[Tensor, int], Tensor], measure: Callable[[Tensor], Tensor], x: Tensor, threat: ThreatModel, *,
     steps: int, start: Tensor, momentum: float = 0.75, rho: float = 0.75,
 ) -> tuple[Tensor, Tensor]:
-    """APGD's schedule on a map objective; returns the best measured value per image ``(b,)`` and its image.
+    """APGD's momentum step and step-size schedule (``apgd.StepSizeSchedule``) on a map objective; returns the
+    best measured value per image ``(b,)`` and its image.
 
     ``ascent(x_adv, step)`` is the differentiable objective on the surrogate; ``measure(x_adv)`` judges
-    an iterate on the original model (``-inf`` where the label was lost), and drives the step size:
-    at each checkpoint of ``apgd.checkpoints(steps)`` an image whose measured value rose in fewer
-    than ``rho`` of the steps since, or did not improve on the last checkpoint after a halving-free
-    interval, halves its step and restarts from its best iterate.
+    an iterate on the original model (``-inf`` where the label was lost) and drives the schedule.
     """
 
     def gradient(x_adv: Tensor) -> Tensor:
@@ -305,27 +303,18 @@ def map_apgd(
     x_cur, x_prev = start.clone(), start.clone()
     current, grad = measure(x_cur), gradient(x_cur)
     x_best, best, grad_best = x_cur.clone(), current.clone(), grad.clone()
-    step_size = 2 * torch.as_tensor(threat.eps, dtype=x.dtype, device=x.device).expand(len(x)).clone()
-    rises = torch.zeros(len(x), device=x.device)
-    halved_last = torch.ones(len(x), dtype=torch.bool, device=x.device)
-    best_at_check, marks, since_check = best.clone(), checkpoints(steps), 0
+    schedule = StepSizeSchedule(steps, 2 * torch.as_tensor(threat.eps, dtype=x.dtype, device=x.device).expand(len(x)), best, rho)
     for i in range(steps):
-        z = threat.advance(x_cur, grad, x, step_size=step_size, step=i)
-        alpha = momentum if i > 0 else 1.0
-        x_next = threat.project(x_cur + alpha * (z - x_cur) + (1 - alpha) * (x_cur - x_prev), x)
+        x_next = momentum_step(threat, x_cur, x_prev, grad, x, step_size=schedule.step_size, step=i, momentum=momentum)
         x_prev, value = x_cur, measure(x_next)
-        rises += (value > current).float()
+        schedule.record(value > current)
         x_cur, current = x_next, value
         better = value > best
         x_best, best = torch.where(per_example(better, x), x_cur, x_best), torch.where(better, value, best)
-        since_check += 1
         if i + 1 < steps:
             grad = gradient(x_cur)
             grad_best = torch.where(per_example(better, x), grad, grad_best)
-        if i + 1 in marks:
-            halve = (rises <= rho * since_check) | (~halved_last & (best_at_check >= best))
-            step_size = torch.where(halve, step_size / 2, step_size)
+        halve = schedule.halve(i, best)
+        if halve is not None:
             x_cur, grad = torch.where(per_example(halve, x), x_best, x_cur), torch.where(per_example(halve, x), grad_best, grad)
-            halved_last, best_at_check, since_check = halve, best.clone(), 0
-            rises.zero_()
     return best, x_best
