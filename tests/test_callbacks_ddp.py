@@ -49,7 +49,8 @@ def test_two_processes_report_the_numbers_of_one(trained_small, one_thread):
     assert len(tags) == 2 + 2 + 2 * (2 + 2) + 2  # clean and its subset size, PGD grid, per-eps metrics, label-kept and degenerate rates, AUCs
     assert tags == sorted(tag for tag in double if tag.startswith(("robust/", "attr/")))
     detection = sorted(tag for tag in single if tag.startswith("detect/"))
-    assert len(detection) == 2 + 2 * (1 + 2 + 1 + 3) + 1  # benign curve points; per attack success, curve, AUC, TPRs; in-patch
+    # benign curve points and held-out FPRs; per attack success, confidence, low-success flag, curve, AUC, TPRs; in-patch
+    assert len(detection) == 2 + 3 + 2 * (3 + 2 + 1 + 3) + 1
     tags += detection
     assert single["detect/pgd/auc"] == single["detect/pgd/auc"] and single["detect/benign/unchanged@0.1"] >= 0  # measured, not NaN
     assert detection == sorted(tag for tag in double if tag.startswith("detect/"))

@@ -154,10 +154,12 @@ def test_detection_eval_on_the_trained_net_flags_every_attack_and_finds_the_patc
     from lightning_robattr.callbacks._detection_eval import PAPER_ATTACKS
 
     x, y = mnist5k["test"][0][:80], mnist5k["test"][1][:80]
-    attacks = dataclasses.replace(PAPER_ATTACKS, patch=PAPER_ATTACKS.patch.updated(steps=150), lavan=PAPER_ATTACKS.lavan.updated(steps=150))
+    # LaVAN at 15 % of the area (the paper's 2.8 % rarely fools a natural Small on MNIST); CW at 100 steps (cheaper)
+    attacks = dataclasses.replace(PAPER_ATTACKS, cw=PAPER_ATTACKS.cw.updated(steps=100), patch=PAPER_ATTACKS.patch.updated(steps=150),
+                                  lavan=PAPER_ATTACKS.lavan.updated(steps=150, size=0.15))
     callback = DetectionEval(attacks=attacks, detector=CausalConfig(ig_steps=10),
                              schedule=EvaluationSchedule(num_samples=None, batch_size=40, progress=False))
-    values = callback.evaluate(trained_small, x, y)
+    values = callback.evaluate(trained_small, x, y, patch_images=(mnist5k["train"][0][:200], mnist5k["train"][1][:200]))
     benign_flipped = 1 - values["detect/benign/unchanged@0.2"]
     for attack in ("fgsm", "pgd", "cw", "deepfool", "patch", "lavan"):
         assert values[f"detect/{attack}/success_rate"] > 0, attack

@@ -8,7 +8,7 @@ from typing import Any
 from torch import Tensor
 
 from ._progress import Progress
-from ._training import Run, Trained, test_split, train
+from ._training import Run, Trained, test_split, train, train_split
 
 BUDGETS = ("smoke", "quick", "full", "paper")
 DATASETS = ("mnist5k", "cifar10")
@@ -83,3 +83,7 @@ class Context:
     def test_images(self, run: Run, select: Callable[[Any], tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
         """``select(test dataset)``, e.g. a callback's seeded subset ``callback.select``."""
         return select(test_split(run))
+
+    def train_images(self, run: Run, select: Callable[[Any], tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        """``select(training dataset)``: images an attack may be fitted on (universal patches), disjoint from the test images."""
+        return select(train_split(run))
