@@ -8,10 +8,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_robattr.attacks import ADV2_SCHEDULES, ADV2Schedule, adv2, interpreter_transfer
-from lightning_robattr.attacks._explanation.interpreters import min_max_normalized
-from lightning_robattr.attributions import cam
+from lightning_robattr.attacks._explanation.adv2 import adv2_loss
+from lightning_robattr.attacks._explanation.interpreters import differentiable_map, interpreter_map, min_max_normalized
+from lightning_robattr.attributions import cam, grad, mask, rts
 from lightning_robattr.metrics.functional import iou
-from lightning_robattr.models import SmoothDerivativeReLU
+from lightning_robattr.models import RTSNet, SmoothDerivativeReLU
 
 SHORT = ADV2Schedule(20, ((5.0, 10.0, 30),))
 
@@ -159,8 +160,66 @@ def test_transfer_matrix_has_a_row_per_attack_and_its_own_diagonal(trained_small
         trained_small, x, y, methods=["grad", "cam"], eps=0.2, step_size=0.01, schedule_scale=0.05, generator=torch.Generator().manual_seed(0)
     )
     assert result.rows == ["adv2:grad", "adv2:cam", "pgd"] and result.columns == ["grad", "cam"]
-    assert result.iou.shape == (3, 2) and result.success_rate.shape == (3,)
-    assert ((0 <= result.iou) & (result.iou <= 1)).all()
+    assert result.iou.shape == result.l1.shape == (3, 2) and result.success_rate.shape == (3,)
+    assert ((0 <= result.iou) & (result.iou <= 1)).all() and ((0 <= result.l1) & (result.l1 <= 1)).all()
+
+
+@pytest.fixture(scope="module")
+def rts_net():
+    """An untrained masking network: its masks lie in [0, 1] without spanning it."""
+    torch.manual_seed(0)
+    return RTSNet(1, 10).eval()
+
+
+def test_rts_and_mask_maps_are_compared_raw_grad_and_cam_normalised(trained_small, batch, rts_net):
+    x, y = batch[0][:4], batch[1][:4]
+    raw = rts(trained_small, x, y, saliency_net=rts_net)
+    assert (raw.flatten(1).amax(1) < 0.99).all() or (raw.flatten(1).amin(1) > 0.01).all()  # min-max would change it
+    torch.testing.assert_close(interpreter_map(trained_small, x, y, "rts", {"saliency_net": rts_net}), raw)
+    options = {"iterations": 3}
+    torch.testing.assert_close(interpreter_map(trained_small, x, y, "mask", options), mask(trained_small, x, y, **options))
+    torch.testing.assert_close(interpreter_map(trained_small, x, y, "cam"), min_max_normalized(cam(trained_small, x, y)))
+    torch.testing.assert_close(interpreter_map(trained_small, x, y, "grad"), min_max_normalized(grad(trained_small, x, y)))
+    attacked = differentiable_map(trained_small, y, "rts", {"saliency_net": rts_net})
+    torch.testing.assert_close(attacked(x.clone().requires_grad_(True)), raw)
+
+
+def test_rts_distances_compare_the_raw_masks(trained_small, batch, rts_net):
+    x, y = batch[0][:4], batch[1][:4]
+    target = (y + 1) % 10
+    options = {"rts": {"saliency_net": rts_net}}
+    x_adv, record = adv2(trained_small, x, y, target=target, method="rts", method_options=options, eps=0.2, step_size=0.02,
+                         schedule=ADV2Schedule(2, ((5.0, 5.0, 2),)))
+    difference = rts(trained_small, x_adv, target, saliency_net=rts_net) - rts(trained_small, x, y, saliency_net=rts_net)
+    torch.testing.assert_close(record.l1, difference.abs().mean((1, 2)))
+    torch.testing.assert_close(record.interpretation_loss, difference.pow(2).mean((1, 2)))
+
+
+def test_the_rts_attack_adds_the_class_heads_cross_entropy_to_the_target(trained_small, batch, rts_net):
+    x, y = batch[0][:4], batch[1][:4]
+    target = (y + 2) % 10
+    maps = {"rts": differentiable_map(trained_small, target, "rts", {"saliency_net": rts_net})}
+    wanted = {"rts": rts(trained_small, x, y, saliency_net=rts_net)}
+    x_adv = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    with_term, without = (adv2_loss(trained_small, x_adv, target, maps, wanted, 5.0, rts_net=rts_net, rts_class_weight=w) for w in (0.1, 0.0))
+    expected = F.cross_entropy(rts_net.class_logits(x_adv), target, reduction="none")
+    torch.testing.assert_close(with_term - without, 0.1 * expected)
+    assert expected.min() > 0.1  # the term is not negligible
+    # stage 1 (weight 0) is the cross-entropy alone, as the authors have it
+    torch.testing.assert_close(adv2_loss(trained_small, x_adv, target, maps, wanted, 0.0, rts_net=rts_net),
+                               F.cross_entropy(trained_small(x_adv), target, reduction="none"))
+
+
+@pytest.mark.parametrize("weight, calls", [(0.1, 3), (0.0, 0)])
+def test_adv2_on_rts_reads_the_class_head_in_its_joint_steps_only(trained_small, batch, monkeypatch, weight, calls):
+    net = RTSNet(1, 10).eval()
+    read = []
+    original = net.class_logits
+    monkeypatch.setattr(net, "class_logits", lambda images: read.append(len(images)) or original(images))
+    x, y = batch[0][:2], batch[1][:2]
+    adv2(trained_small, x, y, method="rts", method_options={"rts": {"saliency_net": net}}, eps=0.1, step_size=0.01,
+         schedule=ADV2Schedule(2, ((5.0, 5.0, 3),)), rts_class_weight=weight)
+    assert len(read) == calls
 
 
 @pytest.mark.parametrize(

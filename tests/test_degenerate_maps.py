@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from lightning_robattr.detection import defined_scores, threshold_at_fpr
 from lightning_robattr.metrics import IoU, KendallTau, TopKIntersection
 from lightning_robattr.metrics.functional import (
     constant_maps,
@@ -120,3 +121,14 @@ def test_rank_metric_class_counts_constant_maps():
     metric.update(torch.cat([A, FLAT]), torch.cat([B, B]))
     assert metric.count.item() == 1 and metric.skipped.item() == 1 and metric.degenerate.item() == 1
     assert metric.degenerate_share().item() == pytest.approx(0.5)
+
+
+def test_detection_scores_of_constant_maps_are_left_out_and_counted():
+    """A NaN score (the ensemble check on constant maps) is dropped by ``defined_scores``, which says the share dropped;
+    the ROC metrics themselves refuse it rather than rank it."""
+    scores = torch.tensor([0.3, math.nan, 0.1, math.nan])
+    kept, share = defined_scores(scores)
+    torch.testing.assert_close(kept, torch.tensor([0.3, 0.1]))
+    assert share == 0.5 and math.isnan(defined_scores(torch.zeros(0))[1])
+    with pytest.raises(ValueError, match="NaN"):
+        threshold_at_fpr(scores, 0.1)

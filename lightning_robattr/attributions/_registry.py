@@ -47,6 +47,8 @@ class AttributionMethod:
         defaults: options the name binds (``grad_x_input`` is ``saliency`` with ``multiply_by_inputs=True``).
         adv2_schedule: the ADV2 authors' schedule the method is attacked with (a key of
             ``attacks.ADV2_SCHEDULES``; CAM's for the methods they did not attack).
+        bounded: the map already lies in [0, 1] (MASK's and RTS's masks), so ADV2 compares it raw, as
+            its authors do; other maps are min-max normalised per image first.
     """
 
     name: str
@@ -58,6 +60,7 @@ class AttributionMethod:
     required: Mapping[str, str] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
     adv2_schedule: str = "cam"
+    bounded: bool = False
 
     def __post_init__(self) -> None:
         check_choice(self.grid, get_args(Grid), name=f"grid of the attribution {self.name!r}")
@@ -80,9 +83,9 @@ ATTRIBUTION_METHODS: dict[str, AttributionMethod] = {
         AttributionMethod("gradcampp_int_repo", grad_cam_pp_int_repo, "feature", "none"),
         AttributionMethod("repr", representation, "feature", "none", per_class=False),
         AttributionMethod("deeplift", deeplift, "input", "softplus"),
-        AttributionMethod("mask", mask, "input", "softplus", tracker=tracked_mask, adv2_schedule="mask"),
+        AttributionMethod("mask", mask, "input", "softplus", tracker=tracked_mask, adv2_schedule="mask", bounded=True),
         AttributionMethod("grad", grad, "coarse", "relu_derivative", adv2_schedule="grad"),
-        AttributionMethod("rts", rts, "coarse", "none", required={"saliency_net": _RTS_NETWORK}, adv2_schedule="rts"),
+        AttributionMethod("rts", rts, "coarse", "none", required={"saliency_net": _RTS_NETWORK}, adv2_schedule="rts", bounded=True),
     )
 }
 """``{name: record}`` of every method, in the order error messages list them."""

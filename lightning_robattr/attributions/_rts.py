@@ -16,6 +16,11 @@ def _load(path: str) -> RTSNet:
     return RTSNet.from_checkpoint(path)
 
 
+def saliency_network(saliency_net: nn.Module | str | Path) -> nn.Module:
+    """The masking network ``saliency_net`` names: the network itself, or the one in an ``RTSModule`` checkpoint (loaded once, cached)."""
+    return _load(str(saliency_net)) if isinstance(saliency_net, (str, Path)) else saliency_net
+
+
 @attribution_method
 def rts(
     model: nn.Module, x: Tensor, target: Tensor | None = None, *, saliency_net: nn.Module | str | Path, create_graph: bool = False
@@ -41,8 +46,7 @@ def rts(
         torch.Size([2, 14, 14])
     """
     x, target = check_batch(model, x, {"target": target})
-    net = _load(str(saliency_net)) if isinstance(saliency_net, (str, Path)) else saliency_net
-    net = net.to(x.device)
+    net = saliency_network(saliency_net).to(x.device)
     target = predicted_or_given(model, x, target)
     dtype = next(net.parameters()).dtype
     with torch.set_grad_enabled(create_graph):

@@ -11,11 +11,10 @@ from .._lightning import LightningModule, Trainer
 from .._validation import renamed_keywords
 from ..attacks._budget import Budget, budgets
 from ..attacks._explanation.adv2 import adv2, adv2_schedule, longest_schedule
-from ..attacks._explanation.interpreter_transfer import PGD_ROW, transfer_ious
+from ..attacks._explanation.interpreter_transfer import PGD_ROW, TRANSFER_MEASURES, transfer_measures
 from ..attacks._explanation.interpreters import interpreter_map, options_per_interpreter
 from ..attacks._targets import random_targets
-from ..detection._ensemble import ensemble_agreement
-from ..detection._metrics import roc_auc, tpr_at_fpr
+from ..detection._ensemble import ensemble_agreement, screening_rates
 from ._cat import cat_values
 from ._evaluation_callback import EvaluationCallback
 from ._evaluation_schedule import EvaluationSchedule
@@ -25,25 +24,28 @@ MEASURES = ("success_rate", "iou", "l1", "l2", "confidence", "interpretation_los
 ADAPTIVE = "adaptive"
 
 
-def transfer_figure(iou: Tensor, rows: Sequence[str], columns: Sequence[str], *, title: str = "transfer across interpreters"):
-    """A matplotlib heatmap of a transfer matrix ``iou (rows, columns)`` in [0, 1], each cell written out."""
+def transfer_figure(
+    matrix: Tensor, rows: Sequence[str], columns: Sequence[str], *, title: str = "transfer across interpreters",
+    measure: str = "L1 / (h w) to the benign map",
+):
+    """A matplotlib heatmap of a transfer matrix ``(rows, columns)`` in [0, 1] of ``measure``, each cell written out."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(1.3 * len(columns) + 2.5, 0.6 * len(rows) + 1.8))
-    image = axis.imshow(iou.numpy(), vmin=0, vmax=1, cmap="viridis")
-    for r in range(iou.shape[0]):
-        for c in range(iou.shape[1]):
-            value = float(iou[r, c])
+    image = axis.imshow(matrix.numpy(), vmin=0, vmax=1, cmap="viridis")
+    for r in range(matrix.shape[0]):
+        for c in range(matrix.shape[1]):
+            value = float(matrix[r, c])
             axis.text(c, r, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.6 else "black")
     axis.set_xticks(range(len(columns)), list(columns))
     axis.set_yticks(range(len(rows)), list(rows))
     axis.set_xlabel("interpreter the adversarial images are scored on")
     axis.set_ylabel("attack")
     axis.set_title(title)
-    figure.colorbar(image, ax=axis, label="IoU with the benign map")
+    figure.colorbar(image, ax=axis, label=measure)
     figure.tight_layout()
     return figure
 
@@ -59,13 +61,16 @@ class ADV2Eval(EvaluationCallback):
       ``iou`` (with the benign map; higher = better hidden), ``l1`` (L1 / (h w)), ``l2`` (L2 / sqrt(h w)),
       ``confidence`` (``p(t')``) and ``interpretation_loss`` (mean squared difference).
 
-    With ``transfer``: ``adv2/<g>/eps=<e>/transfer/<g'>/iou`` for every pair (ADV2 against ``g``
-    scored on ``g'``; ``g = pgd`` for the PGD images of the longest schedule's budget), and the
-    matrix as a TensorBoard figure ``adv2/eps=<e>/transfer``.
+    With ``transfer``: ``adv2/<g>/eps=<e>/transfer/<g'>/{l1,iou}`` for every pair (ADV2 against ``g``
+    scored on ``g'`` against its benign map; ``g = pgd`` for the PGD images of the longest schedule's
+    budget), and the L1 matrix (the paper's measure) as a TensorBoard figure ``adv2/eps=<e>/transfer``.
     With ``ensemble``: the mean pairwise IoU of all interpreters' maps as a detection score
-    (``detection.ensemble_agreement``), thresholded on the clean subset, against each attack and the
-    adaptive ADV2 on all interpreters at once: ``adv2/ensemble/eps=<e>/<attack>/auc`` and
-    ``.../tpr@fpr=<f>`` (attacks ``<g>``, ``pgd``, ``adaptive``).
+    (``detection.ensemble_agreement``), thresholded on the clean subset (or on the ``calibration``
+    images given to ``evaluate``), against each attack and the adaptive ADV2 on all interpreters at
+    once: ``adv2/ensemble/eps=<e>/<attack>/{auc,tpr@fpr=<f>,degenerate_rate}`` (attacks ``<g>``,
+    ``pgd``, ``adaptive``), and the clean subset's ``adv2/ensemble/eps=<e>/benign/{fpr@fpr=<f>,degenerate_rate}``.
+    Images with NaN agreement (every pair of maps constant) are left out of the rates and counted in
+    ``degenerate_rate`` (``detection.ensemble.screening_rates``).
 
     Args:
         methods: the interpreters' names (``grad``, ``cam``, ``mask``, ``rts`` or any ``get_attribution`` name;
@@ -110,6 +115,7 @@ class ADV2Eval(EvaluationCallback):
         self.adaptive_schedule = adv2_schedule(self.methods).scaled(schedule_scale)
         self.pgd_source = longest_schedule(self.schedules)
         self.step_size, self.transfer, self.ensemble, self.target_fprs = step_size, transfer, ensemble, list(target_fprs)
+        self.calibration_scores: Tensor | None = None
 
     @property
     def units_per_batch(self) -> int:
@@ -127,10 +133,11 @@ class ADV2Eval(EvaluationCallback):
                     metrics.update({f"{prefix}/{measure}": MeanMetric() for measure in MEASURES})
             if self.transfer:
                 for row in [*self.methods, PGD_ROW]:
-                    metrics.update({f"adv2/{row}/{label}/transfer/{column}/iou": MeanMetric() for column in self.methods})
+                    metrics.update({f"adv2/{row}/{label}/transfer/{column}/{m}": MeanMetric() for column in self.methods for m in TRANSFER_MEASURES})
             if self.ensemble:
-                metrics[f"adv2/ensemble/{label}/benign_scores"] = CatMetric()
-                metrics.update({f"adv2/ensemble/{label}/{attack}/scores": CatMetric() for attack in self.ensemble_attacks})
+                # keep NaN scores (undefined agreement): summarize counts them as degenerate
+                metrics[f"adv2/ensemble/{label}/benign_scores"] = CatMetric(nan_strategy="disable")
+                metrics.update({f"adv2/ensemble/{label}/{attack}/scores": CatMetric(nan_strategy="disable") for attack in self.ensemble_attacks})
         return metrics
 
     def evaluate_batch(self, model: nn.Module, x: Tensor, y: Tensor, metrics: dict[str, Metric]) -> Iterator[None]:
@@ -153,8 +160,9 @@ class ADV2Eval(EvaluationCallback):
                     if row == PGD_ROW and name != self.pgd_source:
                         continue  # one PGD row for the transfer matrix and the ensemble check
                     if self.transfer:
-                        for column, values in transfer_ious(model, x_adv, target, benign, self.options).items():
-                            metrics[f"adv2/{row}/{label}/transfer/{column}/iou"].update(values[done])
+                        for column, values in transfer_measures(model, x_adv, target, benign, self.options).items():
+                            for measure, value in values.items():
+                                metrics[f"adv2/{row}/{label}/transfer/{column}/{measure}"].update(value[done])
                     if self.ensemble and done.any():
                         metrics[f"adv2/ensemble/{label}/{row}/scores"].update(self.ensemble_score(model, x_adv[done]))
                 yield
@@ -166,27 +174,41 @@ class ADV2Eval(EvaluationCallback):
                 yield
 
     def ensemble_score(self, model: nn.Module, x: Tensor) -> Tensor:
-        """``(B,)``: ``1 - ensemble_agreement`` of the interpreters (larger: more suspicious)."""
+        """``(B,)``: ``1 - ensemble_agreement`` of the interpreters (larger: more suspicious; NaN where every pair of maps is constant)."""
         return 1 - ensemble_agreement(model, x, self.methods, method_options=self.options)
 
+    def evaluate(self, model: nn.Module, images: Tensor, labels: Tensor, *, progress: bool = False, calibration: Tensor | None = None) -> dict[str, Tensor]:
+        """``EvaluationCallback.evaluate``, with ``calibration``: benign images ``(N', C, H, W)`` disjoint from ``images``
+        that fix the ensemble check's threshold; by default the threshold is fitted on ``images`` themselves, so the
+        logged benign false-positive rate is in-sample."""
+        self.calibration_scores = None
+        if calibration is not None and self.ensemble:
+            device = next(model.parameters()).device
+            parts = calibration.split(self.schedule.batch_size)
+            self.calibration_scores = torch.cat([self.ensemble_score(model, part.to(device).float()).cpu() for part in parts])
+        return super().evaluate(model, images, labels, progress=progress)
+
     def summarize(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Turn the ensemble scores into AUC and TPR at each target FPR (successful images only; NaN if none)."""
+        """Turn the ensemble scores into AUC, TPR and the benign FPR at each target FPR, and the degenerate rates
+        (successful images only; NaN where none)."""
         out = {tag: value for tag, value in values.items() if not tag.endswith("scores")}
         for label, _ in self.budgets if self.ensemble else ():
             benign = cat_values(values[f"adv2/ensemble/{label}/benign_scores"])
-            for attack in self.ensemble_attacks:
-                scores = cat_values(values[f"adv2/ensemble/{label}/{attack}/scores"])
-                found = len(scores) > 0 and len(benign) > 0
-                out[f"adv2/ensemble/{label}/{attack}/auc"] = torch.tensor(roc_auc(benign, scores) if found else float("nan"))
+            calibration = benign if self.calibration_scores is None else self.calibration_scores
+            for name, scores in {"benign": benign, **{a: cat_values(values[f"adv2/ensemble/{label}/{a}/scores"]) for a in self.ensemble_attacks}}.items():
+                rate = "fpr" if name == "benign" else "tpr"
                 for fpr in self.target_fprs:
-                    rate = tpr_at_fpr(benign, scores, fpr) if found else float("nan")
-                    out[f"adv2/ensemble/{label}/{attack}/tpr@fpr={fpr:g}"] = torch.tensor(rate)
+                    out[f"adv2/ensemble/{label}/{name}/{rate}@fpr={fpr:g}"] = torch.tensor(screening_rates(calibration, benign, scores, fpr)[rate])
+                screened = screening_rates(calibration, benign, scores, 0.0)
+                out[f"adv2/ensemble/{label}/{name}/degenerate_rate"] = torch.tensor(screened["degenerate_rate"])
+                if name != "benign":
+                    out[f"adv2/ensemble/{label}/{name}/auc"] = torch.tensor(screened["auc"])
         return out
 
     def transfer_matrix(self, label: str) -> Tensor:
-        """``(interpreters + 1, interpreters)``: the last ``transfer`` values of budget ``label`` (rows: each interpreter, then ``pgd``)."""
+        """``(interpreters + 1, interpreters)``: the last ``transfer`` L1 values of budget ``label`` (rows: each interpreter, then ``pgd``)."""
         rows = [*self.methods, PGD_ROW]
-        return torch.tensor([[self.results[f"adv2/{row}/{label}/transfer/{column}/iou"] for column in self.methods] for row in rows])
+        return torch.tensor([[self.results[f"adv2/{row}/{label}/transfer/{column}/l1"] for column in self.methods] for row in rows])
 
     def run(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         super().run(trainer, pl_module, stage)

@@ -16,7 +16,7 @@ from ._causal import (
 from ._detector import CausalDetector
 from ._ensemble import EnsembleCheck, EnsembleDetector, ensemble_agreement, ensemble_check
 from ._figure import unchanged_curve_figure
-from ._metrics import roc_auc, roc_curve, threshold_at_fpr, tpr_at_fpr
+from ._metrics import defined_scores, roc_auc, roc_curve, threshold_at_fpr, tpr_at_fpr
 from ._threshold import ThresholdDetector
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "ThresholdDetector",
     "adaptive_attack",
     "causal_robustness",
+    "defined_scores",
     "ensemble_agreement",
     "ensemble_check",
     "mask_top_pixels",

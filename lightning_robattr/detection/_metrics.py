@@ -1,8 +1,12 @@
 """Scoring a detector: ROC curve, AUC with ties counted half, the true-positive rate at a false-positive rate.
 
-Scores are ``(N,)`` tensors, one per image, larger meaning more suspicious; every function refuses
-NaN scores, other shapes and empty sets (``_validation.check_scores``).
+Scores are ``(N,)`` tensors, one per image, larger meaning more suspicious; every function but
+``defined_scores`` refuses NaN scores, other shapes and empty sets (``_validation.check_scores``).
+A NaN score means the image could not be rated (the ensemble check on constant maps): leave it
+out with ``defined_scores`` and report the share left out.
 """
+
+import math
 
 import torch
 from torch import Tensor
@@ -44,3 +48,15 @@ def tpr_at_fpr(benign: Tensor, adversarial: Tensor, fpr: float) -> float:
     """The share of ``adversarial`` flagged at the threshold that keeps the benign false-positive rate at most ``fpr``."""
     adversarial = check_scores(adversarial, "adversarial")
     return float((adversarial >= threshold_at_fpr(benign, fpr)).double().mean())
+
+
+def defined_scores(scores: Tensor) -> tuple[Tensor, float]:
+    """The non-NaN scores of ``scores (N,)`` and the share of NaN ones, the images left out (NaN for ``N = 0``).
+
+    Example:
+        >>> defined_scores(torch.tensor([0.2, float("nan"), 0.5, 0.1]))
+        (tensor([0.2000, 0.5000, 0.1000]), 0.25)
+    """
+    scores = torch.as_tensor(scores)
+    undefined = scores.isnan()
+    return scores[~undefined], float(undefined.double().mean()) if len(scores) else math.nan

@@ -54,11 +54,13 @@ def rts_loss(
     preserver_coeff: float = 0.3,
     preserver_confidence: float = 1.0,
     destroyer_confidence: float = 5.0,
+    class_coeff: float = 10.0,
     generator: torch.Generator | None = None,
 ) -> RegimeObjective:
     """Dabkowski & Gal's objective for the masks ``m = saliency_net(x, y)`` (1: keep) of a fixed ``classifier``.
 
-    ``destroyer + area_coeff * area + smoothness_coeff * smoothness + preserver_coeff * preserver``, batch means of:
+    ``destroyer + area_coeff * area + smoothness_coeff * smoothness + preserver_coeff * preserver
+    + class_coeff * classification``, batch means of:
 
     * area ``mean((m + 5e-4)^area_power)`` over the mask grid: small masks;
     * smoothness ``mask_smoothness``: no speckle, nothing on the border;
@@ -66,12 +68,14 @@ def rts_loss(
       (plus noise of std 0.03): the kept region alone is classified ``y``;
     * destroyer ``relu(z_y - max_{j != y} z_j + destroyer_confidence)`` on ``(1 - up(m)) x + up(m) b``:
       without the region the image is not ``y``;
+    * classification ``CE(saliency_net.class_logits(x), y)``: trains the network's class head (the
+      authors' encoder comes with an ImageNet classifier's), which the ADV2 attack on RTS reads;
 
     ``b`` the ``background`` fill, ``up`` bilinear upsampling to the image. Only
     ``saliency_net`` is meant to be trained; keep ``classifier`` in eval mode.
 
     Returns:
-        ``RegimeObjective(loss, logits=classifier(x) (detached), parts)`` with the four terms and the mean mask area.
+        ``RegimeObjective(loss, logits=classifier(x) (detached), parts)`` with the five terms and the mean mask area.
     """
     mask = saliency_net(x, y)
     up = F.interpolate(mask[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)
@@ -82,8 +86,9 @@ def rts_loss(
     smoothness = mask_smoothness(mask).mean()
     preserver = F.relu(preserver_confidence - margin(classifier(kept), y)).mean()
     destroyer = F.relu(margin(classifier(removed), y) + destroyer_confidence).mean()
-    loss = destroyer + area_coeff * area + smoothness_coeff * smoothness + preserver_coeff * preserver
+    classification = F.cross_entropy(saliency_net.class_logits(x), y)
+    loss = destroyer + area_coeff * area + smoothness_coeff * smoothness + preserver_coeff * preserver + class_coeff * classification
     with torch.no_grad():
         logits = classifier(x)
-    parts = {"area": area, "smoothness": smoothness, "preserver": preserver, "destroyer": destroyer, "mask_mean": mask.mean()}
+    parts = {"area": area, "smoothness": smoothness, "preserver": preserver, "destroyer": destroyer, "classification": classification, "mask_mean": mask.mean()}
     return RegimeObjective(loss, logits, {name: value.detach() for name, value in parts.items()})

@@ -192,6 +192,16 @@ def tables(results: Results, callback: DetectionEval) -> list[str]:
              "easiest ones and counts in no claim."), "", markdown_table(header, rows), ""]
 
 
+def counted(checks: tuple[Check, ...]) -> tuple[Check, ...]:
+    """``checks``, or one undecided check saying that no row fooled enough images to count."""
+    return checks or (Check(f"a row that fools at least {MIN_SUCCESS:.0%} of the images", None),)
+
+
+def auc_checks(results: Results, rows: list[str]) -> tuple[Check, ...]:
+    """Whether the detector's AUC reaches ``AUC_HOLDS`` on each row."""
+    return counted(tuple(Check(f"{a} AUC >= {AUC_HOLDS:g}", value(results, f"{a}/auc") >= AUC_HOLDS, (value(results, f"{a}/auc"),)) for a in rows))
+
+
 def claims(results: Results, callback: DetectionEval) -> list[Claim]:
     scored = [kind for kind in callback.runs if value(results, f"{kind}/success_rate") >= MIN_SUCCESS]
     unscored = [f"{kind} ({value(results, f'{kind}/success_rate'):.2f} success)" for kind in callback.runs if kind not in scored]
@@ -214,13 +224,13 @@ def claims(results: Results, callback: DetectionEval) -> list[Claim]:
         "Section 4", "Masking the top 20 % changes far more labels of adversarial inputs than of benign ones (the paper's strength)",
         ", ".join(f"{a} {v:.2f}" for a, v in PAPER_FLIPPED_AT_20.items()) + f" flipped; benign {1 - PAPER_BENIGN_UNCHANGED[0.2]:.2f}",
         ", ".join(f"{a} {flipped[a]:.2f}" for a in at_paper) + f" flipped; benign {1 - benign[0.2]:.2f}",
-        tuple(Check(f"{a} flips >= benign + 0.25", flipped[a] >= 1 - benign[0.2] + 0.25, (flipped[a], benign[0.2])) for a in at_paper),
+        counted(tuple(Check(f"{a} flips >= benign + 0.25", flipped[a] >= 1 - benign[0.2] + 0.25, (flipped[a], benign[0.2])) for a in at_paper)),
         "Rows counted: the attacks at the paper's strength that fool at least a quarter of the images.",
     ))
     out.append(Claim(
         "Section 4 (our detector)", "At the paper's strength the causal robustness separates every attack's successful inputs from held-out benign ones",
         "no AUC given (the paper reports detection rates)", ", ".join(row_text(results, a) for a in at_paper),
-        tuple(Check(f"{a} AUC >= {AUC_HOLDS:g}", value(results, f"{a}/auc") >= AUC_HOLDS, (value(results, f"{a}/auc"),)) for a in at_paper),
+        auc_checks(results, at_paper),
         "rho is discrete (1 % steps), so the ROC is a step function and a low target FPR may allow no threshold but "
         "'flag nothing' when many benign images flip at the first level.",
     ))
@@ -228,7 +238,7 @@ def claims(results: Results, callback: DetectionEval) -> list[Claim]:
     out.append(Claim(
         "Section 4 (strength)", "The detection is independent of the attack: it holds as the attacks grow stronger (larger eps, CW's confidence margin)",
         "'independent of attack method' (one strength per attack)", ", ".join(row_text(results, a) for a in plain),
-        tuple(Check(f"{a} AUC >= {AUC_HOLDS:g}", value(results, f"{a}/auc") >= AUC_HOLDS, (value(results, f"{a}/auc"),)) for a in plain),
+        auc_checks(results, plain),
         "Stronger attacks give more confident adversarial inputs, and confident inputs survive more masking than benign ones: "
         "an AUC below 0.5 means the detector would flag benign images before adversarial ones. " + left_out(("fgsm", "pgd", "cw")),
     ))
@@ -236,7 +246,7 @@ def claims(results: Results, callback: DetectionEval) -> list[Claim]:
     out.append(Claim(
         "Section 4 (adaptive)", "The detector holds against an attack that knows it (detection.adaptive_attack: keeps its label under the detector's masking)",
         "not evaluated (the paper's attacks do not know the detector)", ", ".join(row_text(results, a) for a in adaptive),
-        tuple(Check(f"{a} AUC >= {AUC_HOLDS:g}", value(results, f"{a}/auc") >= AUC_HOLDS, (value(results, f"{a}/auc"),)) for a in adaptive),
+        auc_checks(results, adaptive),
         left_out(("adaptive",)),
     ))
     patches = [a for a in ("patch", "lavan") if a in scored]
@@ -245,7 +255,7 @@ def claims(results: Results, callback: DetectionEval) -> list[Claim]:
     out.append(Claim(
         "Figures 5-6", "The masked pixels of patch and LaVAN inputs concentrate inside the patch",
         "most masked pixels lie on the banana / baseball patch", ", ".join(f"{a} {v:.2f} of the masked pixels inside" for a, v in inside.items()),
-        tuple(Check(f"{a}: more than twice its {area[a]:.1%} area share", v > 2 * area[a], (v,)) for a, v in inside.items()),
+        counted(tuple(Check(f"{a}: more than twice its {area[a]:.1%} area share", v > 2 * area[a], (v,)) for a, v in inside.items())),
         "LaVAN covers the paper's 2.8 % of the image (22 of 784 MNIST pixels): a natural Small is rarely fooled by so few "
         "pixels, so its row may have too little success to count. " + left_out(("patch", "lavan")),
     ))
@@ -254,7 +264,7 @@ def claims(results: Results, callback: DetectionEval) -> list[Claim]:
         "Section 4 (patches)", "Masking a little of the attribution flips nearly every patched input",
         "99.71 % (banana), 98.14 % (toaster), 99.20 % (LaVAN baseball) flipped at 0.4 % of ImageNet pixels",
         ", ".join(f"{a} {v:.2f} flipped at 10 %" for a, v in patch_flipped.items()),
-        tuple(Check(f"{a}: >= 0.9 flipped", v >= 0.9, (v,)) for a, v in patch_flipped.items()),
+        counted(tuple(Check(f"{a}: >= 0.9 flipped", v >= 0.9, (v,)) for a, v in patch_flipped.items())),
         left_out(("patch", "lavan")),
     ))
     return out

@@ -11,12 +11,13 @@ from torch import Tensor, nn
 
 from ..._validation import check_batch, check_nonnegative, renamed_keywords
 from ...attributions import attribution_record
+from ...attributions._rts import saliency_network
 from ...metrics.functional import iou
 from ...models import evaluation_mode
 from .._ascent import KeepBest, projected_gradient_ascent
 from .._targets import random_targets
 from .._threat_models import per_example, threat_model
-from .interpreters import differentiable_map, interpreter_map, map_distances, options_per_interpreter
+from .interpreters import DifferentiableMap, differentiable_map, interpreter_map, map_distances, options_per_interpreter
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class ADV2Record(NamedTuple):
         target: the target labels ``t'``.
         success: whether ``x'`` is classified as ``t'``.
         confidence: ``p(t' | x')``.
-        interpretation_loss: mean squared difference between the normalised map and the target map.
+        interpretation_loss: mean squared difference between the compared map (``interpreters.compared_map``) and the target map.
         l1: L1 distance to the target map over ``h w``; l2: L2 distance over ``sqrt(h w)``.
         iou: ``metrics.functional.iou`` with the target map (higher: the attack is better hidden).
 
@@ -159,6 +160,38 @@ def score_maps(
     return ADV2Record(target, success, probability, **means)
 
 
+def rts_class_loss(saliency_net: nn.Module, x_adv: Tensor, target: Tensor) -> Tensor:
+    """``(B,)``: the cross-entropy of the RTS masking network's class head (``RTSNet.class_logits``) at ``x_adv`` to ``target``."""
+    dtype = next(saliency_net.parameters()).dtype
+    return F.cross_entropy(saliency_net.class_logits(x_adv.to(dtype)).to(x_adv.dtype), target, reduction="none")
+
+
+def adv2_loss(
+    model: nn.Module,
+    x_adv: Tensor,
+    target: Tensor,
+    maps: Mapping[str, DifferentiableMap],
+    target_maps: Mapping[str, Tensor],
+    weight: float,
+    *,
+    rts_net: nn.Module | None = None,
+    rts_class_weight: float = 0.1,
+) -> Tensor:
+    """``(B,)``: ADV2's loss at one iteration, ``CE(f(x'), t')`` plus, in a joint stage (``weight > 0``),
+    ``weight * sum_g mean((g(x') - m_g)^2) + rts_class_weight * rts_class_loss(rts_net, x', t')``.
+
+    The last term is the ADV2 authors' for RTS (their coefficient 0.1, not scaled by ``weight``);
+    ``rts_net=None`` leaves it out. ``maps``: per name the differentiable map, ``target_maps`` its ``(B, h, w)`` target.
+    """
+    value = F.cross_entropy(model(x_adv), target, reduction="none")
+    if weight > 0:
+        for name, attacked in maps.items():
+            value = value + weight * (attacked(x_adv) - target_maps[name]).pow(2).flatten(1).mean(dim=1)
+        if rts_net is not None:
+            value = value + rts_class_weight * rts_class_loss(rts_net, x_adv, target)
+    return value
+
+
 @renamed_keywords(interpreter="method", interpreter_options="method_options")
 def adv2(
     model: nn.Module,
@@ -175,14 +208,17 @@ def adv2(
     norm: str = "linf",
     surrogate: str = "auto",
     beta: float = 1.0,
+    rts_class_weight: float = 0.1,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, ADV2Record]:
     """Targeted attack on ``f`` whose interpretation of ``t'`` at ``x'`` imitates a target map (default: the benign map).
 
     Minimises ``CE(f(x'), t') + c_i sum_g mean((g(x', t') - m_g)^2)`` over the ``eps`` ball by
-    signed steps from ``x``, ``g`` each interpreter's min-max normalised map on its own grid
-    (``interpreters.interpreter_map``) and ``c_i`` the ``schedule``'s weight at iteration ``i``
-    (the authors' per interpreter, :data:`ADV2_SCHEDULES`). Gradient maps are differentiated
+    signed steps from ``x``, ``g`` each interpreter's map on its own grid as the authors compare it
+    (``interpreters.interpreter_map``: GRAD and CAM min-max normalised, MASK and RTS raw) and ``c_i``
+    the ``schedule``'s weight at iteration ``i`` (the authors' per interpreter, :data:`ADV2_SCHEDULES`).
+    Against RTS the joint stages add, as the authors do, ``rts_class_weight`` times the cross-entropy
+    of the masking network's class head to ``t'`` (``adv2_loss``). Gradient maps are differentiated
     through a surrogate (``surrogate="auto"``: the authors' smooth ReLU derivative for ``grad``,
     none for CAM and RTS, softplus ``beta`` for the other maps; MASK's optimisation is tracked
     across iterations: see ``interpreters.differentiable_map``). Several interpreters at
@@ -203,6 +239,7 @@ def adv2(
         step_size: step length in the ball's norm (1/255).
         norm: ``"linf"`` or ``"l2"``.
         surrogate, beta: the stand-in for ReLU and its sharpness, see ``attacks.explanation.maps.surrogate``.
+        rts_class_weight: weight of RTS's class-head cross-entropy (the authors' 0.1; 0 leaves it out).
         generator: random source for the target labels.
 
     Returns:
@@ -224,6 +261,7 @@ def adv2(
     names = _names(method)
     options = options_per_interpreter(names, method_options)
     check_nonnegative(step_size, "step_size")
+    check_nonnegative(rts_class_weight, "rts_class_weight")
     schedule = adv2_schedule(method) if schedule is None else schedule
     threat = threat_model(norm, eps)
     x = x.detach()
@@ -242,13 +280,13 @@ def adv2(
             wanted = {name: target_map[name].to(x.device, x.dtype) for name in names}
         attacked = {name: differentiable_map(model, t_prime, name, options[name], surrogate_kind=surrogate, beta=beta) for name in names}
         weights = schedule.weights()
+        rts = [name for name in names if attribution_record(name).name == "rts"]
+        rts_net = saliency_network(options[rts[0]]["saliency_net"]).to(x.device) if rts and rts_class_weight > 0 else None
+        if rts_net is not None and not hasattr(rts_net, "class_logits"):
+            raise ValueError("ADV2's RTS term reads the masking network's class head: give an RTSNet, or rts_class_weight=0")
 
         def objective(x_adv: Tensor, step: int) -> Tensor:
-            value = -F.cross_entropy(model(x_adv), t_prime, reduction="none")
-            if weights[step] > 0:
-                for name, maps in attacked.items():
-                    value = value - weights[step] * (maps(x_adv) - wanted[name]).pow(2).flatten(1).mean(dim=1)
-            return value
+            return -adv2_loss(model, x_adv, t_prime, attacked, wanted, weights[step], rts_net=rts_net, rts_class_weight=rts_class_weight)
 
         best = KeepBest()
 

@@ -12,9 +12,10 @@ from ...metrics.functional import iou
 from ...models import evaluation_mode
 from .._targets import random_targets
 from .adv2 import ADV2Schedule, adv2, adv2_schedule, longest_schedule
-from .interpreters import interpreter_map, options_per_interpreter
+from .interpreters import interpreter_map, map_distances, options_per_interpreter
 
 PGD_ROW = "pgd"
+TRANSFER_MEASURES = ("l1", "iou")
 
 
 class InterpreterTransfer(NamedTuple):
@@ -24,15 +25,18 @@ class InterpreterTransfer(NamedTuple):
         rows: the attacks: ``"adv2:<interpreter>"`` per attacked interpreter, then ``"pgd"`` (targeted PGD).
         columns: the interpreters each attack's images are scored on.
         iou: ``(rows, columns)``: mean IoU between the scored interpreter's map of ``t'`` at ``x'`` and
-            its benign map, over the images the row's attack made successful whose IoU is defined (NaN if none;
-            an image with a constant map has no IoU).
+            its benign map (higher: better hidden), over the images the row's attack made successful whose
+            IoU is defined (NaN if none; an image with a constant map has no IoU).
         success_rate: ``(rows,)``: the fraction classified as ``t'``.
+        l1: ``(rows, columns)``: the same with the L1 distance over ``h w`` (the paper's transfer
+            measure; lower: better hidden), over all the successful images.
     """
 
     rows: list[str]
     columns: list[str]
     iou: Tensor
     success_rate: Tensor
+    l1: Tensor
 
 
 @renamed_keywords(interpreters="methods", interpreter_options="method_options")
@@ -53,9 +57,9 @@ def interpreter_transfer(
     """ADV2 against each of ``methods`` (its own schedule, times ``schedule_scale``), then targeted PGD with the
     longest of those budgets, all to the same targets; each attack's images scored on every interpreter.
 
-    High IoU on the diagonal and low off it means an attack tailored to one interpreter does not
-    hide from another, which is what motivates checking several interpreters at once
-    (``detection.ensemble``).
+    The paper's Observation 7 compares the L1 distances: a low diagonal, and off it values near the
+    PGD row's, mean that an attack tailored to one interpreter does not hide from another, which is
+    what motivates checking several interpreters at once (``detection.ensemble``).
 
     Args:
         model: classifier on pixel-space images; x, y: benign images ``(B, C, H, W)`` in [0, 1] and labels ``(B,)``.
@@ -79,21 +83,29 @@ def interpreter_transfer(
         if pgd:
             source = longest_schedule(schedules)
             attacks[PGD_ROW] = (source, schedules[source].prediction_only())
-        ious, rates = [], []
+        means: dict[str, list[list[float]]] = {measure: [] for measure in TRANSFER_MEASURES}
+        rates = []
         for name, schedule in attacks.values():
             x_adv, record = adv2(
                 model, x, y, target=target, method=name, method_options=options, target_map=benign[name],
                 eps=eps, schedule=schedule, step_size=step_size,
             )
             done = record.success.bool()
-            scored = transfer_ious(model, x_adv, target, benign, options)
-            ious.append([values[done].nanmean().item() if done.any() else math.nan for values in scored.values()])  # NaN: a constant map
+            scored = transfer_measures(model, x_adv, target, benign, options)
+            for measure, row in means.items():  # nanmean: a constant map has no IoU
+                row.append([values[measure][done].nanmean().item() if done.any() else math.nan for values in scored.values()])
             rates.append(done.float().mean().item())
-    return InterpreterTransfer(list(attacks), list(methods), torch.tensor(ious), torch.tensor(rates))
+    return InterpreterTransfer(list(attacks), list(methods), torch.tensor(means["iou"]), torch.tensor(rates), torch.tensor(means["l1"]))
 
 
-def transfer_ious(
+
+def transfer_measures(
     model: nn.Module, x_adv: Tensor, target: Tensor, benign: Mapping[str, Tensor], options: Mapping[str, Mapping[str, Any]]
-) -> dict[str, Tensor]:
-    """Per interpreter ``g'`` of ``benign``: ``(B,)`` IoU of ``g'``'s map of ``target`` at ``x_adv`` with its benign map ``benign[g']``."""
-    return {column: iou(interpreter_map(model, x_adv, target, column, options.get(column)), wanted) for column, wanted in benign.items()}
+) -> dict[str, dict[str, Tensor]]:
+    """Per interpreter ``g'`` of ``benign``: ``{"l1": (B,), "iou": (B,)}`` of ``g'``'s map of ``target`` at ``x_adv`` against
+    its benign map ``benign[g']``: the L1 distance over ``h w`` (``map_distances``) and the IoU."""
+    out = {}
+    for column, wanted in benign.items():
+        maps = interpreter_map(model, x_adv, target, column, options.get(column))
+        out[column] = {"l1": map_distances(maps, wanted)["l1"], "iou": iou(maps, wanted)}
+    return out

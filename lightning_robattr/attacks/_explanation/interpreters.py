@@ -1,4 +1,4 @@
-"""The interpreters ADV2 attacks, their min-max normalised maps, and how an attack differentiates each one."""
+"""The interpreters ADV2 attacks, the maps it compares (min-max normalised unless already in [0, 1]), and how an attack differentiates each one."""
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -10,7 +10,7 @@ from ...metrics.functional import reduce_channels
 from .maps import surrogate
 
 DifferentiableMap = Callable[[Tensor], Tensor]
-"""``x_adv (B, C, H, W) -> (B, h, w)``: the normalised map with a graph back to ``x_adv`` (may keep state across calls)."""
+"""``x_adv (B, C, H, W) -> (B, h, w)``: the compared map (``compared_map``) with a graph back to ``x_adv`` (may keep state across calls)."""
 
 
 def min_max_normalized(maps: Tensor) -> Tensor:
@@ -20,18 +20,25 @@ def min_max_normalized(maps: Tensor) -> Tensor:
     return ((flat - low[:, None]) / (high - low).clamp_min(1e-8)[:, None]).view_as(maps)
 
 
-def _as_maps(raw: Tensor) -> Tensor:
-    return reduce_channels(raw, "abs_sum") if raw.dim() == 4 else raw
+def compared_map(method: str, raw: Tensor) -> Tensor:
+    """``(B, h, w)``: the map ADV2 compares from ``method``'s output ``raw``, as the ADV2 authors compare it.
+
+    Gradient maps ``(B, C, H, W)`` are reduced by ``abs_sum``. A map already in [0, 1]
+    (``AttributionMethod.bounded``: MASK's and RTS's masks) is kept raw; any other (GRAD, CAM, ...)
+    is min-max normalised per image.
+    """
+    maps = reduce_channels(raw, "abs_sum") if raw.dim() == 4 else raw
+    return maps if attribution_record(method).bounded else min_max_normalized(maps)
 
 
 def interpreter_map(model: nn.Module, x: Tensor, label: Tensor, method: str, options: Mapping[str, Any] | None = None) -> Tensor:
-    """``(B, h, w)``: the detached map of class ``label (B,)`` on the interpreter's own grid, min-max normalised per image.
+    """``(B, h, w)`` in [0, 1]: the detached ``compared_map`` of class ``label (B,)`` on the interpreter's own grid.
 
-    Gradient maps ``(B, C, H, W)`` are reduced by ``abs_sum``; ``grad`` (pooled loss gradient),
-    ``cam`` (feature grid), ``mask`` (image grid) and ``rts`` (its network's grid) are taken as
-    they come. This is the map ADV2's losses, IoU and distances compare, as the authors do.
+    ``grad`` (pooled loss gradient) and ``cam`` (feature grid) min-max normalised per image, ``mask``
+    (image grid) and ``rts`` (its network's grid) raw. This is the map ADV2's losses, IoU and
+    distances compare, as the authors do.
     """
-    return min_max_normalized(_as_maps(get_attribution(method, **(options or {}))(model, x, label))).detach()
+    return compared_map(method, get_attribution(method, **(options or {}))(model, x, label)).detach()
 
 
 def differentiable_map(
@@ -47,7 +54,7 @@ def differentiable_map(
 ) -> DifferentiableMap:
     """The map of class ``label`` as a function of the attacked input, differentiated as ADV2 needs.
 
-    For a map differentiated whole: the normalised map computed with ``create_graph`` inside
+    For a map differentiated whole: the ``compared_map`` computed with ``create_graph`` inside
     ``maps.surrogate(model, method, beta, kind=surrogate_kind)``. For a map that is an optimisation
     (``AttributionMethod.tracker``: MASK), the function keeps the optimiser's state across calls, as
     the ADV2 authors track it: a full run on the first call and every ``mask_restart_every`` calls, then
@@ -62,7 +69,7 @@ def differentiable_map(
 
         def attacked(x_adv: Tensor) -> Tensor:
             with surrogate(model, method, beta, kind=surrogate_kind):
-                return min_max_normalized(_as_maps(explain(model, x_adv, label, create_graph=True)))
+                return compared_map(method, explain(model, x_adv, label, create_graph=True))
 
         return attacked
     kind = "none" if surrogate_kind == "auto" else surrogate_kind
@@ -70,7 +77,7 @@ def differentiable_map(
         model, label, step_context=lambda: surrogate(model, method, beta, kind=kind),
         inner_steps=mask_inner_steps, restart_every=mask_restart_every, **options,
     )
-    return lambda x_adv: min_max_normalized(follow(x_adv))
+    return lambda x_adv: compared_map(method, follow(x_adv))
 
 
 def options_per_interpreter(names: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
