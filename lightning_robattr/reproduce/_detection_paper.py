@@ -91,7 +91,8 @@ def figures(ctx: Context, results: Results, rhos, levels, net, callback: Detecti
     curves = {kind: torch.tensor([mean_std(results.values("Natural", "unchanged_curve", kind, label))[0] for label in labels])
               for kind in kinds if results.values("Natural", "unchanged_curve", kind, labels[0])}
     figure = unchanged_curve_figure(curves, levels)
-    figure.axes[0].set_title("natural Small: prediction kept under masking (Figure 3), attacks at the paper's strength")
+    figure.axes[0].set_title("prediction kept under masking (Figure 3), paper's strength", fontsize=10)
+    figure.tight_layout()
     figure.savefig(ctx.out / "unchanged_curve.png", dpi=110)
     roc = {}
     for kind in kinds[1:]:
