@@ -248,6 +248,24 @@ def test_each_full_mnist_preset_trains_from_mnist_files(tmp_path, no_network, mo
     assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
 
 
+@pytest.mark.parametrize("regime", ["natural", "madry", "trades", "ssr", "int"])
+def test_each_fashion_mnist_preset_trains_from_the_flat_folder_the_os_package_installs(tmp_path, no_network, regime):
+    from lightning_robattr.cli import main
+
+    write_mnist(tmp_path)  # the four idx .gz files, flat, as /usr/share/datasets/fashion-mnist holds them
+    config = Path(__file__).resolve().parents[1] / "configs" / "fashion_mnist" / f"{regime}.yaml"
+    short = ["--trainer.max_steps", "2", "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
+             "--data.init_args.root", str(tmp_path), "--data.init_args.val_size", "10", "--data.init_args.batch_size", "5",
+             "--trainer.callbacks", "[]", "--trainer.default_root_dir", str(tmp_path / "runs")]
+    adversarial = regime in ("madry", "trades", "int")
+    short += ["--model.init_args.steps", "2"] if adversarial else []
+    cli = main(["fit", "-c", str(config), *short])
+    assert cli.trainer.global_step == 2 and type(cli.datamodule).__name__ == "FashionMNISTData"
+    if adversarial:
+        assert cli.model.hparams["eps"] == 0.1  # the usual Fashion-MNIST budget
+    assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+
+
 MNIST_FAMILY = [
     pytest.param(MNISTData, "MNIST/raw", id="mnist"),
     pytest.param(FashionMNISTData, "FashionMNIST/raw", id="fashion_mnist"),
