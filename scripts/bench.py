@@ -1,15 +1,15 @@
-"""Benchmarks, side by side in one run: ``python scripts/bench.py {attributions,attacks,regimes,explanation_attacks,callbacks,adv2,reference}``.
+"""Benchmarks, side by side in one run: ``python scripts/bench.py {attributions,attacks,regimes,explanation_attacks,callbacks,adv2,reference,full_size}``.
 
 Each subcommand lives in ``scripts/bench_<name>.py`` as ``main(argv) -> None`` and prints a
 Markdown table of ratios measured in the same process (ours vs the reference library, or
-a regime step vs a natural step).
+a regime step vs a natural step); ``full_size`` measures what the full-size presets cost.
 """
 
 import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("attributions", "attacks", "regimes", "explanation_attacks", "callbacks", "adv2", "reference")
+BENCHMARKS = ("attributions", "attacks", "regimes", "explanation_attacks", "callbacks", "adv2", "reference", "full_size")
 
 
 def main(argv: list[str]) -> None:

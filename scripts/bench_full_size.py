@@ -1,6 +1,6 @@
 """What a full-size run costs on one CPU thread: each Fashion-MNIST preset's training epoch, its evaluation callbacks, memory, checkpoint.
 
-    python scripts/full_size_costs.py [--regimes natural madry trades ssr int] [--batches 20] [--csv costs.csv]
+    python scripts/bench.py full_size [--regimes natural madry trades ssr int] [--batches 20] [--csv costs.csv]
 
 Each preset (``configs/fashion_mnist/<regime>.yaml`` with the default evaluation callbacks, as ``fit``
 runs it) is built through the CLI in a fresh process of its own, with one torch thread, and trains
@@ -92,13 +92,13 @@ def timed(run, name: str, seconds: dict[str, float]):
     return wrapper
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=REGIMES)
     parser.add_argument("--batches", type=int, default=20, help="training steps timed per preset")
     parser.add_argument("--csv", type=Path, help="also write the rows here")
     parser.add_argument("--one", choices=REGIMES, help=argparse.SUPPRESS)  # the child process measuring one preset
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(measure(args.one, args.batches)))
         return
@@ -121,4 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
