@@ -77,7 +77,7 @@ def rts_loss(
     Returns:
         ``RegimeObjective(loss, logits=classifier(x) (detached), parts)`` with the five terms and the mean mask area.
     """
-    mask = saliency_net(x, y)
+    mask, class_logits = saliency_net.masks_and_class_logits(x, y)  # one pass of the encoder for both
     up = F.interpolate(mask[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)
     fill = background(x, generator)
     kept = up * x + (1 - up) * fill + 0.03 * torch.randn(x.shape, generator=generator, device=x.device)
@@ -86,7 +86,7 @@ def rts_loss(
     smoothness = mask_smoothness(mask).mean()
     preserver = F.relu(preserver_confidence - margin(classifier(kept), y)).mean()
     destroyer = F.relu(margin(classifier(removed), y) + destroyer_confidence).mean()
-    classification = F.cross_entropy(saliency_net.class_logits(x), y)
+    classification = F.cross_entropy(class_logits, y)
     loss = destroyer + area_coeff * area + smoothness_coeff * smoothness + preserver_coeff * preserver + class_coeff * classification
     with torch.no_grad():
         logits = classifier(x)

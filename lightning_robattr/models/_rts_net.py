@@ -56,10 +56,22 @@ class RTSNet(nn.Module):
 
     def class_logits(self, x: Tensor) -> Tensor:
         """``(B, num_classes)``: the class head on the average-pooled bottleneck of images ``x (B, C, H, W)`` in [0, 1]."""
-        return self.class_head(self.encode(x)[1].mean(dim=(2, 3)))
+        return self.classify(self.encode(x)[1])
+
+    def masks_and_class_logits(self, x: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """``(forward(x, target), class_logits(x))`` from one pass of the encoder."""
+        half, bottleneck = self.encode(x)
+        return self.decode_masks(half, bottleneck, target), self.classify(bottleneck)
 
     def forward(self, x: Tensor, target: Tensor) -> Tensor:
-        half, bottleneck = self.encode(x)
+        return self.decode_masks(*self.encode(x), target)
+
+    def classify(self, bottleneck: Tensor) -> Tensor:
+        """``(B, num_classes)``: the class head on the average-pooled ``bottleneck`` of ``encode``."""
+        return self.class_head(bottleneck.mean(dim=(2, 3)))
+
+    def decode_masks(self, half: Tensor, bottleneck: Tensor, target: Tensor) -> Tensor:
+        """``(B, H/2, W/2)`` in [0, 1]: the masks of classes ``target (B,)`` from the features of ``encode``."""
         selection = (bottleneck * self.selector(target)[:, :, None, None]).sum(dim=1, keepdim=True)
         bottleneck = bottleneck * torch.sigmoid(selection - self.confidence)
         decoded = self.decode(torch.cat([self.up(bottleneck)[..., : half.shape[-2], : half.shape[-1]], half], dim=1))

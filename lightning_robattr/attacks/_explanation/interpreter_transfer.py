@@ -98,7 +98,6 @@ def interpreter_transfer(
     return InterpreterTransfer(list(attacks), list(methods), torch.tensor(means["iou"]), torch.tensor(rates), torch.tensor(means["l1"]))
 
 
-
 def transfer_measures(
     model: nn.Module, x_adv: Tensor, target: Tensor, benign: Mapping[str, Tensor], options: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, dict[str, Tensor]]:
