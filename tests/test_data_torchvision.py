@@ -35,9 +35,9 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
 
 
-def write_mnist(folder: Path, *, gzipped: bool = True, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Write 60 training and 20 test digits in torchvision's ``<root>/MNIST/raw`` layout; return the arrays."""
-    arrays = random_split_arrays((28, 28), {"train": 60, "test": 20}, seed)
+def write_mnist(folder: Path, *, gzipped: bool = True, seed: int = 0, train: int = 60) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Write ``train`` training and 20 test digits in torchvision's ``<root>/MNIST/raw`` layout; return the arrays."""
+    arrays = random_split_arrays((28, 28), {"train": train, "test": 20}, seed)
     folder.mkdir(parents=True, exist_ok=True)
     for (part, kind), name in MNIST_NAMES.items():
         data = idx_bytes(arrays[part][0 if kind == "images" else 1])
@@ -248,7 +248,7 @@ def test_each_full_mnist_preset_trains_from_mnist_files(tmp_path, no_network, mo
     assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
 
 
-@pytest.mark.parametrize("regime", ["natural", "madry", "trades", "ssr", "int"])
+@pytest.mark.parametrize("regime", ["natural", "madry", "trades", "ssr", "int", "ig_norm"])
 def test_each_fashion_mnist_preset_trains_from_the_flat_folder_the_os_package_installs(tmp_path, no_network, regime):
     from lightning_robattr.cli import main
 
@@ -257,7 +257,7 @@ def test_each_fashion_mnist_preset_trains_from_the_flat_folder_the_os_package_in
     short = ["--trainer.max_steps", "2", "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
              "--data.init_args.root", str(tmp_path), "--data.init_args.val_size", "10", "--data.init_args.batch_size", "5",
              "--trainer.callbacks", "[]", "--trainer.default_root_dir", str(tmp_path / "runs")]
-    adversarial = regime in ("madry", "trades", "int")
+    adversarial = regime in ("madry", "trades", "int", "ig_norm")
     short += ["--model.init_args.steps", "2"] if adversarial else []
     cli = main(["fit", "-c", str(config), *short])
     assert cli.trainer.global_step == 2 and type(cli.datamodule).__name__ == "FashionMNISTData"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_data_torchvision import write_cifar10
+from test_data_torchvision import write_cifar10, write_mnist
 
 from lightning_robattr.callbacks import DetectionEval
 from lightning_robattr.reproduce import PAPERS, reproduce
@@ -199,10 +199,36 @@ def test_every_cifar_run_is_a_packaged_config_that_builds(paper, tmp_path):
         assert type(cli.datamodule).__name__ == "CIFAR10Data"
 
 
+def test_fashion_mnist_runs_use_its_configs_and_show_as_many_images_as_on_mnist5k(tmp_path):
+    ctx = Context(tmp_path / "out", "full", 3, "fashion_mnist", str(tmp_path / "fashion"), tmp_path / "cache", Progress("test", 1))
+    main, sweep, cost = PAPERS["ssr"].runs(ctx)
+    for run in main + sweep + cost:
+        assert run.config.startswith("configs/fashion_mnist/") and f"--data.init_args.root={tmp_path / 'fashion'}" in run.overrides
+        assert (Path(__file__).resolve().parents[1] / run.config).is_file()
+    # 10 MNIST5k epochs of 4,000 images are about one epoch of Fashion-MNIST's 55,000; 40 are three
+    assert "--trainer.max_epochs=1" in main[0].overrides and ctx.epochs(40) == 3 and ctx.epochs(1) == 1
+    madry_30 = next(run for run in cost if run.label == "cost Madry-30")
+    assert "--model.init_args.step_size=0.00833" in madry_30.overrides  # 2.5 x eps 0.1 / 30 steps
+
+
+def test_a_paper_without_configs_for_a_dataset_is_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match="int does not run on 'fashion_mnist'.*mnist5k, cifar10"):
+        reproduce("int", out=tmp_path, budget="smoke", data="fashion_mnist")
+
+
+def test_adv2_on_fashion_mnist_writes_its_own_report_folder(tmp_path):
+    write_mnist(tmp_path / "fashion", train=5060)  # flat, as the OS package installs it: 5,000 go to validation
+    report = reproduce("adv2", out=tmp_path / "out", budget="smoke", seeds=1, data="fashion_mnist", root=str(tmp_path / "fashion"))
+    assert report == tmp_path / "out" / "adv2_fashion_mnist" / "report.md" and "data: `fashion_mnist`" in report.read_text()
+    rows = list(csv.DictReader((report.parent / "results.csv").open()))
+    assert rows and all(row["eps"] == "" for row in rows if row["protocol"] == "adv2")
+    assert not (tmp_path / "out" / "adv2").exists()
+
+
 def test_fragile_on_cifar10_from_a_local_root(tmp_path):
     write_cifar10(tmp_path / "cifar" / "cifar-10-batches-py", per_batch=1010)  # 5,050 images: 5,000 go to validation
     report = reproduce("fragile", out=tmp_path / "out", budget="smoke", seeds=1, data="cifar10", root=str(tmp_path / "cifar"))
-    assert "eps=8" in report.read_text() and (tmp_path / "out" / "fragile" / "maps.png").is_file()
+    assert "eps=8" in report.read_text() and (tmp_path / "out" / "fragile_cifar10" / "maps.png").is_file()
 
 
 def test_papers_share_the_models_they_have_in_common(tmp_path):

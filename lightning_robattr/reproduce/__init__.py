@@ -39,12 +39,16 @@ def reproduce(
         out: reports go to ``out/<paper>/`` (default ``reproductions/`` in the current folder).
         budget: ``"quick"``, ``"full"`` or ``"paper"`` (see ``Context``).
         seeds: seeds per model; seeds drive the training and the evaluation subsets.
-        data: ``"mnist5k"`` or ``"cifar10"`` (with ``root``).
+        data: ``"mnist5k"``, ``"fashion_mnist"`` (``root`` optional: the OS package's folder by default) or
+            ``"cifar10"`` (with ``root``); reports of another dataset than MNIST5k go to ``out/<paper>_<data>/``.
         cache: trained models by config + seed (default ``out/.models``, shared by the papers).
     """
     if paper not in PAPERS:
         raise ValueError(f"unknown paper {paper!r}; choose one of {', '.join(PAPERS)}")
-    folder = Path(out) / paper
+    if data not in PAPERS[paper].DATASETS:
+        raise ValueError(f"{paper} does not run on {data!r}: it runs on {', '.join(PAPERS[paper].DATASETS)} "
+                         f"(the datasets whose configs hold all of its regimes)")
+    folder = Path(out) / (paper if data == "mnist5k" else f"{paper}_{data}")
     folder.mkdir(parents=True, exist_ok=True)
     ctx = Context(folder, budget, seeds, data, root, Path(cache) if cache else Path(out) / ".models", Progress(paper, 1), commit())
     return PAPERS[paper].reproduce(ctx, command)

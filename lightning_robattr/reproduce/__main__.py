@@ -30,8 +30,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--seeds", type=int, default=None, help="seeds per model (default 3, 1 with --quick); cheap regimes get all")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"reports go to OUT/<paper>/ (default {DEFAULT_OUT}/; the checkout's committed reports/ only when named here)")
-    parser.add_argument("--data", choices=DATASETS, default="mnist5k", help="mnist5k (bundled) or cifar10 (needs --root)")
-    parser.add_argument("--root", default=None, help="the CIFAR-10 folder holding cifar-10-batches-py")
+    parser.add_argument("--data", choices=DATASETS, default="mnist5k", help="mnist5k (bundled), fashion_mnist (the OS package dataset-fashion-mnist, or --root) or cifar10 (needs --root); "
+                        "reports of another dataset go to OUT/<paper>_<data>/")
+    parser.add_argument("--root", default=None, help="the CIFAR-10 folder holding cifar-10-batches-py; the Fashion-MNIST folder of idx files")
     parser.add_argument("--cache", type=Path, default=None, help="where trained models are kept (default OUT/.models)")
     args = parser.parse_args(argv)
     quiet_lightning()

@@ -10,6 +10,7 @@ from ..callbacks import DetectionAttacks, DetectionEval, EvaluationSchedule
 from ..callbacks._detection_eval import BOUNDED_ATTACKS
 from ..detection import AdaptiveConfig, CausalConfig, masked_region, masking_levels, roc_curve, unchanged_curve_figure
 from ._claims import Check, Claim, mean_std
+from ._context import DATASETS as DATASETS  # this paper runs on every dataset
 from ._context import Context
 from ._report import Results, markdown_table, plot_panels, write_report
 
@@ -66,7 +67,7 @@ def reproduce(ctx: Context, command: str) -> Path:
     ctx.progress.begin("plots")
     sections = figures(ctx, results, rhos, levels, models["Natural"][0][1].net, callback, run)
     ctx.progress.begin("report")
-    return write_report(ctx.out, title=TITLE, command=command, revision=ctx.commit, budget=ctx.budget, minutes=ctx.progress.minutes,
+    return write_report(ctx.out, title=TITLE, command=command, revision=ctx.commit, budget=ctx.budget, data=ctx.data, minutes=ctx.progress.minutes,
                         claims=claims(results, callback), sections=sections + tables(results, callback), results=results,
                         seeds={"Natural": len(models["Natural"])})
 

@@ -9,6 +9,7 @@ from ..attacks._explanation.attribution_attack import AttributionAttackConfig
 from ..attributions import LastLayerInfluence
 from ..callbacks import AttributionAttackEval, AttributionMapLogger, EvaluationSchedule
 from ._claims import Check, Claim
+from ._context import DATASETS as DATASETS  # this paper runs on every dataset
 from ._context import Context
 from ._packaged_protocol import packaged_attribution_eval, packaged_init_args
 from ._report import Results, markdown_table, plot_map_grids, plot_panels, write_report
@@ -36,7 +37,7 @@ def protocol(ctx: Context, seed: int) -> AttributionAttackEval:
         packaged_init_args("callbacks/attribution_fragile.yaml"), attack=attack,
         schedule=dict(num_samples=ctx.pick(smoke=4, quick=8, full=30, paper=100), batch_size=ctx.pick(quick=8, full=30, paper=50), seed=seed,
                       progress=False),
-        **({"eps": [f"{e}/255" for e in EPS]} if ctx.data == "mnist5k" else {}),
+        **ctx.pick_data(mnist5k={"eps": [f"{e}/255" for e in EPS]}, cifar10={}),  # 28 x 28 grey images: the larger grid
         method_options={"ig": {"steps": ctx.pick(smoke=2, quick=5, full=8, paper=50)}},
         reference=ctx.pick(smoke="fast", quick="fast", full="standard", paper="standard"),
     )
@@ -62,7 +63,7 @@ def reproduce(ctx: Context, command: str) -> Path:
                            for attack in (*ATTACKS, REFERENCE)} for method in METHODS}
         plot_panels(ctx.out / f"{metric}.png", panels, xlabel="eps (/255)", ylabel=name, logx=True,
                     title=f"{name} between clean and attacked maps, natural Small (Fig. 3 analogue)")
-    logger = AttributionMapLogger(methods=list(METHODS), objective="mass_center", eps=f"{EPS[-1] if ctx.data == 'mnist5k' else 8}/255",
+    logger = AttributionMapLogger(methods=list(METHODS), objective="mass_center", eps=f"{ctx.pick_data(mnist5k=EPS[-1], cifar10=8)}/255",
                                   attack=AttributionAttackConfig(steps=ctx.pick(smoke=2, quick=100)), schedule=EvaluationSchedule(num_samples=4))
     x, _ = ctx.test_images(run, logger.select)
     grids = logger.grids(models["Natural"][0][1].net, x)
@@ -74,7 +75,7 @@ def reproduce(ctx: Context, command: str) -> Path:
                 logx=True, title="influence functions of a natural Small: gradient-sign attack against random sign (Section 5)")
     sections = ["## Figures", ""] + [f"![{name}]({metric}.png)\n" for metric, name in METRICS.items()] + ["![maps](maps.png)", "", "![influence](influence.png)", ""]
     ctx.progress.begin("report")
-    return write_report(ctx.out, title=TITLE, command=command, revision=ctx.commit, budget=ctx.budget, minutes=ctx.progress.minutes, claims=claims(results, labels),
+    return write_report(ctx.out, title=TITLE, command=command, revision=ctx.commit, budget=ctx.budget, data=ctx.data, minutes=ctx.progress.minutes, claims=claims(results, labels),
                         sections=sections + tables(results, labels), results=results, seeds={"Natural": len(models["Natural"])})
 
 

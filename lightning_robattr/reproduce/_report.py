@@ -130,7 +130,7 @@ def claims_table(claims: Sequence[Claim]) -> str:
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def write_report(folder: Path, *, title: str, command: str, revision: str, budget: str, minutes: float, claims: Sequence[Claim],
+def write_report(folder: Path, *, title: str, command: str, revision: str, budget: str, data: str, minutes: float, claims: Sequence[Claim],
                  sections: Sequence[str], results: Results, seeds: Mapping[str, int]) -> Path:
     """Write ``report.md`` and ``results.csv`` in ``folder``; return the report's path (``revision``: the commit the run started from)."""
     results.write_csv(folder / "results.csv")
@@ -139,7 +139,7 @@ def write_report(folder: Path, *, title: str, command: str, revision: str, budge
         f"# {title}",
         "",
         f"- command: `{command}`",
-        f"- commit: `{revision}`; budget: `{budget}`; wall time: {minutes:.1f} min",
+        f"- commit: `{revision}`; budget: `{budget}`; data: `{data}`; wall time: {minutes:.1f} min",
         f"- seeds per model: {trained}",
         "- every number is a mean ± standard deviation over the seeds (one value: one seed); `results.csv` holds each seed's value.",
         "",

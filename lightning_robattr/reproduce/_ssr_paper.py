@@ -9,6 +9,7 @@ from ..callbacks import AttributionAttackEval, AttributionMapLogger, EvaluationS
 from ..losses import top_hessian_eigenvalue
 from ._claims import Check, Claim, mean_std
 from ._collapse import collapse_reason
+from ._context import DATASETS as DATASETS  # this paper runs on every dataset
 from ._context import Context
 from ._packaged_protocol import packaged_attribution_eval, packaged_init_args
 from ._report import Results, markdown_table, plot_map_grids, plot_panels, write_report
@@ -70,7 +71,7 @@ def runs(ctx: Context) -> tuple[list, list, list]:
               "--data.init_args.batch_size=50")
     cost = [ctx.run(f"cost {label}", Path(config).stem, *extra, *timing, seeds=1) for label, config, extra in (
         ("Natural", main[0].config, ()), ("SSR", main[1].config, ()),
-        ("Madry-30", main[2].config, ("--model.init_args.steps=30", "--model.init_args.step_size=" + ctx.pick_data(mnist5k="0.025", cifar10="0.02083"))),
+        ("Madry-30", main[2].config, ("--model.init_args.steps=30", "--model.init_args.step_size=" + ctx.pick_data(mnist5k="0.025", fashion_mnist="0.00833", cifar10="0.02083"))),
         ("IG-NORM", main[3].config, ()))]
     return main, sweep, cost
 
@@ -111,7 +112,7 @@ def reproduce(ctx: Context, command: str) -> Path:
     ctx.progress.begin("report")
     seeds = {run.label: len(models[run.label]) for run in main + sweep}
     flagged = ["## Collapsed models (not scored)", "", *collapsed, ""] if collapsed else []
-    return write_report(ctx.out, title=TITLE, command=command, revision=ctx.commit, budget=ctx.budget, minutes=ctx.progress.minutes,
+    return write_report(ctx.out, title=TITLE, command=command, revision=ctx.commit, budget=ctx.budget, data=ctx.data, minutes=ctx.progress.minutes,
                         claims=claims(results), sections=flagged + sections + tables(results), results=results, seeds=seeds)
 
 
