@@ -1,14 +1,16 @@
-"""Robust accuracy against training epochs for finished preset runs on MNIST5k (the preset report).
+"""Robust accuracy against training epochs for finished preset runs (the preset report of the presets page).
 
 Each run is a ``fit`` directory (``--trainer.default_root_dir``) whose ``ModelCheckpoint`` kept a file
 every few epochs (``--checkpoint.save_top_k -1 --checkpoint.every_n_epochs 5``). For every kept
-checkpoint it measures, on MNIST5k's held-out test images at L-inf ``--eps``: clean accuracy, PGD-40
+checkpoint it measures, on the first ``--images`` test images of the run's own data module (its ``config.yaml``:
+MNIST5k, Fashion-MNIST, ...) at L-inf ``--eps``: clean accuracy, PGD-40
 (step 0.01, random start; an upper bound) and APGD-CE + APGD-DLR after it (``PGDEval(reference="apgd")``);
 for the last checkpoint also AutoAttack standard (``PGDEval(reference="autoattack")``), the number
 to report, and the APGD accuracy on as many training images (a gap to the test one is robust
 overfitting: more data, not more epochs, would close it). Seconds per epoch come from the wall times of the run's ``val/acc`` events.
 
     python scripts/preset_curves.py madry=/runs/madry trades=/runs/trades --out reports/presets
+    python scripts/preset_curves.py madry=/runs/fashion/madry --eps 0.1 --out reports/presets_fashion_mnist
 
 Writes ``results.csv`` (one row per run and checkpoint), ``curves.png`` and prints a markdown table.
 """
@@ -29,18 +31,34 @@ from torch import nn
 
 from lightning_robattr.attacks import PGDConfig
 from lightning_robattr.callbacks import EvaluationSchedule, PGDEval
-from lightning_robattr.data import balanced_split, load_mnist5k
 from lightning_robattr.regimes import read_checkpoint
+
+
+def instantiate(spec: dict) -> object:
+    """The object a ``config.yaml`` entry describes: ``{"class_path": ..., "init_args": {...}}``."""
+    module, name = spec["class_path"].rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)(**spec.get("init_args", {}))
 
 
 def load_net(version: Path, checkpoint: Path) -> nn.Module:
     """The run's network (class and arguments from its ``config.yaml``) with the checkpoint's weights, in eval mode."""
-    spec = yaml.safe_load((version / "config.yaml").read_text())["model"]["init_args"]["net"]
-    module, name = spec["class_path"].rsplit(".", 1)
-    net = getattr(importlib.import_module(module), name)(**spec.get("init_args", {}))
+    net = instantiate(yaml.safe_load((version / "config.yaml").read_text())["model"]["init_args"]["net"])
     state = read_checkpoint(checkpoint)["state_dict"]
     net.load_state_dict({key[len("net."):]: value for key, value in state.items() if key.startswith("net.")})
     return net.eval()
+
+
+def images_of(version: Path, count: int) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``count`` test and training images (and labels) of the run's data module, as its ``config.yaml`` builds it."""
+    data = instantiate(yaml.safe_load((version / "config.yaml").read_text())["data"])
+    data.setup("fit")
+    data.setup("test")
+
+    def first(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = [dataset[i] for i in range(min(count, len(dataset)))]
+        return torch.stack([x for x, _ in pairs]), torch.tensor([int(y) for _, y in pairs])
+
+    return first(data.test_dataloader().dataset), first(data.train_set)
 
 
 def seconds_per_epoch(version: Path) -> float:
@@ -72,20 +90,17 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="NAME=DIR: a label and the run's default_root_dir")
     parser.add_argument("--out", type=Path, default=Path("reports/presets"))
     parser.add_argument("--eps", type=float, default=0.3)
-    parser.add_argument("--images", type=int, default=500, help="test images of the curves (MNIST5k's test part has 500)")
+    parser.add_argument("--images", type=int, default=500, help="test images of the curves (all of MNIST5k's 500)")
     parser.add_argument("--autoattack-images", type=int, default=200, help="test images of AutoAttack at the last checkpoint")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    images, labels = load_mnist5k()
-    train, _, test = balanced_split(labels, (4000, 500, 500), seed=0)
-    x, y = images[test[: args.images]], labels[test[: args.images]]
-    x_train, y_train = images[train[: args.images]], labels[train[: args.images]]
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for run in args.runs:
         name, directory = run.split("=", 1)
         version = max(Path(directory).glob("lightning_logs/*/version_*"), key=lambda path: int(path.name.split("_")[1]))
         per_epoch = seconds_per_epoch(version)
+        (x, y), (x_train, y_train) = images_of(version, args.images)
         kept = sorted(
             ((read_checkpoint(path)["epoch"], path) for path in (version / "checkpoints").glob("*.ckpt") if path.name != "last.ckpt")
         )
@@ -128,7 +143,7 @@ def plot(rows: list[dict], eps: float, path: Path) -> None:
                   label=f"{name}: AutoAttack")
     axes.set_xlabel("training epochs")
     axes.set_ylabel(f"robust accuracy, L-inf eps {eps}")
-    axes.set_title("MNIST5k presets: robust accuracy against training budget")
+    axes.set_title("presets: robust accuracy against training budget")
     axes.set_ylim(0, 1)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, ncol=2)
