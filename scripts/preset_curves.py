@@ -139,8 +139,9 @@ def plot(rows: list[dict], eps: float, path: Path) -> None:
         axes.plot(epochs, [row["apgd_acc"] for row in mine], "-o", color=color, label=f"{name}: APGD-CE + APGD-DLR")
         axes.plot(epochs, [row["pgd40_acc"] for row in mine], "--", color=color, alpha=0.6, label=f"{name}: PGD-40 (upper bound)")
         final = [row for row in mine if "autoattack_acc" in row]
-        axes.plot([row["epochs"] for row in final], [row["autoattack_acc"] for row in final], "*", color=color, markersize=14,
-                  label=f"{name}: AutoAttack")
+        if final:  # none with --autoattack-images 0
+            axes.plot([row["epochs"] for row in final], [row["autoattack_acc"] for row in final], "*", color=color, markersize=14,
+                      label=f"{name}: AutoAttack")
     axes.set_xlabel("training epochs")
     axes.set_ylabel(f"robust accuracy, L-inf eps {eps}")
     axes.set_title("presets: robust accuracy against training budget")
