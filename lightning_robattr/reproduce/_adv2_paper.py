@@ -20,7 +20,8 @@ from ._training import Run, latest_checkpoint, train
 TITLE = 'Reproduction of "Interpretable Deep Learning under Fire"'
 INTERPRETERS = ("grad", "cam", "mask", "rts")
 MEASURES = {"success_rate": "attack success", "iou": "IoU with the benign map", "l1": "L1 / (h w)", "confidence": "p(target)"}
-EPS = {"mnist5k": 0.3, "fashion_mnist": 0.1, "cifar10": 8 / 255}  # each dataset's usual L-inf budget (the paper: 0.031 on ImageNet)
+# L-inf budget: MNIST's usual 0.3, kept on Fashion-MNIST so that the two compare (the paper: 0.031 on ImageNet)
+EPS = {"mnist5k": 0.3, "cifar10": 8 / 255}
 
 
 def protocol(ctx: Context, seed: int, rts_checkpoint: Path) -> ADV2Eval:
@@ -28,7 +29,7 @@ def protocol(ctx: Context, seed: int, rts_checkpoint: Path) -> ADV2Eval:
     return ADV2Eval(
         methods=INTERPRETERS, method_options={"mask": {"iterations": ctx.pick(smoke=5, quick=50, full=100, paper=400)},
                                               "rts": {"saliency_net": str(rts_checkpoint)}},
-        eps=[EPS[ctx.data]], schedule_scale=ctx.pick(smoke=0.005, quick=0.05, full=0.2, paper=1.0), step_size=ctx.pick(quick=0.02, full=0.01, paper=1 / 255),
+        eps=[ctx.pick_data(**EPS)], schedule_scale=ctx.pick(smoke=0.005, quick=0.05, full=0.2, paper=1.0), step_size=ctx.pick(quick=0.02, full=0.01, paper=1 / 255),
         transfer=True, ensemble=True, target_fprs=[0.05, 0.1],
         schedule=EvaluationSchedule(num_samples=ctx.pick(smoke=4, quick=20, full=60, paper=200), batch_size=ctx.pick(smoke=4, quick=20, full=30, paper=50),
                                     every_n_epochs=0, seed=seed, progress=False),
@@ -113,12 +114,12 @@ def figures(ctx: Context, results: Results) -> list[str]:
     axis.set_ylabel("IoU of the adversarial map with the benign map")
     axis.set_ylim(0, 1)
     axis.legend()
-    axis.set_title(f"maps of successful attacks, eps {EPS[ctx.data]:.3g}")
+    axis.set_title(f"maps of successful attacks, eps {ctx.pick_data(**EPS):.3g}")
     figure.tight_layout()
     figure.savefig(ctx.out / "adv2.png", dpi=110)
     plt.close(figure)
     rows = [f"ADV2 vs {g}" for g in INTERPRETERS] + ["targeted PGD"]
-    figure = transfer_figure(transfer_matrix(results), rows, INTERPRETERS, title=f"transfer across interpreters, eps {EPS[ctx.data]:.3g}")
+    figure = transfer_figure(transfer_matrix(results), rows, INTERPRETERS, title=f"transfer across interpreters, eps {ctx.pick_data(**EPS):.3g}")
     figure.savefig(ctx.out / "transfer.png", dpi=110)
     plt.close(figure)
     return ["## Figures", "", "![ADV2 against targeted PGD](adv2.png)", "", "![the transfer matrix](transfer.png)", ""]
