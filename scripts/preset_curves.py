@@ -40,17 +40,17 @@ def instantiate(spec: dict) -> object:
     return getattr(importlib.import_module(module), name)(**spec.get("init_args", {}))
 
 
-def load_net(version: Path, checkpoint: Path) -> nn.Module:
-    """The run's network (class and arguments from its ``config.yaml``) with the checkpoint's weights, in eval mode."""
-    net = instantiate(yaml.safe_load((version / "config.yaml").read_text())["model"]["init_args"]["net"])
+def load_net(config: dict, checkpoint: Path) -> nn.Module:
+    """The run's network (class and arguments from its parsed ``config.yaml``) with the checkpoint's weights, in eval mode."""
+    net = instantiate(config["model"]["init_args"]["net"])
     state = read_checkpoint(checkpoint)["state_dict"]
     net.load_state_dict({key[len("net."):]: value for key, value in state.items() if key.startswith("net.")})
     return net.eval()
 
 
-def images_of(version: Path, count: int) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """The first ``count`` test and training images (and labels) of the run's data module, as its ``config.yaml`` builds it."""
-    data = instantiate(yaml.safe_load((version / "config.yaml").read_text())["data"])
+def images_of(config: dict, count: int) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``count`` test and training images (and labels) of the run's data module, as its parsed ``config.yaml`` builds it."""
+    data = instantiate(config["data"])
     data.setup("fit")
     data.setup("test")
 
@@ -100,13 +100,14 @@ def main() -> None:
         name, directory = run.split("=", 1)
         version = max(Path(directory).glob("lightning_logs/*/version_*"), key=lambda path: int(path.name.split("_")[1]))
         per_epoch = seconds_per_epoch(version)
-        (x, y), (x_train, y_train) = images_of(version, args.images)
+        config = yaml.safe_load((version / "config.yaml").read_text())
+        (x, y), (x_train, y_train) = images_of(config, args.images)
         kept = sorted(
             ((read_checkpoint(path)["epoch"], path) for path in (version / "checkpoints").glob("*.ckpt") if path.name != "last.ckpt")
         )
         for index, (epoch, path) in enumerate(kept):
             last = index == len(kept) - 1
-            net = load_net(version, path)
+            net = load_net(config, path)
             row = measure(net, x, y, args.eps, autoattack_images=args.autoattack_images if last else None)
             if last:
                 row["train_apgd_acc"] = measure(net, x_train, y_train, args.eps, autoattack_images=None)["apgd_acc"]
@@ -121,11 +122,12 @@ def main() -> None:
     print(f"\n| run | epochs | s / epoch | total min | clean | PGD-40 | APGD-CE+DLR | AutoAttack ({args.autoattack_images} images) | APGD, training images |")
     print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        if "autoattack_acc" in row:
+        if "train_apgd_acc" in row:  # each run's last checkpoint
             total = row["epochs"] * row["seconds_per_epoch"] / 60
+            autoattack = f"**{row['autoattack_acc']:.3f}**" if "autoattack_acc" in row else "-"
             print(
                 f"| {row['run']} | {row['epochs']} | {row['seconds_per_epoch']:.0f} | {total:.0f} | {row['clean_acc']:.3f} | "
-                f"{row['pgd40_acc']:.3f} | {row['apgd_acc']:.3f} | **{row['autoattack_acc']:.3f}** | {row['train_apgd_acc']:.3f} |"
+                f"{row['pgd40_acc']:.3f} | {row['apgd_acc']:.3f} | {autoattack} | {row['train_apgd_acc']:.3f} |"
             )
 
 

@@ -63,7 +63,9 @@ class Context:
     def epochs(self, mnist5k_epochs: int) -> int:
         """Epochs that show a model as many training images as ``mnist5k_epochs`` on MNIST5k (at least one):
         on Fashion-MNIST the comparison is 14x more distinct images, not more training."""
-        return max(1, round(mnist5k_epochs * TRAINING_IMAGES["mnist5k"] / TRAINING_IMAGES.get(self.data, TRAINING_IMAGES["mnist5k"])))
+        if self.data not in TRAINING_IMAGES:  # CIFAR-10's budgets are its own epochs
+            return mnist5k_epochs
+        return max(1, round(mnist5k_epochs * TRAINING_IMAGES["mnist5k"] / TRAINING_IMAGES[self.data]))
 
     def run(self, label: str, name: str, *overrides: str, epochs: int | None = None, seeds: int | None = None) -> Run:
         """A ``Run`` of the regime config ``name``; ``epochs`` (MNIST5k epochs, scaled by ``Context.epochs`` on
